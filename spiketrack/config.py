@@ -1,0 +1,338 @@
+"""Experiment configuration: YAML files mapped onto typed dataclasses.
+
+Every section is a dataclass with defaults; a YAML file only states what differs. Unknown keys,
+values of the wrong type and missing files raise :class:`~spiketrack.errors.ConfigError` naming
+the key (``train.epochs``) and the file. Command-line overrides use the same dotted keys:
+``--set train.epochs=3 --set model.variant=tiny`` (values are parsed as YAML scalars/lists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from spiketrack.errors import ConfigError
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetSource:
+    """One dataset folder (native sequence files + split lists) and its sampling weight."""
+
+    root: str = "work/quickstart/synth"
+    weight: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    """Where the sequences are and how training pairs and model inputs are made (DESIGN §3-4)."""
+
+    datasets: list[DatasetSource] = field(default_factory=lambda: [DatasetSource()])
+    train_split: str = "train"
+    test_split: str = "test"
+    template_size: int = 128  # pixels of the square template crop (OSTrack convention)
+    search_size: int = 256  # pixels of the square search crop
+    template_factor: float = 2.0  # crop side = factor * sqrt(w*h) of the box (OSTrack)
+    search_factor: float = 4.0
+    timesteps: int = 4  # T temporal bins of a frame window for the spiking student
+    voxel_bins: int = 5  # B bins of the voxel-grid view (teacher `events+voxel`)
+    num_search: int = 1  # search frames per training sample (3 for the temporal Fourier loss)
+    max_gap: int = 50  # largest template -> search frame distance when sampling pairs
+    center_jitter: float = 3.0  # search-crop centre jitter, in units of sqrt(w*h) / search_factor
+    scale_jitter: float = 0.25  # search-crop log-scale jitter
+    flip: bool = True  # random horizontal flip of the whole sample
+    brightness_jitter: float = 0.2  # RGB brightness / event-count intensity jitter
+    samples_per_epoch: int = 2000
+    num_workers: int = 0
+
+
+@dataclass
+class NeuronConfig:
+    """Spiking neuron settings (one factory decides neuron type, step mode and backend)."""
+
+    kind: Literal["lif", "integer_lif"] = "lif"
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    detach_reset: bool = True
+    surrogate: str = "sigmoid"  # name of a spikingjelly surrogate function
+    surrogate_alpha: float = 4.0
+    levels: int = 1  # D: integer spikes take values {0, 1/D, ..., 1} (D=1: binary)
+    backend: Literal["auto", "torch", "cuda", "triton"] = "auto"
+
+
+@dataclass
+class ModelConfig:
+    """Which model is built: the ANN teacher or the spiking student, its variant and its inputs."""
+
+    kind: Literal["teacher", "student"] = "student"
+    variant: str = "tiny"  # named configuration in the model family's file
+    modalities: str = "events"  # teacher: events | rgb+events | events+voxel; student: events
+    timesteps: int = 4  # T of the student (T x D is the temporal budget)
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    pretrained: str | None = None  # local path to ViT weights (timm/MAE state dict); never downloaded
+    overrides: dict[str, Any] = field(default_factory=dict)  # variant fields to change (dims, depth, ...)
+
+
+@dataclass
+class LossConfig:
+    """Tracking-loss weights (OSTrack: focal 1, GIoU 2, L1 5)."""
+
+    focal: float = 1.0
+    giou: float = 2.0
+    l1: float = 5.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, precision and checkpointing."""
+
+    out_dir: str = "runs/experiment"
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: samples_per_epoch // batch_size
+    batch_size: int = 16
+    accumulate: int = 1
+    lr: float = 4e-4
+    backbone_lr_scale: float = 0.1  # backbone lr = lr * scale; new modules get lr
+    weight_decay: float = 1e-4
+    schedule: Literal["cosine", "step"] = "cosine"
+    warmup_epochs: float = 0.0
+    step_epochs: list[int] = field(default_factory=list)
+    step_gamma: float = 0.1
+    grad_clip: float = 0.1
+    amp: bool = True  # bf16 autocast on GPU; ignored on CPU
+    seed: int = 0
+    deterministic: bool = False
+    keep_last: int = 2
+    log_every: int = 10
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class DistillTerm:
+    """One distillation term: on/off and weight."""
+
+    enabled: bool = True
+    weight: float = 1.0
+
+
+@dataclass
+class DistillConfig:
+    """Hierarchical distillation from a frozen teacher (similarity, features, responses, temporal Fourier)."""
+
+    teacher_config: str | None = None  # YAML of the teacher; its checkpoint is given on the command line
+    similarity: DistillTerm = field(default_factory=DistillTerm)
+    feature: DistillTerm = field(default_factory=DistillTerm)
+    feature_layers: list[int] = field(default_factory=lambda: [-1])
+    response: DistillTerm = field(default_factory=DistillTerm)
+    fourier: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
+    temperature: float = 1.0
+
+
+@dataclass
+class TrackingConfig:
+    """Online tracking: window penalty, template update, adaptive search region (DESIGN §4)."""
+
+    hann_window: bool = True
+    template_update: bool = False
+    update_interval: int = 25  # k: frames between template-update attempts
+    update_threshold: float = 0.7  # score above which the current crop becomes a template slot
+    max_templates: int = 3  # memory slots including the first template (always kept)
+    asr: bool = True  # adaptive search region (HDETrack V2): tau 0.5, m 7, theta 1.5
+    asr_tau: float = 0.5
+    asr_m: int = 7
+    asr_theta: float = 1.5
+    margin: float = 0.0  # clip boxes to the image enlarged by this many pixels
+    empty_score_decay: float = 0.5  # score multiplier when a frame window holds no events
+
+
+@dataclass
+class EnergyConfig:
+    """Operation counting and energy profile (DESIGN §6)."""
+
+    profile: str = "45nm-fp32"
+    count_residual: bool = False
+    count_neuron: bool = False
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment: one YAML file."""
+
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Typed conversion
+# --------------------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check and convert ``value`` to the annotated type ``tp``; ``key`` names it in errors."""
+    origin = get_origin(tp)
+    where = f"{source}: key '{key}'"
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, source)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{where}: expected one of {list(allowed)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping (section {tp.__name__}), got {value!r}")
+        return from_dict(tp, value, prefix=key, source=source)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_tp,) = get_args(tp)[:1] or (Any,)
+        return [_convert(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported annotation {tp!r}")  # pragma: no cover - schema bug
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "<dict>") -> Any:
+    """Build dataclass ``cls`` from a mapping, checking every key and type."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"{source}: unknown key '{full}' (known keys here: {known})")
+        kwargs[key] = _convert(value, hints[key], full, source)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-data view of a config (for YAML dumps, checkpoints and logs)."""
+    return dataclasses.asdict(cfg)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: key '{dotted}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key.sub=value`` and parse the value as YAML (``3`` -> int, ``[1,2]`` -> list)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}': expected KEY=VALUE, e.g. train.epochs=3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override '{text}': value is not valid YAML ({exc})") from exc
+    return key, value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load an experiment config from YAML (or defaults when ``path`` is None) and apply overrides."""
+    source = str(path) if path is not None else "<defaults>"
+    data = load_yaml(path) if path is not None else {}
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_dotted(data, key, value, f"--set {text}")
+    return from_dict(ExperimentConfig, data, source=source)
+
+
+def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    """Write a config as YAML (the run folder keeps the exact config it ran with)."""
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+__all__ = [
+    "DataConfig",
+    "DatasetSource",
+    "DistillConfig",
+    "DistillTerm",
+    "EnergyConfig",
+    "ExperimentConfig",
+    "LossConfig",
+    "ModelConfig",
+    "NeuronConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "dump_config",
+    "from_dict",
+    "load_config",
+    "load_yaml",
+    "parse_override",
+    "to_dict",
+]

@@ -1,0 +1,64 @@
+"""A dataset folder: native sequence files ``<name>.h5`` plus ``train.txt`` / ``test.txt`` name lists."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from spiketrack.data.h5seq import open_sequence
+from spiketrack.data.sequence import Sequence
+from spiketrack.errors import DataFormatError
+
+SEQUENCE_SUFFIX = ".h5"
+
+
+def write_split(root: str | Path, split: str, names: list[str]) -> Path:
+    """Write ``<root>/<split>.txt`` (one sequence name per line) atomically."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{split}.txt"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(f"{n}\n" for n in names))
+    os.replace(tmp, path)
+    return path
+
+
+def read_split(path: str | Path) -> list[str]:
+    """Names listed in a split file (blank lines and '#' comments ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, None, "split list not found")
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(line)
+    return names
+
+
+class SequenceDataset:
+    """Native sequence files in one folder, with optional split lists."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataFormatError(self.root, None, "dataset folder not found")
+
+    def names(self, split: str | None = None) -> list[str]:
+        """Sequence names of ``split`` (from ``<split>.txt``), or every file when ``split`` is None."""
+        if split is None:
+            return sorted(p.stem for p in self.root.glob(f"*{SEQUENCE_SUFFIX}") if not p.name.startswith("."))
+        names = read_split(self.root / f"{split}.txt")
+        for name in names:
+            if not self.path(name).is_file():
+                raise DataFormatError(self.root / f"{split}.txt", name, f"listed sequence has no file {name}.h5")
+        return names
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}{SEQUENCE_SUFFIX}"
+
+    def open(self, name: str) -> Sequence:
+        return open_sequence(self.path(name))
+
+    def __repr__(self) -> str:
+        return f"SequenceDataset({str(self.root)!r})"

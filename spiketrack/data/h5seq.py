@@ -1,0 +1,377 @@
+"""Native sequence files: one HDF5 file per sequence (DESIGN §3).
+
+Layout::
+
+    attrs  format="spiketrack-sequence", version=1, name, width, height, source, attributes (JSON list)
+    /events/t int64 [N] µs (non-decreasing)   /events/x uint16   /events/y uint16   /events/p uint8 (1 = ON)
+    /frames/t int64 [F] µs                     /frames/rgb uint8 [F, H, W, 3] (optional)
+    /boxes float32 [F, 4] x, y, w, h            /absent uint8 [F] (1 = not visible, box 0,0,0,0)
+
+Writes are chunked and compressed and go to a temporary name that is renamed when complete, so an
+interrupted write never leaves a file that looks finished. Reads open lazily and fetch only the asked
+frame window: a binary search over ``/events/t`` that decompresses a handful of chunks, never the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from spiketrack.data.events import P_DTYPE, T_DTYPE, XY_DTYPE, EventArray
+from spiketrack.data.sequence import Sequence
+from spiketrack.errors import DataFormatError
+
+FORMAT_NAME = "spiketrack-sequence"
+FORMAT_VERSION = 1
+EVENT_CHUNK = 1 << 16  # events per chunk: 512 KiB of raw timestamps, a few ms to decompress
+_COMPRESSION = dict(compression="gzip", compression_opts=1, shuffle=True)
+
+REQUIRED_DATASETS: dict[str, np.dtype] = {
+    "events/t": np.dtype(T_DTYPE),
+    "events/x": np.dtype(XY_DTYPE),
+    "events/y": np.dtype(XY_DTYPE),
+    "events/p": np.dtype(P_DTYPE),
+    "frames/t": np.dtype(np.int64),
+    "boxes": np.dtype(np.float32),
+    "absent": np.dtype(np.uint8),
+}
+REQUIRED_ATTRS = ("format", "version", "name", "width", "height", "source", "attributes")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule of DESIGN §3 in one file."""
+
+    path: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path} [{self.field}]: {self.message}"
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _check_before_write(
+    path: Path,
+    width: int,
+    height: int,
+    events: EventArray,
+    frame_times: np.ndarray,
+    boxes: np.ndarray,
+    absent: np.ndarray,
+    rgb: np.ndarray | None,
+) -> None:
+    """Refuse to write a file that would break DESIGN §3 (same rules as :func:`validate_sequence`)."""
+    f = len(frame_times)
+    problems: list[tuple[str, str]] = []
+    if width <= 0 or height <= 0:
+        problems.append(("width/height", f"sensor size must be positive, got {width}x{height}"))
+    if len(events) and np.any(np.diff(events.t) < 0):
+        problems.append(("events/t", "timestamps decrease"))
+    if len(events) and (int(events.x.max()) >= width or int(events.y.max()) >= height):
+        problems.append(("events/x,y", f"events outside the {width}x{height} sensor"))
+    if f == 0:
+        problems.append(("frames/t", "no frames"))
+    elif np.any(np.diff(frame_times) <= 0):
+        problems.append(("frames/t", "frame timestamps must increase strictly"))
+    if boxes.shape != (f, 4):
+        problems.append(("boxes", f"expected shape ({f}, 4) for {f} frames, got {boxes.shape}"))
+    if absent.shape != (f,):
+        problems.append(("absent", f"expected shape ({f},) for {f} frames, got {absent.shape}"))
+    if rgb is not None and rgb.shape != (f, height, width, 3):
+        problems.append(("frames/rgb", f"expected shape ({f}, {height}, {width}, 3), got {rgb.shape}"))
+    if boxes.shape == (f, 4):
+        if not np.all(np.isfinite(boxes)):
+            problems.append(("boxes", "non-finite values (NaN or inf)"))
+        if np.any(boxes[:, 2:] < 0):
+            problems.append(("boxes", "negative box width or height"))
+        if absent.shape == (f,) and np.any((absent == 1) & np.any(boxes != 0, axis=1)):
+            problems.append(("boxes", "absent frames must have box 0,0,0,0"))
+    if absent.shape == (f,) and np.any(absent > 1):
+        problems.append(("absent", "values must be 0 or 1"))
+    if problems:
+        field, message = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise DataFormatError(path, field, message + more)
+
+
+def write_sequence(
+    path: str | Path,
+    *,
+    name: str,
+    width: int,
+    height: int,
+    events: EventArray,
+    frame_times: np.ndarray,
+    boxes: np.ndarray,
+    absent: np.ndarray,
+    rgb: np.ndarray | None = None,
+    attributes: Iterable[str] = (),
+    source: str = "",
+) -> Path:
+    """Write one sequence file atomically (temporary name, then rename). Returns the final path."""
+    path = Path(path)
+    frame_times = np.asarray(frame_times, dtype=np.int64)
+    boxes = np.asarray(boxes, dtype=np.float32)
+    absent = np.asarray(absent, dtype=np.uint8)
+    events = EventArray.from_arrays(events.t, events.x, events.y, events.p)
+    if rgb is not None:
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8:
+            raise DataFormatError(path, "frames/rgb", f"expected uint8, got {rgb.dtype}")
+    _check_before_write(path, width, height, events, frame_times, boxes, absent, rgb)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = FORMAT_NAME
+            h5.attrs["version"] = FORMAT_VERSION
+            h5.attrs["name"] = name
+            h5.attrs["width"] = int(width)
+            h5.attrs["height"] = int(height)
+            h5.attrs["source"] = source
+            h5.attrs["attributes"] = json.dumps(list(attributes))
+            chunk = (max(1, min(EVENT_CHUNK, len(events))),)
+            for key in ("t", "x", "y", "p"):
+                h5.create_dataset(
+                    f"events/{key}", data=getattr(events, key), chunks=chunk, maxshape=(None,), **_COMPRESSION
+                )
+            h5.create_dataset("frames/t", data=frame_times)
+            if rgb is not None:
+                h5.create_dataset("frames/rgb", data=rgb, chunks=(1, height, width, 3), **_COMPRESSION)
+            h5.create_dataset("boxes", data=boxes)
+            h5.create_dataset("absent", data=absent)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _open_h5(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise DataFormatError(path, None, "file not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DataFormatError(path, None, f"not a readable HDF5 file (corrupt or truncated?): {exc}") from exc
+
+
+def _structure_violations(path: Path, h5: h5py.File) -> list[Violation]:
+    """Cheap checks: attributes, datasets, dtypes and lengths (no pass over the event stream)."""
+    out: list[Violation] = []
+    p = str(path)
+    for key in REQUIRED_ATTRS:
+        if key not in h5.attrs:
+            out.append(Violation(p, f"attrs/{key}", "missing root attribute"))
+    if h5.attrs.get("format") not in (None, FORMAT_NAME):
+        out.append(Violation(p, "attrs/format", f"expected '{FORMAT_NAME}', got {h5.attrs.get('format')!r}"))
+    if "version" in h5.attrs and int(h5.attrs["version"]) != FORMAT_VERSION:
+        out.append(Violation(p, "attrs/version", f"expected {FORMAT_VERSION}, got {h5.attrs['version']}"))
+    for key in ("width", "height"):
+        if key in h5.attrs and int(h5.attrs[key]) <= 0:
+            out.append(Violation(p, f"attrs/{key}", f"must be positive, got {h5.attrs[key]}"))
+    if "attributes" in h5.attrs:
+        try:
+            codes = json.loads(h5.attrs["attributes"])
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                raise ValueError("not a list of strings")
+        except (ValueError, TypeError) as exc:
+            out.append(Violation(p, "attrs/attributes", f"expected a JSON list of attribute codes ({exc})"))
+    for key, dtype in REQUIRED_DATASETS.items():
+        if key not in h5:
+            out.append(Violation(p, key, "missing dataset"))
+        elif not isinstance(h5[key], h5py.Dataset):
+            out.append(Violation(p, key, "expected a dataset, found a group"))
+        elif h5[key].dtype != dtype:
+            out.append(Violation(p, key, f"expected dtype {dtype}, got {h5[key].dtype}"))
+    if any(v.field in REQUIRED_DATASETS for v in out):
+        return out
+    n = h5["events/t"].shape
+    for key in ("x", "y", "p"):
+        if h5[f"events/{key}"].shape != n:
+            out.append(Violation(p, f"events/{key}", f"length {h5[f'events/{key}'].shape} differs from events/t {n}"))
+    f = h5["frames/t"].shape[0] if h5["frames/t"].ndim == 1 else -1
+    if f <= 0:
+        out.append(Violation(p, "frames/t", f"expected a non-empty 1-D array, got shape {h5['frames/t'].shape}"))
+    if h5["boxes"].shape != (f, 4):
+        out.append(Violation(p, "boxes", f"expected shape ({f}, 4) for {f} frames, got {h5['boxes'].shape}"))
+    if h5["absent"].shape != (f,):
+        out.append(Violation(p, "absent", f"expected shape ({f},) for {f} frames, got {h5['absent'].shape}"))
+    if "frames/rgb" in h5:
+        rgb = h5["frames/rgb"]
+        want = (f, int(h5.attrs.get("height", -1)), int(h5.attrs.get("width", -1)), 3)
+        if rgb.dtype != np.uint8:
+            out.append(Violation(p, "frames/rgb", f"expected dtype uint8, got {rgb.dtype}"))
+        if rgb.shape != want:
+            out.append(Violation(p, "frames/rgb", f"expected shape {want}, got {rgb.shape}"))
+    return out
+
+
+class H5Sequence(Sequence):
+    """A native sequence file opened for reading; events are fetched per window, never all at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._h5 = _open_h5(self.path)
+        try:
+            problems = _structure_violations(self.path, self._h5)
+            if problems:
+                first = problems[0]
+                more = f" (and {len(problems) - 1} more; run `spiketrack data validate`)" if len(problems) > 1 else ""
+                raise DataFormatError(self.path, first.field, first.message + more)
+            attrs = self._h5.attrs
+            self.name = str(attrs["name"])
+            self.width = int(attrs["width"])
+            self.height = int(attrs["height"])
+            self.source = str(attrs["source"])
+            self.attributes = list(json.loads(attrs["attributes"]))
+            self.frame_times = self._h5["frames/t"][()]
+            self.boxes = self._h5["boxes"][()]
+            self.absent = self._h5["absent"][()]
+        except BaseException:
+            self._h5.close()
+            raise
+        self._t = self._h5["events/t"]
+        self._chunk = self._t.chunks[0] if self._t.chunks else max(1, self._t.shape[0])
+        self._chunk_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    @property
+    def num_events(self) -> int:
+        return int(self._t.shape[0])
+
+    @property
+    def has_rgb(self) -> bool:
+        return "frames/rgb" in self._h5
+
+    def _t_chunk(self, c: int) -> np.ndarray:
+        """Timestamps of chunk c, from a small LRU cache (windows of successive frames share chunks)."""
+        cached = self._chunk_cache.get(c)
+        if cached is not None:
+            self._chunk_cache.move_to_end(c)
+            return cached
+        data = self._t[c * self._chunk : (c + 1) * self._chunk]
+        self._chunk_cache[c] = data
+        if len(self._chunk_cache) > 8:
+            self._chunk_cache.popitem(last=False)
+        return data
+
+    def _index_after(self, value: int) -> int:
+        """Number of events with ``t <= value`` (searchsorted side='right'), reading O(log chunks) chunks."""
+        n = self.num_events
+        if n == 0:
+            return 0
+        lo, hi = 0, (n - 1) // self._chunk  # find the last chunk whose first t <= value
+        if self._t_chunk(0)[0] > value:
+            return 0
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._t_chunk(mid)[0] <= value:
+                lo = mid
+            else:
+                hi = mid - 1
+        data = self._t_chunk(lo)
+        return lo * self._chunk + int(np.searchsorted(data, value, side="right"))
+
+    def events_between(self, t0: int, t1: int) -> EventArray:
+        i0, i1 = self._index_after(t0), self._index_after(t1)
+        if i1 <= i0:
+            return EventArray.empty()
+        g = self._h5["events"]
+        t = self._t[i0:i1]
+        return EventArray(t, g["x"][i0:i1], g["y"][i0:i1], g["p"][i0:i1])
+
+    def all_events(self) -> EventArray:
+        """The whole stream (for conversion and validation; tracking reads windows)."""
+        g = self._h5["events"]
+        return EventArray(g["t"][()], g["x"][()], g["y"][()], g["p"][()])
+
+    def rgb(self, k: int) -> np.ndarray:
+        if not self.has_rgb:
+            return super().rgb(k)
+        return self._h5["frames/rgb"][k]
+
+    def close(self) -> None:
+        if self._h5.id.valid:
+            self._h5.close()
+
+    def __getstate__(self) -> dict:
+        # h5py handles cannot cross process boundaries; worker processes reopen the file by path.
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
+
+
+def open_sequence(path: str | Path) -> H5Sequence:
+    """Open a native sequence file; a broken file raises :class:`DataFormatError` naming file and field."""
+    return H5Sequence(path)
+
+
+def validate_sequence(path: str | Path) -> list[Violation]:
+    """Every rule of DESIGN §3, checked over the whole file; an empty list means the file is valid."""
+    path = Path(path)
+    try:
+        h5 = _open_h5(path)
+    except DataFormatError as exc:
+        return [Violation(str(path), "file", exc.problem)]
+    p = str(path)
+    with h5:
+        out = _structure_violations(path, h5)
+        if any(v.field in REQUIRED_DATASETS or v.field.startswith("attrs/w") or v.field.startswith("attrs/h")
+               for v in out):
+            return out
+        width, height = int(h5.attrs["width"]), int(h5.attrs["height"])
+        t_ds = h5["events/t"]
+        step = t_ds.chunks[0] * 16 if t_ds.chunks else max(1, t_ds.shape[0])
+        last = None
+        bad_t = bad_x = bad_y = bad_p = False
+        for start in range(0, t_ds.shape[0], step):
+            t = t_ds[start : start + step]
+            if len(t) and ((last is not None and t[0] < last) or np.any(np.diff(t) < 0)):
+                bad_t = True
+            last = t[-1] if len(t) else last
+            bad_x |= bool(len(t) and h5["events/x"][start : start + step].max() >= width)
+            bad_y |= bool(len(t) and h5["events/y"][start : start + step].max() >= height)
+            bad_p |= bool(len(t) and h5["events/p"][start : start + step].max() > 1)
+        if bad_t:
+            out.append(Violation(p, "events/t", "timestamps decrease (must be non-decreasing)"))
+        if bad_x:
+            out.append(Violation(p, "events/x", f"x outside the sensor (width {width})"))
+        if bad_y:
+            out.append(Violation(p, "events/y", f"y outside the sensor (height {height})"))
+        if bad_p:
+            out.append(Violation(p, "events/p", "polarity must be 0 (OFF) or 1 (ON)"))
+        ft = h5["frames/t"][()]
+        if np.any(np.diff(ft) <= 0):
+            out.append(Violation(p, "frames/t", "frame timestamps must increase strictly"))
+        boxes, absent = h5["boxes"][()], h5["absent"][()]
+        if not np.all(np.isfinite(boxes)):
+            out.append(Violation(p, "boxes", "non-finite values (NaN or inf)"))
+        if np.any(boxes[:, 2:] < 0):
+            rows = np.nonzero(np.any(boxes[:, 2:] < 0, axis=1))[0]
+            out.append(Violation(p, "boxes", f"negative width or height at frames {rows[:5].tolist()}"))
+        if np.any(absent > 1):
+            out.append(Violation(p, "absent", "values must be 0 or 1"))
+        absent_bad = (absent == 1) & np.any(boxes != 0, axis=1)
+        if np.any(absent_bad):
+            rows = np.nonzero(absent_bad)[0]
+            out.append(Violation(p, "boxes", f"absent frames must have box 0,0,0,0; frames {rows[:5].tolist()}"))
+    return out

@@ -1,0 +1,94 @@
+"""Prophesee event files: ``.raw`` (EVT 2.0 / EVT 3.0 encodings) and ``.dat`` (fixed 8-byte records).
+
+Decoding uses the maintained ``expelliarmus`` package (PyPI, open-neuromorphic, numpy-only dependency; reads
+DAT, EVT2 and EVT3 into a structured array with fields t, x, y, p). It is an optional extra —
+``pip install 'spiketrack[prophesee]'`` — because it ships a compiled extension; without it these files raise a
+:class:`DataFormatError` that says what to install. No decoder is written here.
+
+The sensor size comes from the file's ``%``-prefixed text header: ``% geometry WxH`` or
+``% format EVT3;height=H;width=W`` in RAW files, ``% Width W`` / ``% Height H`` in DAT files (Prophesee file-format
+documentation, docs.prophesee.ai "RAW File Format" and "DAT File Format"). The encoding of a ``.raw`` file comes
+from ``% evt 2.0|3.0`` or ``% format EVT2|EVT3``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from spiketrack.data.events import EventArray
+from spiketrack.errors import DataFormatError
+
+INSTALL_HINT = "pip install 'spiketrack[prophesee]' (or: pip install expelliarmus)"
+
+
+def read_header(path: Path, limit: int = 1 << 16) -> dict[str, str]:
+    """The ``% key value`` lines at the start of a Prophesee file (keys lower-cased)."""
+    header: dict[str, str] = {}
+    with open(path, "rb") as fh:
+        while fh.tell() < limit:
+            pos = fh.tell()
+            line = fh.readline()
+            if not line.startswith(b"%"):
+                fh.seek(pos)
+                break
+            text = line[1:].decode("latin-1").strip()
+            if text.lower() == "end":
+                break
+            key, _, value = text.partition(" ")
+            if key:
+                header[key.lower()] = value.strip()
+    return header
+
+
+def geometry(header: dict[str, str]) -> tuple[int, int] | None:
+    """(width, height) from a header, or None when it does not say."""
+    if "geometry" in header:
+        m = re.fullmatch(r"(\d+)\s*x\s*(\d+)", header["geometry"])
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    if "format" in header:
+        fields = dict(f.split("=", 1) for f in header["format"].split(";") if "=" in f)
+        if "width" in fields and "height" in fields:
+            return int(fields["width"]), int(fields["height"])
+    if "width" in header and "height" in header:
+        return int(header["width"]), int(header["height"])
+    return None
+
+
+def encoding(path: Path, header: dict[str, str]) -> str:
+    """'dat', 'evt2' or 'evt3'."""
+    if path.suffix.lower() == ".dat":
+        return "dat"
+    evt = header.get("evt", "").strip()
+    fmt = header.get("format", "").split(";")[0].strip().upper()
+    if fmt == "EVT3" or evt.startswith("3"):
+        return "evt3"
+    if fmt == "EVT2" or evt.startswith("2"):
+        return "evt2"
+    raise DataFormatError(path, "header", f"unknown RAW encoding (header evt={header.get('evt')!r}, "
+                                          f"format={header.get('format')!r}); EVT2 and EVT3 are supported")
+
+
+def read_prophesee(path: str | Path) -> tuple[EventArray, int | None, int | None]:
+    """Decode a ``.raw``/``.dat`` file -> (time-sorted events, width, height); sizes None if the header is silent."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, None, "Prophesee event file not found")
+    header = read_header(path)
+    enc = encoding(path, header)
+    try:
+        from expelliarmus import Wizard
+    except ImportError:
+        raise DataFormatError(path, "decoder", f"reading Prophesee {enc.upper()} files needs expelliarmus: {INSTALL_HINT}") from None
+    try:
+        arr = Wizard(encoding=enc).read(path)
+    except Exception as exc:
+        raise DataFormatError(path, "events", f"could not decode as {enc.upper()}: {exc}") from exc
+    events = EventArray.from_arrays(arr["t"].astype(np.int64), arr["x"], arr["y"], arr["p"])
+    if len(events) and np.any(np.diff(events.t) < 0):
+        events = events.sorted_by_time()
+    size = geometry(header)
+    return events, (size[0] if size else None), (size[1] if size else None)

@@ -1,0 +1,114 @@
+"""The Sequence interface: what every reader provides (native files and public datasets read in place).
+
+Frame k's events are those with ``frame_times[k-1] < t <= frame_times[k]``; frame 0 uses a window of the
+same length as frame 1's before ``frame_times[0]`` (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from spiketrack.data.events import EventArray
+from spiketrack.errors import DataFormatError
+
+
+class Sequence(abc.ABC):
+    """One annotated event sequence.
+
+    Subclasses set ``name``, ``width``, ``height``, ``source``, ``attributes``, ``frame_times`` (int64 [F] µs),
+    ``boxes`` (float32 [F, 4] x, y, w, h) and ``absent`` (uint8 [F], 1 = not visible) and implement
+    :meth:`events_between`; :meth:`rgb` is implemented where intensity frames exist.
+    """
+
+    name: str
+    width: int
+    height: int
+    source: str
+    attributes: list[str]
+    frame_times: np.ndarray
+    boxes: np.ndarray
+    absent: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.frame_times))
+
+    @property
+    def has_rgb(self) -> bool:
+        return False
+
+    def frame_window(self, k: int) -> tuple[int, int]:
+        """``(t0, t1)`` such that frame k's events have ``t0 < t <= t1``."""
+        if not 0 <= k < self.num_frames:
+            raise IndexError(f"{self.name}: frame {k} out of range [0, {self.num_frames})")
+        ft = self.frame_times
+        if k > 0:
+            return int(ft[k - 1]), int(ft[k])
+        length = int(ft[1] - ft[0]) if len(ft) > 1 else 0
+        return int(ft[0]) - length, int(ft[0])
+
+    @abc.abstractmethod
+    def events_between(self, t0: int, t1: int) -> EventArray:
+        """Events with ``t0 < t <= t1``."""
+
+    def frame_events(self, k: int) -> EventArray:
+        """The events of frame k's window."""
+        return self.events_between(*self.frame_window(k))
+
+    def rgb(self, k: int) -> np.ndarray:
+        """Intensity frame k as uint8 [H, W, 3]."""
+        raise DataFormatError(self.source or self.name, "frames/rgb", "this sequence has no intensity frames")
+
+    def close(self) -> None:
+        """Release open files (no-op for in-memory sequences)."""
+
+    def __enter__(self) -> Sequence:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, {self.width}x{self.height}, "
+            f"frames={self.num_frames}, attributes={self.attributes})"
+        )
+
+
+class MemorySequence(Sequence):
+    """A sequence held in memory (simulator output, tests, readers that load everything)."""
+
+    def __init__(
+        self,
+        name: str,
+        width: int,
+        height: int,
+        events: EventArray,
+        frame_times: np.ndarray,
+        boxes: np.ndarray,
+        absent: np.ndarray,
+        rgb: np.ndarray | None = None,
+        attributes: list[str] | None = None,
+        source: str = "",
+    ) -> None:
+        self.name, self.width, self.height, self.source = name, int(width), int(height), source
+        self.events = events
+        self.frame_times = np.asarray(frame_times, dtype=np.int64)
+        self.boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        self.absent = np.asarray(absent, dtype=np.uint8)
+        self._rgb = rgb
+        self.attributes = list(attributes or [])
+
+    @property
+    def has_rgb(self) -> bool:
+        return self._rgb is not None
+
+    def events_between(self, t0: int, t1: int) -> EventArray:
+        return self.events.between(t0, t1)
+
+    def rgb(self, k: int) -> np.ndarray:
+        if self._rgb is None:
+            return super().rgb(k)
+        return self._rgb[k]

@@ -1,0 +1,98 @@
+"""Energy profiles: picojoules per multiply-accumulate (MAC) and per accumulate / synaptic operation (SOP).
+
+E = E_MAC * MAC + E_AC * SOP (DESIGN §6). Every profile carries the source of its figures and a note that
+says what the figure covers (a single arithmetic unit, a whole chip, measured or estimated), so that a
+report can print them next to the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from spiketrack.errors import ConfigError
+
+# Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V.
+_HOROWITZ = "M. Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC 2014 (45 nm, 0.9 V)"
+
+
+@dataclass(frozen=True)
+class EnergyProfile:
+    """Energy per operation of one hardware assumption.
+
+    mac_pj: energy of one multiply-accumulate (a layer with dense input).
+    ac_pj: energy of one accumulate, i.e. one synaptic operation (a layer with spike input); also used for a
+        residual addition and a neuron update when those are included.
+    """
+
+    name: str
+    mac_pj: float
+    ac_pj: float
+    source: str
+    note: str = ""
+
+    def energy_pj(self, mac: float, sop: float) -> float:
+        """E = E_MAC * MAC + E_AC * SOP, in picojoules."""
+        return self.mac_pj * mac + self.ac_pj * sop
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, EnergyProfile] = {
+    p.name: p
+    for p in (
+        EnergyProfile(
+            "45nm-fp32",
+            mac_pj=4.6,  # FP32 mult 3.7 pJ + FP32 add 0.9 pJ (Horowitz 2014)
+            ac_pj=0.9,  # FP32 add (Horowitz 2014)
+            source=_HOROWITZ,
+            note="Arithmetic only (no memory access, no data movement); the convention of most SNN papers.",
+        ),
+        EnergyProfile(
+            "45nm-fp16",
+            mac_pj=1.5,  # FP16 mult 1.1 pJ + FP16 add 0.4 pJ (Horowitz 2014)
+            ac_pj=0.4,  # FP16 add (Horowitz 2014)
+            source=_HOROWITZ,
+            note="Arithmetic only (no memory access).",
+        ),
+        EnergyProfile(
+            "45nm-int8",
+            mac_pj=0.23,  # INT8 mult 0.2 pJ + INT8 add 0.03 pJ (Horowitz 2014)
+            ac_pj=0.03,  # INT8 add (Horowitz 2014)
+            source=_HOROWITZ,
+            note="Arithmetic only; assumes 8-bit accumulation (a 32-bit accumulator costs 0.1 pJ per add).",
+        ),
+        EnergyProfile(
+            "truenorth",
+            mac_pj=4.6,  # dense layers are assumed to run on a 45 nm FP32 unit (Horowitz 2014)
+            ac_pj=26.0,  # 26 pJ per synaptic event (Merolla et al., Science 2014)
+            source="P. A. Merolla et al., 'A million spiking-neuron integrated circuit ...', Science 345(6197), 2014; "
+            "MAC: " + _HOROWITZ,
+            note="System-level figure: whole-chip power divided by synaptic events (includes neuron updates, "
+            "routing, leakage). Dense layers (MAC) are not possible on TrueNorth; they are charged at 45 nm FP32.",
+        ),
+        EnergyProfile(
+            "loihi",
+            mac_pj=4.6,  # dense layers are assumed to run on a 45 nm FP32 unit (Horowitz 2014)
+            ac_pj=23.6,  # 23.6 pJ per synaptic spike op (Davies et al., IEEE Micro 2018)
+            source="M. Davies et al., 'Loihi: A neuromorphic manycore processor with on-chip learning', "
+            "IEEE Micro 38(1), 2018 (14 nm, core energy table); MAC: " + _HOROWITZ,
+            note="Per synaptic spike operation of a Loihi core; excludes neuron updates, spike routing and "
+            "off-chip I/O. Dense layers (MAC) are charged at 45 nm FP32.",
+        ),
+    )
+}
+
+DEFAULT_PROFILE = "45nm-fp32"
+
+
+def get_profile(profile: str | EnergyProfile) -> EnergyProfile:
+    """Look a profile up by name (or pass an :class:`EnergyProfile` through); unknown names are a ConfigError."""
+    if isinstance(profile, EnergyProfile):
+        return profile
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ConfigError(
+            f"energy.profile: unknown energy profile {profile!r} (known: {', '.join(sorted(PROFILES))})"
+        ) from None

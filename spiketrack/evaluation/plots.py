@@ -1,0 +1,62 @@
+"""Success, precision and normalised-precision plots (PNG) from an :class:`EvaluationResult`.
+
+Legends show the same numbers as the printed table (one decimal) and trackers are listed best first,
+as the MATLAB toolkit draws them. Uses matplotlib's Agg canvas directly, so no global backend is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from spiketrack.evaluation.evaluate import EvaluationResult
+
+_KINDS = {
+    # kind: (curve attribute, score key, x label, title)
+    "success": ("success", "SR", "Overlap threshold", "Success plot"),
+    "precision": ("precision", "PR", "Location error threshold (pixels)", "Precision plot"),
+    "norm_precision": ("norm_precision", "NPR", "Normalised location error threshold", "Normalised precision plot"),
+}
+
+
+def plot_curve(result: EvaluationResult, kind: str, path: str | Path) -> Path:
+    """Draw one kind ('success', 'precision', 'norm_precision') for every tracker into ``path`` (PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    attr, key, xlabel, title = _KINDS[kind]
+    p = result.protocol
+    thresholds = {
+        "success": p.success_thresholds,
+        "precision": p.precision_thresholds,
+        "norm_precision": p.norm_precision_thresholds,
+    }[kind]
+    order = sorted(result.trackers.values(), key=lambda tr: -getattr(tr.overall, key))
+    fig = Figure(figsize=(6.0, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for tr in order:
+        curve = np.asarray(getattr(tr.overall, attr)) * 100.0
+        ax.plot(thresholds, curve, linewidth=2, label=f"{tr.name} [{getattr(tr.overall, key):.1f}]")
+    if kind != "success":
+        marker = p.pr_threshold if kind == "precision" else p.npr_threshold
+        ax.axvline(marker, color="0.6", linestyle=":", linewidth=1)
+    ax.set_xlim(float(thresholds[0]), float(thresholds[-1]))
+    ax.set_ylim(0, 100)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Success rate (%)" if kind == "success" else "Precision (%)")
+    ax.set_title(f"{title} ({p.name} protocol)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right" if kind != "success" else "lower left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_all(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
+    """``success.png``, ``precision.png`` and ``norm_precision.png`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    return [plot_curve(result, kind, out_dir / f"{kind}.png") for kind in _KINDS]

@@ -1,0 +1,118 @@
+"""Center heads (score, size and offset maps) and the argmax box decoding shared by teacher and student.
+
+The head follows OSTrack's center predictor (Ye et al., ECCV 2022): three conv branches predict a
+centre heatmap, the normalised box size at each cell and the sub-cell offset of the centre; the box is
+read at the heatmap's argmax. The ANN head serves the ViT teacher; the spiking head serves the student
+(spiking conv layers over T timesteps, averaged over time before analog final 1x1 projections).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spiketrack.config import NeuronConfig
+from spiketrack.models.spiking.neurons import make_neuron
+
+
+def decode_boxes(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
+    """Boxes at the score argmax.
+
+    score_map [B, 1, Hf, Wf], size_map [B, 2, Hf, Wf] (w, h normalised), offset_map [B, 2, Hf, Wf]
+    (x, y offset in cells) -> [B, 4] (cx, cy, w, h) normalised to the search crop.
+    """
+    b, _, hf, wf = score_map.shape
+    idx = score_map.flatten(1).argmax(dim=1)  # [B]
+    iy = torch.div(idx, wf, rounding_mode="floor")
+    ix = idx - iy * wf
+    gather = idx.view(b, 1, 1).expand(b, 2, 1)
+    size = size_map.flatten(2).gather(2, gather).squeeze(2)  # [B, 2]
+    offset = offset_map.flatten(2).gather(2, gather).squeeze(2)
+    cx = (ix.to(offset.dtype) + offset[:, 0]) / wf
+    cy = (iy.to(offset.dtype) + offset[:, 1]) / hf
+    return torch.stack([cx, cy, size[:, 0], size[:, 1]], dim=1)
+
+
+def _head_outputs(score: torch.Tensor, size: torch.Tensor, offset: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Activations as OSTrack's center predictor: sigmoid score (clamped away from 0/1) and size, raw offset."""
+    score_map = torch.sigmoid(score).clamp(1e-4, 1 - 1e-4)
+    size_map = torch.sigmoid(size)
+    return {
+        "score_map": score_map,
+        "size_map": size_map,
+        "offset_map": offset,
+        "pred_boxes": decode_boxes(score_map, size_map, offset),
+    }
+
+
+def _branch_channels(channels: int) -> list[int]:
+    """Hidden widths of one branch: channels, /2, /4, /8 (OSTrack's center head)."""
+    return [channels, max(channels // 2, 1), max(channels // 4, 1), max(channels // 8, 1)]
+
+
+class CenterHead(nn.Module):
+    """ANN center head: per branch 4 x (conv3x3-BN-ReLU) then a 1x1 projection."""
+
+    def __init__(self, in_channels: int, channels: int = 256) -> None:
+        super().__init__()
+        widths = _branch_channels(channels)
+
+        def branch(out: int) -> nn.Sequential:
+            layers: list[nn.Module] = []
+            c = in_channels
+            for w in widths:
+                layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                c = w
+            layers.append(nn.Conv2d(c, out, 1))
+            return nn.Sequential(*layers)
+
+        self.score = branch(1)
+        self.size = branch(2)
+        self.offset = branch(2)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x: [B, C, Hf, Wf] search features -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]."""
+        return _head_outputs(self.score(x), self.size(x), self.offset(x))
+
+
+class SpikingBranch(nn.Module):
+    """One spiking head branch: 4 x (neuron -> conv3x3 -> BN) over T, mean over T, analog 1x1 projection."""
+
+    def __init__(self, in_channels: int, channels: int, out: int, neuron: NeuronConfig) -> None:
+        super().__init__()
+        self.neurons = nn.ModuleList()
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        c = in_channels
+        for w in _branch_channels(channels):
+            self.neurons.append(make_neuron(neuron))
+            self.convs.append(nn.Conv2d(c, w, 3, padding=1, bias=False))
+            self.norms.append(nn.BatchNorm2d(w))
+            c = w
+        self.proj = nn.Conv2d(c, out, 1)  # input is the time average: analog values (MACs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [T, B, C, Hf, Wf] membrane input -> [B, out, Hf, Wf]."""
+        t, b = x.shape[:2]
+        for neuron, conv, norm in zip(self.neurons, self.convs, self.norms, strict=True):
+            s = neuron(x).flatten(0, 1)
+            x = norm(conv(s))
+            x = x.view(t, b, *x.shape[1:])
+        return self.proj(x.mean(dim=0))
+
+
+class SpikingCenterHead(nn.Module):
+    """Spiking center head: three spiking branches whose outputs are averaged over the T timesteps."""
+
+    def __init__(self, in_channels: int, channels: int, neuron: NeuronConfig) -> None:
+        super().__init__()
+        self.score = SpikingBranch(in_channels, channels, 1, neuron)
+        self.size = SpikingBranch(in_channels, channels, 2, neuron)
+        self.offset = SpikingBranch(in_channels, channels, 2, neuron)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x: [T, B, C, Hf, Wf] -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]."""
+        return _head_outputs(self.score(x), self.size(x), self.offset(x))
+
+
+__all__ = ["CenterHead", "SpikingBranch", "SpikingCenterHead", "decode_boxes"]

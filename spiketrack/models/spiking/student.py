@@ -1,0 +1,185 @@
+"""Spiking MetaFormer tracker (student): backbone + memory retrieval + spiking center head.
+
+Template and search run through the same backbone in separate calls. ``encode_template`` stops after the
+last retrieval point and returns a :class:`TemplateMemory` (cached by the tracker); ``track`` runs the
+search branch, queries the memory after the configured transformer blocks and decodes boxes from the
+spiking center head. The T timesteps are T temporal bins of the frame's event window
+(``[T, B, 2, H, W]`` polarity counts). Every call starts by resetting all neuron states, so calls are
+independent; ``reset_state`` does the same explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from spiketrack.config import NeuronConfig
+from spiketrack.errors import ConfigError
+from spiketrack.models.heads import SpikingCenterHead
+from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
+from spiketrack.models.spiking.metaformer import SpikingMetaFormer
+from spiketrack.models.spiking.neurons import reset_neurons
+
+# Named variants of the family. tiny/base follow SDTrack's Tiny/Base widths (Shan et al., 2025: SDTrack-Tiny
+# 19.61 M parameters); 'quickstart' is a small model for the 2-core CPU demo (64/128 crops).
+# memory_points: transformer-block indices after which the search branch queries the template memory.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "quickstart": dict(
+        dims=[16, 32, 64, 96], conv_depths=[1, 1], depths=[2, 1], heads=4, mlp_ratio=2.0, conv_ratio=2.0,
+        memory_points=[1, 2], refine_steps=1, head_channels=32,
+    ),
+    "tiny": dict(
+        dims=[64, 128, 256, 360], conv_depths=[2, 4], depths=[6, 2], heads=8, mlp_ratio=4.0, conv_ratio=4.0,
+        memory_points=[3, 5, 7], refine_steps=1, head_channels=256,
+    ),
+    "base": dict(
+        dims=[128, 256, 512, 768], conv_depths=[2, 4], depths=[9, 3], heads=8, mlp_ratio=4.0, conv_ratio=4.0,
+        memory_points=[5, 8, 11], refine_steps=1, head_channels=256,
+    ),
+}
+
+
+def _normalise_events(x: torch.Tensor) -> torch.Tensor:
+    """Own input norm: log1p of the polarity counts (dense and sparse windows in one range)."""
+    return torch.log1p(x.clamp_min(0))
+
+
+class SpikingStudent(nn.Module):
+    """The student tracker. See the module docstring for the call protocol."""
+
+    def __init__(
+        self,
+        *,
+        dims: list[int],
+        conv_depths: list[int],
+        depths: list[int],
+        heads: int,
+        mlp_ratio: float,
+        conv_ratio: float,
+        memory_points: list[int],
+        refine_steps: int,
+        head_channels: int,
+        neuron: NeuronConfig,
+        timesteps: int,
+    ) -> None:
+        super().__init__()
+        self.backbone = SpikingMetaFormer(dims, conv_depths, depths, heads, mlp_ratio, conv_ratio, neuron)
+        nblocks = len(self.backbone.blocks)
+        points = sorted(set(memory_points))
+        if not points or points[0] < 0 or points[-1] >= nblocks:
+            raise ConfigError(
+                f"key 'model.overrides.memory_points': expected block indices in [0, {nblocks - 1}], got {memory_points}"
+            )
+        self.memory_points = points
+        self.memory = nn.ModuleList(
+            MemoryRetrieval(self.backbone.block_dims[i], heads, neuron, refine_steps) for i in points
+        )
+        self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
+        self.timesteps = timesteps
+        self.neuron_cfg = neuron
+        self.apply(_init_weights)
+
+    def reset_state(self) -> None:
+        """Reset every neuron's membrane state (done at the start of each call as well)."""
+        reset_neurons(self)
+
+    def _check(self, bins: torch.Tensor, name: str) -> None:
+        if bins.dim() != 5 or bins.shape[2] != 2:
+            raise ValueError(f"{name}: expected event bins [T, B, 2, H, W], got shape {tuple(bins.shape)}")
+
+    def encode_template(self, template_bins: torch.Tensor) -> TemplateMemory:
+        """template_bins [T, B, 2, Ht, Wt] -> TemplateMemory (one slot; slots [T, B, 1, h, d, d] per point)."""
+        self._check(template_bins, "template_bins")
+        self.reset_state()
+        tokens, _ = self.backbone.conv_forward(_normalise_events(template_bins))
+        slots = []
+        for i in range(self.memory_points[-1] + 1):
+            tokens, _ = self.backbone.block_forward(i, tokens)
+            if i in self.memory_points:
+                slots.append(self.memory[self.memory_points.index(i)].build(tokens).unsqueeze(2))
+        b = template_bins.shape[1]
+        weights = [torch.ones(b, 1, s.shape[3], device=s.device, dtype=s.dtype) for s in slots]
+        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2])
+
+    def merge_memories(self, memories: list[TemplateMemory]) -> TemplateMemory:
+        """Several template memories -> one memory whose slots are combined by the learned gate."""
+        if not memories:
+            raise ValueError("merge_memories needs at least one memory")
+        n = memories[0].num_tokens
+        slots = [torch.cat([m.slots[p] for m in memories], dim=2) for p in range(len(self.memory_points))]
+        weights = [mod.gate_weights(s, n) for mod, s in zip(self.memory, slots, strict=True)]
+        return TemplateMemory(slots, weights, n)
+
+    def track(
+        self, search_bins: torch.Tensor, memory: TemplateMemory, return_features: bool = False
+    ) -> dict[str, Any]:
+        """search_bins [T, B, 2, Hs, Ws] + cached memory -> score_map [B, 1, Hf, Wf], size_map [B, 2, Hf, Wf],
+        offset_map [B, 2, Hf, Wf], pred_boxes [B, 4] (Hf = Hs/16).
+
+        With ``return_features``: 'features' (per transformer block, search tokens averaged over T
+        [B, Ns, C], after retrieval where it applies) and 'similarity' (per block, spike Q K^T averaged
+        over T [B, heads, Ns, Ns]).
+        """
+        self._check(search_bins, "search_bins")
+        self.reset_state()
+        tokens, (h, w) = self.backbone.conv_forward(_normalise_events(search_bins))
+        features, similarity = [], []
+        for i in range(len(self.backbone.blocks)):
+            tokens, sim = self.backbone.block_forward(i, tokens, return_features)
+            if i in self.memory_points:
+                p = self.memory_points.index(i)
+                tokens = self.memory[p](tokens, memory, p)
+            if return_features:
+                features.append(tokens.mean(dim=0))
+                similarity.append(sim)
+        t, b, n, c = tokens.shape
+        out: dict[str, Any] = self.head(tokens.transpose(2, 3).reshape(t, b, c, h, w))
+        if return_features:
+            out["features"] = features
+            out["similarity"] = similarity
+        return out
+
+    def forward(
+        self, template_bins: torch.Tensor, search_bins: torch.Tensor, return_features: bool = False
+    ) -> dict[str, Any]:
+        """template_bins [T, B, 2, Ht, Wt], search_bins [T, B, 2, Hs, Ws] -> outputs of :meth:`track`."""
+        return self.track(search_bins, self.encode_template(template_bins), return_features)
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Conv2d):
+        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def build_student(cfg: Any) -> SpikingStudent:
+    """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
+    m = cfg.model
+    if m.variant not in VARIANTS:
+        raise ConfigError(f"key 'model.variant': unknown student variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
+    if m.modalities != "events":
+        raise ConfigError(f"key 'model.modalities': the student tracks from events only, got {m.modalities!r}")
+    if cfg.data.timesteps != m.timesteps:
+        raise ConfigError(
+            f"keys 'model.timesteps' ({m.timesteps}) and 'data.timesteps' ({cfg.data.timesteps}) must agree: "
+            "the student's T timesteps are the T event bins of a frame window"
+        )
+    params = dict(VARIANTS[m.variant])
+    for key, value in m.overrides.items():
+        if key not in params:
+            raise ConfigError(f"key 'model.overrides.{key}': not a student variant field (known: {sorted(params)})")
+        params[key] = value
+    for size, key in ((cfg.data.template_size, "data.template_size"), (cfg.data.search_size, "data.search_size")):
+        if size % 16:
+            raise ConfigError(f"key '{key}': the student needs a multiple of 16, got {size}")
+    return SpikingStudent(**params, neuron=m.neuron, timesteps=m.timesteps)
+
+
+__all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build_student"]

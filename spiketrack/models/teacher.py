@@ -1,0 +1,354 @@
+"""ANN teacher: an OSTrack-style one-stream ViT tracker over one or two input views.
+
+Template and search crops are cut into 16x16 patches, embedded, given their own position embeddings
+and processed jointly by timm ViT ``Block``s (one-stream joint feature learning and relation modelling,
+OSTrack, Ye et al., ECCV 2022). With two views (``rgb+events`` as in the multi-modal teachers of
+HDETrack/CEUTrack, or ``events+voxel``) each view gets its own patch embedding and a learned modality
+embedding; the token streams are concatenated into one sequence, and the search tokens of the two views
+are fused (concatenation + linear projection) before the center head.
+
+Token order inside the sequence: for each view in ``streams`` order, its template tokens then its
+search tokens. Per-layer features and attention maps are computed only when asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from spiketrack.errors import CheckpointError, ConfigError
+from spiketrack.models.heads import CenterHead
+
+log = logging.getLogger(__name__)
+
+PATCH = 16  # ViT-B/16 patch size (Dosovitskiy et al., ICLR 2021), used by OSTrack
+
+# Named variants of the family (timm ViT sizes; base = ViT-B/16 as in OSTrack-256, ~92.5 M params with head).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "quickstart": dict(dim=64, depth=4, heads=4, mlp_ratio=2.0, head_channels=32, drop_path=0.0),
+    "tiny": dict(dim=192, depth=12, heads=3, mlp_ratio=4.0, head_channels=128, drop_path=0.1),
+    "small": dict(dim=384, depth=12, heads=6, mlp_ratio=4.0, head_channels=256, drop_path=0.1),
+    "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1),
+}
+
+# Input views of each modality setting and their channel counts ('voxel' channels = cfg.data.voxel_bins).
+MODALITY_STREAMS: dict[str, tuple[str, ...]] = {
+    "events": ("events",),
+    "rgb+events": ("rgb", "events"),
+    "events+voxel": ("events", "voxel"),
+}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ImageNet statistics (timm ViT pretraining)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class InputNorm(nn.Module):
+    """The model's own input normalisation of one view.
+
+    rgb [B, 3, H, W] in [0, 1] -> ImageNet-standardised; events (polarity counts) -> log1p(counts);
+    voxel (signed) -> sign(x) * log1p(|x|). Log compression keeps dense-texture windows and sparse
+    windows in one range without per-dataset statistics.
+    """
+
+    def __init__(self, view: str) -> None:
+        super().__init__()
+        self.view = view
+        if view == "rgb":
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        if self.view == "rgb":
+            return (x - self.mean) / self.std
+        return torch.sign(x) * torch.log1p(x.abs())
+
+
+class PatchEmbed(nn.Module):
+    """16x16 non-overlapping patch embedding (conv with stride 16)."""
+
+    def __init__(self, in_chans: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, dim, PATCH, stride=PATCH)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, C, H, W] -> tokens [B, (H/16)*(W/16), dim]."""
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+def attention_map(block: Block, x: torch.Tensor) -> torch.Tensor:
+    """Softmax attention probabilities of ``block`` on input tokens x [B, N, C] -> [B, heads, N, N].
+
+    timm's ``Attention`` uses fused scaled-dot-product attention and never materialises the map, so it is
+    recomputed here from the block's own weights (only when distillation asks for it).
+    """
+    attn = block.attn
+    b, n, _ = x.shape
+    qkv = attn.qkv(block.norm1(x)).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, _ = qkv.unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+
+
+class ViTTeacher(nn.Module):
+    """One-stream ViT tracker (teacher). See the module docstring for the token layout."""
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        head_channels: int,
+        drop_path: float,
+        streams: tuple[str, ...],
+        in_chans: dict[str, int],
+        template_size: int,
+        search_size: int,
+    ) -> None:
+        super().__init__()
+        for size, key in ((template_size, "data.template_size"), (search_size, "data.search_size")):
+            if size % PATCH:
+                raise ConfigError(f"key '{key}': the teacher needs a multiple of {PATCH}, got {size}")
+        self.streams = streams
+        self.dim = dim
+        self.template_grid = template_size // PATCH
+        self.search_grid = search_size // PATCH
+        self.num_z = self.template_grid**2
+        self.num_x = self.search_grid**2
+        self.input_norm = nn.ModuleDict({s: InputNorm(s) for s in streams})
+        self.patch_embed = nn.ModuleDict({s: PatchEmbed(in_chans[s], dim) for s in streams})
+        self.pos_embed_z = nn.Parameter(torch.zeros(1, self.num_z, dim))
+        self.pos_embed_x = nn.Parameter(torch.zeros(1, self.num_x, dim))
+        self.modality_embed = nn.Parameter(torch.zeros(len(streams), 1, dim)) if len(streams) > 1 else None
+        rates = [drop_path * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth, linear rule
+        self.blocks = nn.ModuleList(
+            Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r) for r in rates
+        )
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.fuse = nn.Linear(dim * len(streams), dim) if len(streams) > 1 else None
+        self.head = CenterHead(dim, head_channels)
+        nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed_x, std=0.02)
+        if self.modality_embed is not None:
+            nn.init.trunc_normal_(self.modality_embed, std=0.02)
+        self.apply(_init_linear)
+
+    # ------------------------------------------------------------------ components
+    def backbone_keys(self) -> list[str]:
+        """State-dict keys that a pretrained ViT can provide (everything but head, fusion, modality embeds)."""
+        return [
+            k
+            for k in self.state_dict()
+            if not k.startswith(("head.", "fuse.")) and k != "modality_embed"
+        ]
+
+    def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+        z = self.patch_embed[view](self.input_norm[view](template)) + self.pos_embed_z
+        x = self.patch_embed[view](self.input_norm[view](search)) + self.pos_embed_x
+        tokens = torch.cat([z, x], dim=1)
+        if self.modality_embed is not None:
+            tokens = tokens + self.modality_embed[self.streams.index(view)]
+        return tokens
+
+    def _search_slice(self, stream: int) -> slice:
+        start = stream * (self.num_z + self.num_x) + self.num_z
+        return slice(start, start + self.num_x)
+
+    def forward(
+        self,
+        template: dict[str, torch.Tensor],
+        search: dict[str, torch.Tensor],
+        return_features: bool = False,
+    ) -> dict[str, Any]:
+        """template: view -> [B, C, Ht, Wt]; search: view -> [B, C, Hs, Ws].
+
+        Returns score_map [B, 1, Hf, Wf], size_map [B, 2, Hf, Wf], offset_map [B, 2, Hf, Wf],
+        pred_boxes [B, 4]; with ``return_features`` also 'features' (per layer, search tokens [B, Nx, C]
+        of the primary view, 'events' when present) and 'attentions' (per layer, search->search block of
+        the primary view's attention probabilities [B, heads, Nx, Nx]).
+        """
+        for view in self.streams:
+            if view not in template or view not in search:
+                raise ConfigError(
+                    f"key 'model.modalities': the teacher expects inputs {list(self.streams)}, "
+                    f"got template {sorted(template)} and search {sorted(search)}"
+                )
+        tokens = torch.cat([self._embed(v, template[v], search[v]) for v in self.streams], dim=1)
+        primary = self._search_slice(self.streams.index("events") if "events" in self.streams else 0)
+        features: list[torch.Tensor] = []
+        attentions: list[torch.Tensor] = []
+        for block in self.blocks:
+            if return_features:
+                attentions.append(attention_map(block, tokens)[:, :, primary, primary])
+            tokens = block(tokens)
+            if return_features:
+                features.append(tokens[:, primary])
+        tokens = self.norm(tokens)
+        x = torch.cat([tokens[:, self._search_slice(i)] for i in range(len(self.streams))], dim=2)
+        if self.fuse is not None:
+            x = self.fuse(x)
+        b = x.shape[0]
+        out: dict[str, Any] = self.head(x.transpose(1, 2).reshape(b, self.dim, self.search_grid, self.search_grid))
+        if return_features:
+            out["features"] = features
+            out["attentions"] = attentions
+        return out
+
+
+def _init_linear(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+# ---------------------------------------------------------------------- pretrained weights
+
+
+@dataclass
+class LoadReport:
+    """What loading a pretrained ViT did: keys filled, backbone keys left missing, checkpoint keys unused."""
+
+    path: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # backbone keys the checkpoint did not provide
+    unexpected: list[str] = field(default_factory=list)  # checkpoint keys with no place in the teacher
+    adapted: list[str] = field(default_factory=list)  # keys resized/converted (pos embeds, input channels)
+
+    def summary(self) -> str:
+        return (
+            f"{self.path}: loaded {len(self.loaded)} tensors, missing backbone keys {self.missing or 'none'}, "
+            f"unused checkpoint keys {self.unexpected or 'none'}, adapted {self.adapted or 'none'}"
+        )
+
+
+def _unwrap(obj: Any, path: str) -> dict[str, torch.Tensor]:
+    for key in ("model", "state_dict", "module"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict (name -> tensor), or one under 'model'/'state_dict'")
+    out = {}
+    for k, v in obj.items():
+        for prefix in ("module.", "backbone.", "encoder."):
+            if k.startswith(prefix):
+                k = k[len(prefix) :]
+        out[k] = v
+    return out
+
+
+def _resize_pos(pos: torch.Tensor, grid: int) -> torch.Tensor:
+    """[1, N(+1 cls), C] ViT position embeddings -> [1, grid*grid, C] (bicubic over the 2-D grid)."""
+    n = pos.shape[1]
+    side = math.isqrt(n)
+    if side * side != n:  # a class token first
+        pos = pos[:, 1:]
+        side = math.isqrt(pos.shape[1])
+    c = pos.shape[2]
+    grid_pos = pos.reshape(1, side, side, c).permute(0, 3, 1, 2)
+    if side != grid:
+        grid_pos = F.interpolate(grid_pos.float(), size=(grid, grid), mode="bicubic", align_corners=False)
+    return grid_pos.permute(0, 2, 3, 1).reshape(1, grid * grid, c)
+
+
+def _adapt_input(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """RGB patch-embedding weight [C, 3, p, p] -> [C, in_chans, p, p], preserving the summed response."""
+    if weight.shape[1] == in_chans:
+        return weight
+    return weight.sum(dim=1, keepdim=True).repeat(1, in_chans, 1, 1) / in_chans
+
+
+def load_pretrained(model: ViTTeacher, path: str | Path) -> LoadReport:
+    """Load a local timm/MAE ViT state dict into the teacher's backbone (never downloads).
+
+    ``pos_embed`` is split into template and search embeddings (class token dropped, bicubic resize);
+    ``patch_embed.proj`` goes to every view's patch embedding (channel-averaged for non-RGB views).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"pretrained weights not found: {p} (key 'model.pretrained'; weights are never downloaded)")
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a checkpoint error
+        raise CheckpointError(f"{p}: cannot read a torch state dict ({exc})") from exc
+    source = _unwrap(raw, str(p))
+    report = LoadReport(path=str(p))
+    own = model.state_dict()
+    target: dict[str, torch.Tensor] = {}
+    for key, value in source.items():
+        if key == "pos_embed":
+            target["pos_embed_z"] = _resize_pos(value, model.template_grid)
+            target["pos_embed_x"] = _resize_pos(value, model.search_grid)
+            report.adapted.append("pos_embed -> pos_embed_z, pos_embed_x")
+        elif key.startswith("patch_embed.proj."):
+            leaf = key.rsplit(".", 1)[1]
+            for view in model.streams:
+                name = f"patch_embed.{view}.proj.{leaf}"
+                v = _adapt_input(value, own[name].shape[1]) if leaf == "weight" else value
+                if v.shape != value.shape:
+                    report.adapted.append(f"{key} -> {name} ({value.shape[1]} -> {v.shape[1]} channels)")
+                target[name] = v
+        elif key in own and not key.startswith(("head.", "fuse.")):
+            target[key] = value
+        else:
+            report.unexpected.append(key)
+    for key, value in target.items():
+        if own[key].shape != value.shape:
+            raise CheckpointError(
+                f"{p}: key '{key}' has shape {tuple(value.shape)}, the teacher expects {tuple(own[key].shape)} "
+                "(is the variant's dim/depth that of the checkpoint?)"
+            )
+    model.load_state_dict(target, strict=False)
+    report.loaded = sorted(target)
+    report.missing = [k for k in model.backbone_keys() if k not in target]
+    log.info("%s", report.summary())
+    return report
+
+
+def build_teacher(cfg: Any) -> ViTTeacher:
+    """The teacher of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
+    m = cfg.model
+    if m.variant not in VARIANTS:
+        raise ConfigError(f"key 'model.variant': unknown teacher variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
+    if m.modalities not in MODALITY_STREAMS:
+        raise ConfigError(
+            f"key 'model.modalities': expected one of {sorted(MODALITY_STREAMS)} for the teacher, got {m.modalities!r}"
+        )
+    params = dict(VARIANTS[m.variant])
+    for key, value in m.overrides.items():
+        if key not in params:
+            raise ConfigError(f"key 'model.overrides.{key}': not a teacher variant field (known: {sorted(params)})")
+        params[key] = value
+    streams = MODALITY_STREAMS[m.modalities]
+    in_chans = {"events": 2, "rgb": 3, "voxel": cfg.data.voxel_bins}
+    model = ViTTeacher(
+        **params,
+        streams=streams,
+        in_chans=in_chans,
+        template_size=cfg.data.template_size,
+        search_size=cfg.data.search_size,
+    )
+    if m.pretrained:
+        model.pretrained_report = load_pretrained(model, m.pretrained)
+    return model
+
+
+__all__ = [
+    "MODALITY_STREAMS",
+    "VARIANTS",
+    "LoadReport",
+    "ViTTeacher",
+    "attention_map",
+    "build_teacher",
+    "load_pretrained",
+]

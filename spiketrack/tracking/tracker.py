@@ -1,0 +1,171 @@
+"""Online single-object tracker around a teacher or student model (DESIGN §4).
+
+``initialize(frame, box)`` builds the template from the first frame; ``track(frame) -> (box, score)`` crops
+a search region of ``search_factor`` around the last box, runs the model, multiplies the score map by a Hann
+window, decodes the box at the argmax, maps it back to image coordinates and clips it to the image.
+
+- Student: the template branch runs once (its memory is cached); the search branch runs every frame.
+  With ``tracking.template_update`` a new template slot is encoded every ``update_interval`` frames when the
+  score exceeds ``update_threshold``; the first template is always kept, at most ``max_templates`` slots
+  (oldest added slot replaced first), combined with ``model.merge_memories``.
+- Teacher: the template inputs (all its modalities) are cached and the one-stream model runs every frame.
+  The teacher keeps its first template (a one-stream ViT has no memory slots to merge).
+- Adaptive search region (:mod:`spiketrack.tracking.asr`) enlarges one search crop after repeated jumps.
+- A search crop without events (event-only models) keeps the last box and multiplies the score by
+  ``tracking.empty_score_decay``: the model would see an all-zero input.
+
+``meter`` (optional) receives every model call: ``meter.measure(kind)`` is a context manager entered
+around the call, kind ``template_init`` | ``template_update`` | ``search`` (energy accounting).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from spiketrack.config import ExperimentConfig
+from spiketrack.data.crop import CropWindow
+from spiketrack.tracking.asr import AdaptiveSearchRegion
+from spiketrack.tracking.frame import TrackingFrame
+from spiketrack.tracking.inputs import InputSpec, ModelInput, batch_inputs, build_input, crop_event_count
+from spiketrack.tracking.postprocess import box_iou, clip_box, decode, hann2d, to_image_box
+from spiketrack.tracking.timing import StageTimer
+
+
+class Tracker(Protocol):
+    """What the runner drives: model trackers and the event-density baseline alike."""
+
+    def initialize(self, frame: TrackingFrame, box: np.ndarray) -> None: ...
+
+    def track(self, frame: TrackingFrame) -> tuple[np.ndarray, float]: ...
+
+
+class TrackerMeter(Protocol):
+    """Energy hook: ``measure(kind)`` wraps one model call (kind template_init | template_update | search)."""
+
+    def measure(self, kind: str) -> AbstractContextManager[Any]: ...
+
+
+class ModelTracker:
+    """Tracks one target with a teacher (``forward(template, search)``) or student (``encode_template``/``track``)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: ExperimentConfig,
+        device: torch.device | str | None = None,
+        meter: TrackerMeter | None = None,
+        timer: StageTimer | None = None,
+    ) -> None:
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.model = model.to(self.device).eval()
+        self.spec = InputSpec.from_config(cfg)
+        self.data_cfg = cfg.data
+        self.cfg = cfg.tracking
+        self.meter = meter
+        self.timer = timer or StageTimer(self.device)
+        t = cfg.tracking
+        self.asr = AdaptiveSearchRegion(t.asr_tau, t.asr_m, t.asr_theta, enabled=t.asr)
+        self._windows: dict[tuple[int, int], torch.Tensor] = {}
+        self.box = np.zeros(4)
+        self.score = 0.0
+        self.frames_since_init = 0
+        self.slots: list[Any] = []  # student template memories; slots[0] is the first template
+        self.memory: Any = None  # merged student memory
+        self.template: ModelInput | None = None  # teacher template inputs (batched)
+
+    # ------------------------------------------------------------------------------------------ helpers
+    @property
+    def is_student(self) -> bool:
+        return self.spec.kind == "student"
+
+    def _measure(self, kind: str) -> AbstractContextManager[Any]:
+        return self.meter.measure(kind) if self.meter is not None else nullcontext()
+
+    def _input(self, frame: TrackingFrame, window: CropWindow, size: int) -> ModelInput:
+        dev = None if self.device.type == "cpu" else self.device
+        item = build_input(self.spec, frame.events, frame.t0, frame.t1, window, size, rgb=frame.rgb, device=dev)
+        return batch_inputs([item])
+
+    def _encode(self, frame: TrackingFrame, box: np.ndarray, kind: str) -> Any:
+        """Template input around ``box`` (student: encoded to a memory)."""
+        window = CropWindow.around(box, self.data_cfg.template_factor)
+        with self.timer.stage("representation"):
+            inputs = self._input(frame, window, self.data_cfg.template_size)
+        if not self.is_student:
+            return inputs
+        with self.timer.stage("model"), self._measure(kind), torch.no_grad():
+            return self.model.encode_template(inputs)
+
+    def hann(self, height: int, width: int) -> torch.Tensor:
+        """Cached ``[height, width]`` Hann window."""
+        key = (height, width)
+        if key not in self._windows:
+            self._windows[key] = hann2d(height, width).to(self.device)
+        return self._windows[key]
+
+    # ------------------------------------------------------------------------------------------ API
+    def initialize(self, frame: TrackingFrame, box: np.ndarray | list[float]) -> None:
+        """Start tracking from ``box`` (x, y, w, h) on ``frame``; the template is built and cached here."""
+        b = np.asarray(box, dtype=np.float64).reshape(4)
+        if not (np.all(np.isfinite(b)) and b[2] > 0 and b[3] > 0):
+            raise ValueError(f"initial box must have positive width and height, got {b.tolist()}")
+        self.box, self.score, self.frames_since_init = b, 1.0, 0
+        self.asr.reset()
+        encoded = self._encode(frame, b, "template_init")
+        if self.is_student:
+            self.slots, self.memory = [encoded], encoded
+        else:
+            self.template = encoded
+
+    def track(self, frame: TrackingFrame) -> tuple[np.ndarray, float]:
+        """Box (x, y, w, h, float64 [4]) and score in [0, 1] for ``frame``."""
+        self.frames_since_init += 1
+        window = CropWindow.around(self.box, self.data_cfg.search_factor * self.asr.scale)
+        if not self.spec.needs_rgb and crop_event_count(frame.events, window) == 0:
+            self.score *= self.cfg.empty_score_decay
+            return self.box.copy(), self.score
+        self.asr.consume()
+        with self.timer.stage("representation"):
+            search = self._input(frame, window, self.data_cfg.search_size)
+        with self.timer.stage("model"), self._measure("search"), torch.no_grad():
+            if self.is_student:
+                out = self.model.track(search, self.memory)
+            else:
+                out = self.model(self.template, search)
+        with self.timer.stage("postprocess"):
+            score_map = out["score_map"]
+            hann = self.hann(*score_map.shape[-2:]) if self.cfg.hann_window else None
+            norm, scores = decode(out, hann)
+            box = clip_box(to_image_box(norm[0], window), frame.width, frame.height, self.cfg.margin)
+            self.asr.update(box_iou(box, self.box))
+            self.box, self.score = box, float(scores[0])
+        if self._update_due():
+            self._add_template(frame)
+        return self.box.copy(), self.score
+
+    def _update_due(self) -> bool:
+        c = self.cfg
+        return (
+            self.is_student
+            and c.template_update
+            and c.max_templates > 1
+            and self.frames_since_init % max(c.update_interval, 1) == 0
+            and self.score > c.update_threshold
+        )
+
+    def _add_template(self, frame: TrackingFrame) -> None:
+        """Encode the current box as a template slot (first slot kept; oldest added slot replaced)."""
+        memory = self._encode(frame, self.box, "template_update")
+        if len(self.slots) >= self.cfg.max_templates:
+            self.slots.pop(1)
+        self.slots.append(memory)
+        with self.timer.stage("model"), self._measure("template_update"), torch.no_grad():
+            self.memory = self.model.merge_memories(self.slots)
+
+
+__all__ = ["ModelTracker", "Tracker", "TrackerMeter"]

@@ -1,0 +1,239 @@
+"""Training samples: one template frame and n search frames, cropped and turned into model inputs.
+
+Sampling (per sample index, from its own RNG, so DataLoader workers and resumed runs draw the same
+samples; see :meth:`PairDataset.rng_for`):
+
+1. A dataset is chosen by ``cfg.data.datasets[i].weight``, then a sequence uniformly among those with a
+   visible frame, then the template frame uniformly among its visible frames.
+2. The n = ``cfg.data.num_search`` search frames are causal: consecutive visible frames starting at a
+   frame ``j`` with ``template < j <= template + max_gap`` (consecutive so the temporal Fourier loss
+   sees a real frame sequence). If fewer than n visible frames follow the template within the gap, the
+   available ones are drawn with replacement (sorted); a sequence with one visible frame uses it for both.
+3. Template crop: ``template_factor`` around the template box, no jitter. Search crops: ``search_factor``
+   around each search frame's box with centre/scale jitter (:meth:`CropWindow.jittered`, OSTrack style).
+4. Augmentation, shared by the whole sample and by teacher and student inputs: a horizontal flip
+   (p = 0.5 when ``cfg.data.flip``); intensity jitter ``b ~ U(1 - j, 1 + j)`` with ``j = brightness_jitter``
+   — RGB crops are multiplied by ``b`` (clipped to [0, 1]); events are thinned, each kept with probability
+   ``min(b, 1)`` (fewer events = lower contrast sensitivity; counts stay integers, as a real sensor's).
+
+Targets per search frame: the normalised box (cx, cy, w, h) in its crop (after the flip) and the
+CenterNet/OSTrack Gaussian heatmap on the ``search_size / 16`` grid (:mod:`spiketrack.train.targets`).
+
+Sample layout (a dict; the default collate stacks a leading batch dimension)::
+
+    'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (teacher inputs)
+    'search':   {modality: [n, C, Ss, Ss]}                                               (teacher inputs)
+    'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (student inputs)
+    'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]   'index': int
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from spiketrack.config import ExperimentConfig
+from spiketrack.data.crop import CropWindow, crop_events, crop_image, image_to_tensor
+from spiketrack.data.dataset import SequenceDataset
+from spiketrack.data.h5seq import open_sequence
+from spiketrack.data.representations import count_frame, timestep_bins, voxel_grid
+from spiketrack.data.sequence import Sequence
+from spiketrack.errors import ConfigError, DataFormatError
+from spiketrack.train.targets import heatmap_targets
+
+FEATURE_STRIDE = 16  # output maps are search_size / 16 (ViT-B/16 patches, OSTrack; DESIGN model contract)
+
+MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
+    "events": ("events",),
+    "rgb+events": ("rgb", "events"),
+    "events+voxel": ("events", "voxel"),
+}
+
+
+def teacher_input_keys(modalities: str) -> tuple[str, ...]:
+    """Input dict keys of a teacher with ``cfg.model.modalities``."""
+    if modalities not in MODALITY_INPUTS:
+        raise ConfigError(f"model.modalities: expected one of {sorted(MODALITY_INPUTS)}, got {modalities!r}")
+    return MODALITY_INPUTS[modalities]
+
+
+@dataclass(frozen=True)
+class SequenceEntry:
+    """What the sampler needs to know about one sequence without keeping it open."""
+
+    path: Path
+    visible: np.ndarray  # int64 indices of visible frames
+    has_rgb: bool
+
+
+def _scan(root: str, split: str | None) -> list[SequenceEntry]:
+    """Visible frames of every sequence of ``split`` (all files when the split list does not exist)."""
+    ds = SequenceDataset(root)
+    names = ds.names(split) if split and (Path(root) / f"{split}.txt").is_file() else ds.names(None)
+    entries = []
+    for name in names:
+        with ds.open(name) as seq:
+            visible = np.flatnonzero(seq.absent == 0).astype(np.int64)
+            if len(visible):
+                entries.append(SequenceEntry(ds.path(name), visible, seq.has_rgb))
+    return entries
+
+
+class PairDataset(Dataset):
+    """Template/search samples over several weighted datasets, deterministic per (seed, epoch, index).
+
+    ``teacher_modalities``: make teacher inputs for this modality set (None: none); ``student_timesteps``:
+    make student timestep bins with this T (None: none). Distillation asks for both.
+    """
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        *,
+        teacher_modalities: str | None = None,
+        student_timesteps: int | None = None,
+        length: int | None = None,
+        split: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.data = cfg.data
+        self.seed = int(cfg.train.seed if seed is None else seed)
+        self.teacher_keys = teacher_input_keys(teacher_modalities) if teacher_modalities else ()
+        self.timesteps = student_timesteps
+        if not self.teacher_keys and not self.timesteps:
+            raise ConfigError("PairDataset: ask for teacher inputs, student inputs or both")
+        self.length = int(length if length is not None else cfg.data.samples_per_epoch)
+        self.epoch = 0
+        if self.data.search_size % FEATURE_STRIDE:
+            raise ConfigError(f"data.search_size: must be a multiple of {FEATURE_STRIDE}, got {self.data.search_size}")
+        self.feat_size = self.data.search_size // FEATURE_STRIDE
+        split = self.data.train_split if split is None else split
+        self.sources: list[list[SequenceEntry]] = []
+        weights = []
+        for i, src in enumerate(self.data.datasets):
+            entries = _scan(src.root, split)
+            if not entries:
+                raise DataFormatError(src.root, f"data.datasets[{i}]", "no sequence with a visible frame")
+            if "rgb" in self.teacher_keys and not all(e.has_rgb for e in entries):
+                bad = next(e.path for e in entries if not e.has_rgb)
+                raise DataFormatError(bad, "frames/rgb", "teacher modalities 'rgb+events' need intensity frames")
+            if src.weight < 0:
+                raise ConfigError(f"data.datasets[{i}].weight: must be >= 0, got {src.weight}")
+            self.sources.append(entries)
+            weights.append(src.weight)
+        if not self.sources:
+            raise ConfigError("data.datasets: empty list")
+        total = float(sum(weights))
+        if total <= 0:
+            raise ConfigError("data.datasets: sampling weights sum to 0")
+        self.weights = np.asarray(weights, dtype=np.float64) / total
+        self._open: OrderedDict[Path, Sequence] = OrderedDict()
+
+    # -- bookkeeping -------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Samples of epoch e differ from those of other epochs but are the same on every run."""
+        self.epoch = int(epoch)
+
+    def rng_for(self, index: int) -> np.random.Generator:
+        """The RNG of one sample: seeded by (seed, epoch, index) only."""
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def _sequence(self, path: Path) -> Sequence:
+        seq = self._open.get(path)
+        if seq is None:
+            seq = open_sequence(path)
+            self._open[path] = seq
+            if len(self._open) > 16:
+                self._open.popitem(last=False)[1].close()
+        else:
+            self._open.move_to_end(path)
+        return seq
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_open"] = OrderedDict()  # worker processes open their own handles
+        return state
+
+    # -- sampling --------------------------------------------------------------------------------------
+
+    def choose_frames(self, visible: np.ndarray, rng: np.random.Generator) -> tuple[int, list[int]]:
+        """Template frame and n causal search frames (see the module docstring)."""
+        n = self.data.num_search
+        ti = int(rng.integers(len(visible)))
+        template = int(visible[ti])
+        after = visible[(visible > template) & (visible <= template + self.data.max_gap)]
+        if len(after) == 0:
+            return template, [template] * n
+        if len(after) >= n:
+            start = int(rng.integers(len(after) - n + 1))
+            return template, [int(f) for f in after[start : start + n]]
+        return template, sorted(int(f) for f in rng.choice(after, size=n, replace=True))
+
+    def __getitem__(self, index: int) -> dict:
+        rng = self.rng_for(index)
+        entries = self.sources[int(rng.choice(len(self.sources), p=self.weights))]
+        entry = entries[int(rng.integers(len(entries)))]
+        seq = self._sequence(entry.path)
+        template, searches = self.choose_frames(entry.visible, rng)
+        flip = bool(self.data.flip and rng.random() < 0.5)
+        j = self.data.brightness_jitter
+        gain = float(rng.uniform(1 - j, 1 + j)) if j > 0 else 1.0
+
+        d = self.data
+        t_window = CropWindow.around(seq.boxes[template], d.template_factor)
+        t_inputs = self._inputs(seq, template, t_window, d.template_size, flip, gain, rng)
+        s_inputs, boxes = [], []
+        for k in searches:
+            base = CropWindow.around(seq.boxes[k], d.search_factor)
+            window = base.jittered(rng, d.center_jitter, d.scale_jitter, d.search_factor)
+            s_inputs.append(self._inputs(seq, k, window, d.search_size, flip, gain, rng))
+            box = window.box_to_crop(seq.boxes[k])
+            if flip:
+                box[0] = 1.0 - box[0]
+            boxes.append(box)
+        boxes_np = np.stack(boxes).astype(np.float32)
+
+        sample: dict = {
+            "boxes": torch.from_numpy(boxes_np),
+            "heatmap": heatmap_targets(boxes_np, self.feat_size),
+            "index": int(index),
+        }
+        if self.teacher_keys:
+            sample["template"] = {key: t_inputs[key] for key in self.teacher_keys}
+            sample["search"] = {key: torch.stack([s[key] for s in s_inputs]) for key in self.teacher_keys}
+        if self.timesteps:
+            sample["template_bins"] = t_inputs["bins"]
+            sample["search_bins"] = torch.stack([s["bins"] for s in s_inputs])
+        return sample
+
+    def _inputs(
+        self, seq: Sequence, k: int, window: CropWindow, size: int, flip: bool, gain: float, rng: np.random.Generator
+    ) -> dict[str, torch.Tensor]:
+        """Every representation this sample needs of frame k in ``window`` (same events for all)."""
+        t0, t1 = seq.frame_window(k)
+        events = crop_events(seq.frame_events(k), window, size, flip=flip)
+        if gain < 1.0 and len(events):
+            events = events[rng.random(len(events)) < gain]
+        out: dict[str, torch.Tensor] = {}
+        if "events" in self.teacher_keys:
+            out["events"] = count_frame(events, size, size)
+        if "voxel" in self.teacher_keys:
+            out["voxel"] = voxel_grid(events, size, size, self.data.voxel_bins, t0, t1)
+        if "rgb" in self.teacher_keys:
+            rgb = crop_image(image_to_tensor(seq.rgb(k)), window, size, flip=flip)
+            out["rgb"] = (rgb * gain).clamp_(0.0, 1.0)
+        if self.timesteps:
+            out["bins"] = timestep_bins(events, size, size, self.timesteps, t0, t1)
+        return out
+
+
+__all__ = ["FEATURE_STRIDE", "MODALITY_INPUTS", "PairDataset", "SequenceEntry", "teacher_input_keys"]
