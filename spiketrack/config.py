@@ -113,6 +113,8 @@ class TrainConfig:
     deterministic: bool = False
     keep_last: int = 2
     log_every: int = 10
+    save_every: int = 0  # optimiser steps between checkpoints (0: only at the end of each epoch)
+    amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # autocast dtype on CUDA (float16 uses a GradScaler)
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -135,6 +137,7 @@ class DistillConfig:
     response: DistillTerm = field(default_factory=DistillTerm)
     fourier: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
     temperature: float = 1.0
+    similarity_source: Literal["features", "attentions"] = "features"  # what the similarity KD compares
 
 
 @dataclass

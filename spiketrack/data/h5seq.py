@@ -228,9 +228,10 @@ def _structure_violations(path: Path, h5: h5py.File) -> list[Violation]:
 class H5Sequence(Sequence):
     """A native sequence file opened for reading; events are fetched per window, never all at once."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, fileobj: object | None = None) -> None:
+        """Open ``path``; ``fileobj`` (a Python file object) replaces the OS file, e.g. to count bytes read."""
         self.path = Path(path)
-        self._h5 = _open_h5(self.path)
+        self._h5 = _open_h5(self.path) if fileobj is None else h5py.File(fileobj, "r")
         try:
             problems = _structure_violations(self.path, self._h5)
             if problems:

@@ -15,8 +15,10 @@ What is counted (DESIGN §6)
   (event-count inputs, analog tensors, every layer of the ANN teacher) is **dense**. A module attribute
   ``spiketrack_input_kind = "dense" | "spike"`` overrides the decision for that module.
 * **Spike counts.** A spike tensor's elements are converted to counts: binary spikes count 1; integer spikes
-  whose values lie in {0, 1/D, ..., 1} carry ``D * value`` unit spikes (D inferred from the values, or set
-  by the neuron's ``spiketrack_spike_scale``); spikingjelly's ``ILIFNode`` already emits counts {0..D}.
+  whose values lie in {0, 1/D, ..., 1} carry ``D * value`` unit spikes (D from the neuron's
+  ``spiketrack_spike_scale``, else its ``levels`` attribute when the values fit, else the smallest D <= 64
+  that makes every value an integer multiple of 1/D); spikingjelly's ``ILIFNode`` already emits counts
+  {0..D} (scale 1). A neuron output that fits no D (analog) is not a spike tensor.
 * **Exact SOPs** = fan-out of every unit spike: conv ``conv(counts, ones_like(weight), stride, padding,
   dilation, groups).sum()`` (zero padding receives no spikes, so border and stride effects are exact);
   linear ``counts.sum() * out_features``; ``A @ B`` with ``(counts_A @ ones).sum()`` when only A is spikes
@@ -471,8 +473,10 @@ class OperationCounter:
     def _count_neuron(self, module: nn.Module, name: str, out: Any) -> None:
         if not isinstance(out, torch.Tensor):
             return
-        hint = getattr(module, "spiketrack_spike_scale", None)
-        scale = float(hint) if hint else infer_spike_scale(out)
+        explicit = getattr(module, "spiketrack_spike_scale", None)
+        # ``levels`` (D) of spiketrack's integer neurons is tried first: a D = 4 output that happens to hold
+        # only 0 and 1 (= 4 unit spikes) must not be read as binary
+        scale = float(explicit) if explicit else infer_spike_scale(out, getattr(module, "levels", None))
         spikes = 0
         if scale is not None:
             self._register_spikes(out, scale)

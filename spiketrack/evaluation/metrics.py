@@ -53,7 +53,8 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     ``inter = max(0, min(x1+w1, x2+w2) - max(x1, x2)) * (same in y)``,
     ``IoU = inter / (area_p + area_g - inter)`` (the pixel-inclusive form of both toolkits,
     ``min(x1+w1-1, x2+w2-1) - max(x1, x2) + 1``, is the same number). NaN anywhere in a row gives NaN,
-    which never passes a threshold. (MATLAB's ``min``/``max`` skip NaN, so its toolkit can give a
+    which never passes a threshold. The result is capped at 1: rounding in ``(x + w) - x`` can push
+    identical non-integer boxes a hair above 1, which would pass θ = 1. (MATLAB's ``min``/``max`` skip NaN, so its toolkit can give a
     half-NaN row an IoU above 1; spiketrack counts such rows as failures instead and says so.)
     """
     p = np.asarray(pred, dtype=np.float64)
@@ -63,7 +64,7 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     inter = iw * ih
     union = p[:, 2] * p[:, 3] + g[:, 2] * g[:, 3] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        return inter / union
+        return np.minimum(inter / union, 1.0)
 
 
 def fill_forward(boxes: np.ndarray, bad: np.ndarray) -> np.ndarray:

@@ -20,6 +20,13 @@ _KINDS = {
 }
 
 
+def legend_entries(result: EvaluationResult, kind: str) -> list[tuple[str, str]]:
+    """``(tracker, label)`` pairs, best score first; labels carry the table's one-decimal score."""
+    key = _KINDS[kind][1]
+    order = sorted(result.trackers.values(), key=lambda tr: -getattr(tr.overall, key))
+    return [(tr.name, f"{tr.name} [{getattr(tr.overall, key):.1f}]") for tr in order]
+
+
 def plot_curve(result: EvaluationResult, kind: str, path: str | Path) -> Path:
     """Draw one kind ('success', 'precision', 'norm_precision') for every tracker into ``path`` (PNG)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,13 +39,12 @@ def plot_curve(result: EvaluationResult, kind: str, path: str | Path) -> Path:
         "precision": p.precision_thresholds,
         "norm_precision": p.norm_precision_thresholds,
     }[kind]
-    order = sorted(result.trackers.values(), key=lambda tr: -getattr(tr.overall, key))
     fig = Figure(figsize=(6.0, 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for tr in order:
-        curve = np.asarray(getattr(tr.overall, attr)) * 100.0
-        ax.plot(thresholds, curve, linewidth=2, label=f"{tr.name} [{getattr(tr.overall, key):.1f}]")
+    for name, label in legend_entries(result, kind):
+        curve = np.asarray(getattr(result.trackers[name].overall, attr)) * 100.0
+        ax.plot(thresholds, curve, linewidth=2, label=label)
     if kind != "success":
         marker = p.pr_threshold if kind == "precision" else p.npr_threshold
         ax.axvline(marker, color="0.6", linestyle=":", linewidth=1)

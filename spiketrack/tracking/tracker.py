@@ -77,6 +77,7 @@ class ModelTracker:
         self.slots: list[Any] = []  # student template memories; slots[0] is the first template
         self.memory: Any = None  # merged student memory
         self.template: ModelInput | None = None  # teacher template inputs (batched)
+        self.last_window: CropWindow | None = None  # search crop of the last tracked frame
 
     # ------------------------------------------------------------------------------------------ helpers
     @property
@@ -126,6 +127,7 @@ class ModelTracker:
         """Box (x, y, w, h, float64 [4]) and score in [0, 1] for ``frame``."""
         self.frames_since_init += 1
         window = CropWindow.around(self.box, self.data_cfg.search_factor * self.asr.scale)
+        self.last_window = window
         if not self.spec.needs_rgb and crop_event_count(frame.events, window) == 0:
             self.score *= self.cfg.empty_score_decay
             return self.box.copy(), self.score

@@ -151,16 +151,16 @@ def test_gt_zero_row_not_marked_absent():
 # ---------------------------------------------------------------- thresholds
 @pytest.mark.parametrize("fn", [ev, pt])
 def test_success_is_strict(fn):
-    gt = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float)
-    pred = np.array([[0, 0, 10, 10], [0, 0, 5, 10]], float)  # IoU exactly 0.5 on frame 2
+    gt = np.array([[1, 1, 10, 10], [1, 1, 10, 10]], float)  # x, y > 0: valid for both protocols
+    pred = np.array([[1, 1, 10, 10], [1, 1, 5, 10]], float)  # IoU exactly 0.5 on frame 2
     # frame 1: 20 thresholds; frame 2: θ = 0, 0.05, ..., 0.45 (10 thresholds), not 0.5
     assert fn(pred, gt)["SR"] == pytest.approx(100 * 30 / 42)
 
 
 @pytest.mark.parametrize("fn", [ev, pt])
 def test_npr_at_020_is_inclusive(fn):
-    gt = np.array([[0, 0, 10, 10]] * 3, float)
-    pred = np.array([[0, 0, 10, 10], [2, 0, 10, 10], [3, 0, 10, 10]], float)  # 0.2 and 0.3 normalised
+    gt = np.array([[1, 1, 10, 10]] * 3, float)
+    pred = np.array([[1, 1, 10, 10], [3, 1, 10, 10], [4, 1, 10, 10]], float)  # 0.2 and 0.3 normalised
     assert fn(pred, gt)["NPR"] == pytest.approx(100 * 2 / 3)
 
 

@@ -1,0 +1,170 @@
+"""Hierarchical distillation losses: similarity, feature, response and temporal Fourier KD.
+
+The teacher is frozen, in eval mode and run under ``torch.no_grad`` by the trainer; these functions only
+compare outputs. Each term is switched on and weighted in ``cfg.distill`` and logged on its own
+(``kd_similarity``, ``kd_feature``, ``kd_response``, ``kd_fourier``).
+
+- **Similarity KD** (relations between search tokens, after similarity-preserving KD, Tung & Mori,
+  ICCV 2019): for each chosen layer, the ``[N, N]`` cosine-similarity matrix of the search tokens (or the
+  head-averaged search->search attention with ``similarity_source: attentions``) of teacher and student,
+  both resampled to the common token grid (:mod:`spiketrack.distill.align`), compared by mean squared error.
+- **Feature KD** (FitNets-style hints, Romero et al., ICLR 2015): student search tokens projected to the
+  teacher's width by a learned linear map, pooled to the common grid, regressed (MSE) onto the teacher's
+  layer-normalised tokens.
+- **Response KD** (Hinton et al., 2015): the score maps as spatial distributions,
+  ``softmax(logit / tau)`` over the ``Hf x Wf`` cells, ``KL(teacher || student) * tau^2``.
+- **Temporal Fourier KD**: the n search frames' score maps, each normalised to sum to 1, form a signal
+  over time per cell; its FFT amplitude spectrum over the n frames (``rfft`` along time) of the student is
+  regressed (L1) onto the teacher's, so the student learns how the teacher's response evolves over time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spiketrack.config import DistillConfig
+from spiketrack.distill.align import (
+    FeatureAlign,
+    cosine_similarity_matrix,
+    feature_dim,
+    grid_size,
+    pool_similarity,
+    pool_tokens,
+)
+from spiketrack.errors import ConfigError
+
+KD_TERMS = ("similarity", "feature", "response", "fourier")
+
+
+def _logit(p: torch.Tensor) -> torch.Tensor:
+    p = p.float().clamp(1e-4, 1 - 1e-4)
+    return torch.log(p) - torch.log1p(-p)
+
+
+def _pick(layers: list[torch.Tensor], indices: list[int], who: str) -> list[torch.Tensor]:
+    n = len(layers)
+    for i in indices:
+        if not -n <= i < n:
+            raise ConfigError(f"distill.feature_layers: layer {i} out of range for the {who} ({n} layers)")
+    return [layers[i] for i in indices]
+
+
+def similarity_kd(student: list[torch.Tensor], teacher: list[torch.Tensor], source: str = "features") -> torch.Tensor:
+    """Mean over layers of the MSE between resampled similarity matrices.
+
+    ``source='features'``: search tokens per layer (any layout of :func:`tokens_to_grid`);
+    ``'attentions'``: attention maps ``[B, heads, N, N]`` (averaged over heads, keys sum-pooled).
+    """
+    losses = []
+    for s, t in zip(student, teacher, strict=True):
+        if source == "attentions":
+            s_sim, t_sim = s.float().mean(dim=1), t.float().mean(dim=1)
+            grid = min(int(round(s_sim.shape[-1] ** 0.5)), int(round(t_sim.shape[-1] ** 0.5)))
+            s_sim, t_sim = pool_similarity(s_sim, grid, "sum"), pool_similarity(t_sim, grid, "sum")
+        else:
+            grid = min(grid_size(s), grid_size(t))
+            s_sim = cosine_similarity_matrix(pool_tokens(s, grid))
+            t_sim = cosine_similarity_matrix(pool_tokens(t, grid))
+        losses.append(F.mse_loss(s_sim, t_sim))
+    return torch.stack(losses).mean()
+
+
+def feature_kd(student: list[torch.Tensor], teacher: list[torch.Tensor], align: FeatureAlign) -> torch.Tensor:
+    """Mean over layers of MSE(project(student tokens), layer_norm(teacher tokens)) on the common grid."""
+    losses = []
+    grids = [min(grid_size(s), grid_size(t)) for s, t in zip(student, teacher, strict=True)]
+    projected = align([pool_tokens(s, g) for s, g in zip(student, grids, strict=True)])
+    for p, t, g in zip(projected, teacher, grids, strict=True):
+        target = pool_tokens(t, g)
+        target = F.layer_norm(target, target.shape[-1:])
+        losses.append(F.mse_loss(p.float(), target))
+    return torch.stack(losses).mean()
+
+
+def response_kd(student_score: torch.Tensor, teacher_score: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL between the spatial distributions of score maps ``[B, 1, Hf, Wf]`` (probabilities), times tau^2."""
+    s = _logit(student_score).flatten(1) / temperature
+    t = _logit(teacher_score).flatten(1) / temperature
+    return F.kl_div(F.log_softmax(s, dim=1), F.log_softmax(t, dim=1), log_target=True, reduction="batchmean") * (
+        temperature**2
+    )
+
+
+def temporal_spectrum(scores: torch.Tensor) -> torch.Tensor:
+    """Amplitude spectrum over time of normalised score maps ``[B, n, Hf, Wf]`` -> ``[B, n//2+1, Hf, Wf]``."""
+    s = scores.float()
+    s = s / s.flatten(2).sum(dim=2).clamp(min=1e-8)[..., None, None]
+    return torch.fft.rfft(s, dim=1).abs()
+
+
+def fourier_kd(student_scores: torch.Tensor, teacher_scores: torch.Tensor) -> torch.Tensor:
+    """L1 between the temporal amplitude spectra of ``[B, n, Hf, Wf]`` score maps (scaled by Hf*Wf)."""
+    hw = student_scores.shape[-1] * student_scores.shape[-2]
+    return F.l1_loss(temporal_spectrum(student_scores), temporal_spectrum(teacher_scores)) * hw
+
+
+class DistillLoss(nn.Module):
+    """The enabled KD terms of ``cfg.distill``, weighted; owns the feature projections (trained)."""
+
+    def __init__(self, cfg: DistillConfig, student_dims: list[int], teacher_dims: list[int], num_search: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_search = num_search
+        if cfg.fourier.enabled and num_search < 2:
+            raise ConfigError("distill.fourier: the temporal Fourier loss needs data.num_search >= 2 (3 recommended)")
+        if cfg.similarity_source not in ("features", "attentions"):
+            raise ConfigError(
+                f"distill.similarity_source: expected 'features' or 'attentions', got {cfg.similarity_source!r}"
+            )
+        self.align = FeatureAlign(student_dims, teacher_dims) if cfg.feature.enabled else None
+
+    @property
+    def needs_features(self) -> bool:
+        return self.cfg.similarity.enabled or self.cfg.feature.enabled
+
+    @staticmethod
+    def layer_dims(outputs: dict, layers: list[int], who: str) -> list[int]:
+        """Channel counts of the chosen layers' search features of one model's outputs."""
+        if "features" not in outputs:
+            raise ConfigError(f"distill: the {who} returned no 'features' with return_features=True")
+        return [feature_dim(f) for f in _pick(outputs["features"], layers, who)]
+
+    def forward(self, student: dict, teacher: dict) -> dict[str, torch.Tensor]:
+        """Weighted KD terms. Outputs hold B*n rows ordered (sample, search frame)."""
+        cfg, out = self.cfg, {}
+        layers = list(cfg.feature_layers)
+        if cfg.similarity.enabled:
+            key = cfg.similarity_source
+            if key not in student or key not in teacher:
+                raise ConfigError(f"distill.similarity_source: both models must return '{key}'")
+            out["kd_similarity"] = cfg.similarity.weight * similarity_kd(
+                _pick(student[key], layers, "student"), _pick(teacher[key], layers, "teacher"), key
+            )
+        if cfg.feature.enabled:
+            assert self.align is not None
+            out["kd_feature"] = cfg.feature.weight * feature_kd(
+                _pick(student["features"], layers, "student"), _pick(teacher["features"], layers, "teacher"), self.align
+            )
+        if cfg.response.enabled:
+            out["kd_response"] = cfg.response.weight * response_kd(
+                student["score_map"], teacher["score_map"], cfg.temperature
+            )
+        if cfg.fourier.enabled:
+            n = self.num_search
+            s = student["score_map"].reshape(-1, n, *student["score_map"].shape[-2:])
+            t = teacher["score_map"].reshape(-1, n, *teacher["score_map"].shape[-2:])
+            out["kd_fourier"] = cfg.fourier.weight * fourier_kd(s, t)
+        return out
+
+
+__all__ = [
+    "KD_TERMS",
+    "DistillLoss",
+    "feature_kd",
+    "fourier_kd",
+    "response_kd",
+    "similarity_kd",
+    "temporal_spectrum",
+]

@@ -1,0 +1,56 @@
+"""``spiketrack track``: track every sequence of a dataset split and write result files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from spiketrack.config import load_config
+from spiketrack.errors import ConfigError
+from spiketrack.tracking.runner import BASELINE, track_dataset
+
+
+def add_arguments_track(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="experiment YAML (model, data sizes, tracking options)")
+    parser.add_argument("--checkpoint", help="model checkpoint (required unless --tracker baseline)")
+    parser.add_argument("--dataset", required=True, help="dataset folder of <name>.h5 files and split lists")
+    parser.add_argument("--split", default="test", help="split list to track (default: test; 'all' = every file)")
+    parser.add_argument("--out", required=True, help="results folder: <sequence>.txt and <sequence>_time.txt")
+    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes on CPU (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    parser.add_argument("--tracker", choices=["model", BASELINE], default="model", help="model or event-density baseline")
+    parser.add_argument("--energy", action="store_true", help="also count operations: <sequence>_energy.json")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_track(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.set)
+    if args.tracker == "model" and not args.checkpoint:
+        raise ConfigError("--checkpoint is required with --tracker model (or use --tracker baseline)")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    source = BASELINE if args.tracker == BASELINE else args.checkpoint
+    summary = track_dataset(
+        cfg,
+        source,
+        args.dataset,
+        split=None if args.split == "all" else args.split,
+        out_dir=args.out,
+        workers=args.workers,
+        device=args.device,
+        energy=args.energy,
+        progress=not args.quiet,
+    )
+    out = Path(args.out)
+    (out / "track_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())
+    print(
+        f"tracked {len(summary.tracked)} sequences ({len(summary.skipped)} already finished), "
+        f"{summary.frames} frames in {summary.seconds:.2f}s: {summary.fps:.1f} frames/s"
+    )
+    if summary.frames:
+        print(f"time per stage: {stages} (slowest: {summary.slowest_stage})")
+    print(f"results in {out}")
+    return 0

@@ -1,0 +1,371 @@
+"""Dataset runner: track every sequence of a split and write result files (DESIGN §4).
+
+For each sequence ``<out>/<name>.txt`` (``x,y,w,h`` per frame, frame 0 = the given first box) and
+``<out>/<name>_time.txt`` (seconds per frame: data loading + representation + model + post-processing)
+are written atomically (temporary name, then rename; the box file last), so a sequence whose box and time
+files both exist with one line per frame is finished and is skipped when the run is started again.
+``--energy`` adds ``<name>_energy.json`` (operations and energy of every model call of the sequence).
+
+Sequences run in parallel worker processes (``workers`` > 1, CPU only, one torch thread each); each worker
+builds its tracker once. Per-stage seconds are summed over the run so the slowest stage is known.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from spiketrack.config import ExperimentConfig
+from spiketrack.data.dataset import SequenceDataset
+from spiketrack.data.sequence import Sequence
+from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
+from spiketrack.tracking.frame import TrackingFrame
+from spiketrack.tracking.inputs import InputSpec
+from spiketrack.tracking.timing import STAGES, StageTimer
+from spiketrack.tracking.tracker import ModelTracker, Tracker
+
+BASELINE = "baseline"
+
+
+# ------------------------------------------------------------------------------------------------ results
+def result_paths(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """``<name>.txt``, ``<name>_time.txt`` and ``<name>_energy.json`` in ``out_dir``."""
+    return out_dir / f"{name}.txt", out_dir / f"{name}_time.txt", out_dir / f"{name}_energy.json"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+def is_finished(out_dir: Path, name: str, energy: bool = False) -> bool:
+    """Both result files exist with the same, non-zero number of lines (and the energy file when asked)."""
+    boxes, times, energy_path = result_paths(out_dir, name)
+    if not (boxes.is_file() and times.is_file()) or (energy and not energy_path.is_file()):
+        return False
+    n = _count_lines(boxes)
+    return n > 0 and n == _count_lines(times)
+
+
+def write_results(
+    out_dir: Path, name: str, boxes: np.ndarray, times: np.ndarray, energy: dict[str, Any] | None = None
+) -> None:
+    """Write the energy and time files, then the box file (its presence marks the sequence finished)."""
+    box_path, time_path, energy_path = result_paths(out_dir, name)
+    if energy is not None:
+        _atomic_write(energy_path, json.dumps(energy, indent=1))
+    _atomic_write(time_path, "".join(f"{t:.6f}\n" for t in times))
+    _atomic_write(box_path, "".join(f"{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n" for b in boxes))
+
+
+# ------------------------------------------------------------------------------------------------ one sequence
+@dataclass
+class SequenceResult:
+    """Boxes [F, 4], seconds per frame [F] and per-stage seconds of one tracked sequence."""
+
+    name: str
+    boxes: np.ndarray
+    times: np.ndarray
+    stages: dict[str, float]
+    scores: np.ndarray
+    energy: dict[str, Any] | None = None
+
+
+def first_box(seq: Sequence) -> np.ndarray:
+    """The ground-truth box of frame 0, which initialises the tracker (must be visible)."""
+    box = np.asarray(seq.boxes[0], dtype=np.float64)
+    if seq.absent[0] or not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+        raise DataFormatError(seq.source or seq.name, "boxes[0]", f"first frame's box {box.tolist()} is not a visible box")
+    return box
+
+
+def track_sequence(
+    seq: Sequence, tracker: Tracker, timer: StageTimer | None = None, needs_rgb: bool = False
+) -> SequenceResult:
+    """Run ``tracker`` over every frame of ``seq``: frame 0 initialises with the ground-truth box."""
+    timer = timer or getattr(tracker, "timer", None) or StageTimer()
+    self_timed = getattr(tracker, "timer", None) is timer
+    if needs_rgb and not seq.has_rgb:
+        raise ConfigError(
+            f"{seq.source or seq.name}: the model uses 'rgb' (model.modalities) but the sequence has no intensity frames"
+        )
+    n = seq.num_frames
+    boxes = np.zeros((n, 4))
+    times = np.zeros(n)
+    scores = np.zeros(n)
+    box0 = first_box(seq)
+    for k in range(n):
+        start = time.perf_counter()
+        with timer.stage("data"):
+            t0, t1 = seq.frame_window(k)
+            events = seq.events_between(t0, t1)
+            rgb = seq.rgb(k) if needs_rgb else None
+        frame = TrackingFrame(k, events, t0, t1, seq.width, seq.height, rgb)
+        with nullcontext() if self_timed else timer.stage("model"):
+            if k == 0:
+                tracker.initialize(frame, box0)
+                boxes[0], scores[0] = box0, 1.0
+            else:
+                box, score = tracker.track(frame)
+                boxes[k], scores[k] = box, score
+        times[k] = time.perf_counter() - start
+    return SequenceResult(seq.name, boxes, times, dict(timer.seconds), scores)
+
+
+# ------------------------------------------------------------------------------------------------ trackers
+def load_model(cfg: ExperimentConfig, checkpoint: str | Path) -> nn.Module:
+    """Model of ``cfg.model`` with the weights of ``checkpoint`` (CheckpointError when they do not fit)."""
+    from spiketrack.models import build_model
+    from spiketrack.train.checkpoint import load_checkpoint
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    loaded = load_checkpoint(path)
+    if isinstance(loaded, nn.Module):
+        return loaded
+    state = loaded.get("model", loaded) if isinstance(loaded, dict) else getattr(loaded, "model", None)
+    if isinstance(state, nn.Module):
+        return state
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: no model weights found (expected a 'model' state dict)")
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit model '{cfg.model.kind}/{cfg.model.variant}': {exc}") from None
+    return model
+
+
+@dataclass
+class TrackerSource:
+    """Everything a (worker) process needs to build its tracker; picklable."""
+
+    cfg: ExperimentConfig
+    kind: str = "model"  # model | baseline
+    checkpoint: str | None = None
+    model: nn.Module | None = None
+    device: str = "cpu"
+    energy: bool = False
+    _model_cache: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    def needs_rgb(self) -> bool:
+        return self.kind != BASELINE and InputSpec.from_config(self.cfg).needs_rgb
+
+    def get_model(self) -> nn.Module:
+        if self._model_cache is None:
+            if self.model is not None:
+                self._model_cache = self.model
+            elif self.checkpoint is not None:
+                self._model_cache = load_model(self.cfg, self.checkpoint)
+            else:
+                raise CheckpointError("a model tracker needs --checkpoint (or use --tracker baseline)")
+        return self._model_cache
+
+    def build(self, timer: StageTimer, meter: Any = None) -> Tracker:
+        """A fresh tracker for one sequence (the model itself is built once per process)."""
+        if self.kind == BASELINE:
+            from spiketrack.tracking.baseline import EventDensityParams, EventDensityTracker
+
+            return EventDensityTracker(EventDensityParams(empty_score_decay=self.cfg.tracking.empty_score_decay))
+        return ModelTracker(self.get_model(), self.cfg, device=self.device, meter=meter, timer=timer)
+
+    def make_meter(self) -> Any:
+        """Per-sequence energy meter (None unless ``energy``)."""
+        if not self.energy or self.kind == BASELINE:
+            return None
+        from spiketrack.tracking.energy_hook import make_meter
+
+        return make_meter(self.get_model(), self.cfg)
+
+
+def run_one(source: TrackerSource, path: Path, out_dir: Path) -> SequenceResult:
+    """Track the sequence file ``path`` and write its result files."""
+    from spiketrack.data.h5seq import open_sequence
+
+    timer = StageTimer(source.device)
+    meter = source.make_meter()
+    tracker = source.build(timer, meter)
+    with open_sequence(path) as seq:
+        result = track_sequence(seq, tracker, timer, needs_rgb=source.needs_rgb())
+    if meter is not None:
+        result.energy = meter.summary(frames=len(result.times))
+    write_results(out_dir, result.name, result.boxes, result.times, result.energy)
+    result.boxes = result.boxes[:0]  # only the summary travels back to the main process
+    return result
+
+
+_WORKER_SOURCE: TrackerSource | None = None
+
+
+def _init_worker(source: TrackerSource) -> None:
+    global _WORKER_SOURCE
+    torch.set_num_threads(1)
+    _WORKER_SOURCE = source
+
+
+def _worker_run(path: str, out_dir: str) -> SequenceResult:
+    assert _WORKER_SOURCE is not None
+    return run_one(_WORKER_SOURCE, Path(path), Path(out_dir))
+
+
+# ------------------------------------------------------------------------------------------------ dataset
+@dataclass
+class RunSummary:
+    """What a run did: sequences tracked/skipped, frames, tracking seconds, frames/s, per-stage seconds."""
+
+    tracked: list[str]
+    skipped: list[str]
+    frames: int
+    seconds: float  # sum of per-frame times
+    wall_seconds: float
+    stages: dict[str, float]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def slowest_stage(self) -> str:
+        return max(self.stages, key=lambda s: self.stages[s]) if self.stages else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tracked": self.tracked,
+            "skipped": self.skipped,
+            "frames": self.frames,
+            "seconds": self.seconds,
+            "wall_seconds": self.wall_seconds,
+            "fps": self.fps,
+            "stages": self.stages,
+            "slowest_stage": self.slowest_stage,
+        }
+
+
+def _source_for(
+    cfg: ExperimentConfig, tracker: str | Path | nn.Module, device: str, energy: bool
+) -> TrackerSource:
+    if isinstance(tracker, nn.Module):
+        return TrackerSource(cfg, "model", model=tracker, device=device, energy=energy)
+    if str(tracker) == BASELINE:
+        return TrackerSource(cfg, BASELINE, device="cpu", energy=False)
+    return TrackerSource(cfg, "model", checkpoint=str(tracker), device=device, energy=energy)
+
+
+def resolve_device(device: str | None) -> str:
+    """'cuda' only where available; None picks cuda when present, else cpu."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"--device {device}: expected cpu or cuda[:N]")
+    return device
+
+
+def track_dataset(
+    cfg: ExperimentConfig,
+    tracker: str | Path | nn.Module,
+    dataset_dir: str | Path,
+    split: str | None = "test",
+    out_dir: str | Path = "results",
+    workers: int = 1,
+    device: str | None = "cpu",
+    energy: bool = False,
+    progress: bool = True,
+    on_result: Callable[[SequenceResult], None] | None = None,
+) -> RunSummary:
+    """Track every sequence of ``split`` (None: every file) of ``dataset_dir`` into ``out_dir``.
+
+    ``tracker`` is a checkpoint path, a model (``nn.Module`` honouring the model interface) or
+    ``'baseline'`` (the event-density tracker). Finished sequences are skipped. ``workers`` > 1 runs
+    sequences in parallel processes on CPU (on CUDA one process is used).
+    """
+    start = time.perf_counter()
+    device = resolve_device(device)
+    dataset = SequenceDataset(dataset_dir)
+    names = dataset.names(split)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    source = _source_for(cfg, tracker, device, energy)
+    todo = [n for n in names if not is_finished(out, n, energy=source.energy)]
+    skipped = [n for n in names if n not in set(todo)]
+    workers = max(1, min(int(workers), len(todo) or 1))
+    if device != "cpu":
+        workers = 1
+    total = StageTimer()
+    results: list[SequenceResult] = []
+
+    def collect(res: SequenceResult, bar: tqdm) -> None:
+        results.append(res)
+        total.merge(res.stages)
+        bar.update(1)
+        frames = sum(len(r.times) for r in results)
+        secs = sum(float(r.times.sum()) for r in results)
+        bar.set_postfix(fps=f"{frames / secs:.1f}" if secs > 0 else "-")
+        if on_result is not None:
+            on_result(res)
+
+    with tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo) as bar:
+        if workers == 1:
+            if todo and source.kind != BASELINE:
+                source.get_model()  # load once, before the first sequence's clock starts
+            for name in todo:
+                collect(run_one(source, dataset.path(name), out), bar)
+        else:
+            ctx = mp.get_context("spawn")
+            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(source,))
+            try:
+                pending = {pool.submit(_worker_run, str(dataset.path(n)), str(out)) for n in todo}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        collect(fut.result(), bar)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+    stages = {s: total.seconds.get(s, 0.0) for s in STAGES}
+    return RunSummary(
+        tracked=[r.name for r in results],
+        skipped=skipped,
+        frames=sum(len(r.times) for r in results),
+        seconds=float(sum(r.times.sum() for r in results)),
+        wall_seconds=time.perf_counter() - start,
+        stages=stages,
+    )
+
+
+__all__ = [
+    "BASELINE",
+    "RunSummary",
+    "SequenceResult",
+    "TrackerSource",
+    "first_box",
+    "is_finished",
+    "load_model",
+    "result_paths",
+    "resolve_device",
+    "run_one",
+    "track_dataset",
+    "track_sequence",
+    "write_results",
+]

@@ -1,0 +1,160 @@
+"""Checkpoint files: atomic writes, keep-last-k + best, and loading a model from a checkpoint.
+
+A checkpoint is a ``torch.save`` dict with ``format='spiketrack-checkpoint'``, ``version``, ``kind``
+('teacher' | 'student'), ``config`` (the plain-data experiment config), ``model`` (state dict) and, for
+resuming, ``optimizer``, ``scheduler``, ``scaler``, ``align`` (distillation projections), ``epoch``,
+``step``, ``step_in_epoch``, ``rng`` and ``metrics``. Only tensors and plain Python data are stored, so
+files load with ``weights_only=True`` (no code runs when a checkpoint is read).
+
+Writes go to a temporary file in the same folder, are flushed to disk and then renamed over the final
+name (``os.replace`` is atomic on POSIX), so a run killed while writing leaves the previous checkpoint
+intact and never a half-written file under a checkpoint name.
+
+This module imports only torch, the config and the errors, so the tracker can use it cheaply; the model
+family is imported when :func:`load_checkpoint` builds a model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from spiketrack.config import ExperimentConfig, from_dict
+from spiketrack.errors import CheckpointError, ConfigError
+
+CHECKPOINT_FORMAT = "spiketrack-checkpoint"
+CHECKPOINT_VERSION = 1
+_STEP_FILE = re.compile(r"^ckpt-(\d+)\.pt$")
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to ``path`` through a temporary file + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict of ``path``; :class:`CheckpointError` naming the file if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a broken file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a spiketrack checkpoint (field 'format' != '{CHECKPOINT_FORMAT}')")
+    if int(state.get("version", -1)) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {state.get('version')} is newer than this spiketrack")
+    for key in ("config", "model"):
+        if key not in state:
+            raise CheckpointError(f"{path}: field '{key}' missing")
+    return state
+
+
+def checkpoint_config(state: dict[str, Any], path: str | Path = "<checkpoint>") -> ExperimentConfig:
+    """The experiment config stored in a checkpoint."""
+    try:
+        return from_dict(ExperimentConfig, state["config"], source=f"{path} [config]")
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: stored config does not fit this spiketrack: {exc}") from exc
+
+
+def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path, field: str = "model") -> None:
+    """``model.load_state_dict`` with a :class:`CheckpointError` naming the file and the first bad keys."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise CheckpointError(f"{path} [{field}]: does not fit the model: {' '.join(first)}") from exc
+
+
+def load_checkpoint(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    build: Callable[[ExperimentConfig], nn.Module] | None = None,
+) -> tuple[nn.Module, ExperimentConfig]:
+    """Model (eval mode, on ``device``) and config of a checkpoint.
+
+    ``build`` makes the model from the config (default: :func:`spiketrack.models.build_model`).
+    """
+    state = read_checkpoint(path)
+    cfg = checkpoint_config(state, path)
+    if build is None:
+        from spiketrack.models import build_model
+
+        build = build_model
+    model = build(cfg)
+    load_state(model, state["model"], path)
+    return model.to(device).eval(), cfg
+
+
+def _step_of(path: Path) -> int:
+    m = _STEP_FILE.match(path.name)
+    return int(m.group(1)) if m else -1
+
+
+class CheckpointManager:
+    """Checkpoints of one run folder: ``checkpoints/ckpt-<step>.pt`` (last k kept) and ``best.pt``."""
+
+    def __init__(self, run_dir: str | Path, keep_last: int = 2) -> None:
+        self.dir = Path(run_dir) / "checkpoints"
+        self.keep_last = max(1, int(keep_last))
+
+    @property
+    def best_path(self) -> Path:
+        return self.dir / "best.pt"
+
+    def step_files(self) -> list[Path]:
+        """Step checkpoints, oldest first."""
+        if not self.dir.is_dir():
+            return []
+        return sorted((p for p in self.dir.glob("ckpt-*.pt") if _step_of(p) >= 0), key=_step_of)
+
+    def save(self, state: dict[str, Any], step: int, best: bool = False) -> Path:
+        """Write ``ckpt-<step>.pt`` (and ``best.pt``), then delete step files beyond the last k."""
+        state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+        path = atomic_save(state, self.dir / f"ckpt-{step:08d}.pt")
+        if best:
+            atomic_save(state, self.best_path)
+        for old in self.step_files()[: -self.keep_last]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def latest(self) -> tuple[Path, dict[str, Any]] | None:
+        """Newest step checkpoint that reads back (a broken newest file falls back to the previous one)."""
+        for path in reversed(self.step_files()):
+            try:
+                return path, read_checkpoint(path)
+            except CheckpointError:
+                continue
+        return None
+
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointManager",
+    "atomic_save",
+    "checkpoint_config",
+    "load_checkpoint",
+    "load_state",
+    "read_checkpoint",
+]
