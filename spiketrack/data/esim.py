@@ -42,6 +42,8 @@ CALIBRATED_LOG_EPS = 0.05
 
 # Numerical slack (log units) so a change of exactly k*C counts as k crossings despite float rounding.
 _CROSSING_TOLERANCE = 1e-9
+# Slack (µs) before rounding a crossing time up, so an exact integer time is not pushed to the next microsecond.
+_TIME_TOLERANCE_US = 1e-6
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class EventSimulator:
         c = config
         self.c_on = np.maximum(rng.normal(c.contrast_on, c.contrast_sigma, n), c.min_contrast)
         self.c_off = np.maximum(rng.normal(c.contrast_off, c.contrast_sigma, n), c.min_contrast)
+        self._c_on_min, self._c_off_min = float(self.c_on.min()), float(self.c_off.min())
         n_hot = int(round(c.hot_pixel_fraction * n))
         self.hot_pixels = np.sort(rng.choice(n, size=n_hot, replace=False)) if n_hot else np.zeros(0, np.int64)
         self.hot_polarity = rng.integers(0, 2, size=n_hot).astype(P_DTYPE)
@@ -127,7 +130,8 @@ class EventSimulator:
             raise ValueError(f"frame times must increase: got {t1} after {t0}")
         l0 = self.last_log
         l1 = log_intensity(frame, self.config.log_eps).ravel()
-        parts = [self._crossings(l0, l1, t0, t1, on=True), self._crossings(l0, l1, t0, t1, on=False)]
+        change = l1 - self.ref
+        parts = [self._crossings(change, l0, l1, t0, t1, on=True), self._crossings(change, l0, l1, t0, t1, on=False)]
         parts.extend(self._noise(t0, t1))
         self.last_log = l1
         self.t_prev = t1
@@ -146,17 +150,19 @@ class EventSimulator:
             raise ValueError(f"expected a {self.height}x{self.width} intensity frame, got shape {np.shape(frame)}")
 
     def _crossings(
-        self, l0: np.ndarray, l1: np.ndarray, t0: int, t1: int, *, on: bool
+        self, change: np.ndarray, l0: np.ndarray, l1: np.ndarray, t0: int, t1: int, *, on: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Threshold crossings of one polarity: (pixel index, int64 time, polarity)."""
+        """Threshold crossings of one polarity: (pixel index, int64 time, polarity). ``change = l1 - ref``."""
         assert self.ref is not None
         sign = 1.0 if on else -1.0
-        thr_all = self.c_on if on else self.c_off
-        excess = sign * (l1 - self.ref)
+        thr_all, thr_min = (self.c_on, self._c_on_min) if on else (self.c_off, self._c_off_min)
         # Cheap pre-filter with the smallest threshold, then exact counts on the candidates.
-        pix = np.flatnonzero(excess >= thr_all.min() - _CROSSING_TOLERANCE)
+        if on:
+            pix = np.flatnonzero(change >= thr_min - _CROSSING_TOLERANCE)
+        else:
+            pix = np.flatnonzero(change <= -(thr_min - _CROSSING_TOLERANCE))
         thr = thr_all[pix]
-        n = np.floor(excess[pix] / thr + _CROSSING_TOLERANCE).astype(np.int64)
+        n = np.floor(sign * change[pix] / thr + _CROSSING_TOLERANCE).astype(np.int64)
         keep = n > 0
         pix, thr, n = pix[keep], thr[keep], n[keep]
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, P_DTYPE))
@@ -173,7 +179,7 @@ class EventSimulator:
             active = active[n[active] >= k]
             level = ref[active] + sign * k * thr[active]
             frac = np.clip((level - a[active]) / slope[active], 0.0, 1.0)
-            t = np.ceil(t0 + frac * duration).astype(np.int64)
+            t = np.ceil(t0 + frac * duration - _TIME_TOLERANCE_US).astype(np.int64)
             t = np.clip(t, t0 + 1, t1)
             p = pix[active]
             if refractory > 0:

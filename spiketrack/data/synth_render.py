@@ -201,6 +201,8 @@ def background_view(scene: Scene, cam: tuple[float, float], rgb: bool) -> np.nda
     fx, fy = np.float32(ox - ix), np.float32(oy - iy)
     h, w = scene.height, scene.width
     a = bg[iy : iy + h, ix : ix + w]
+    if fx == 0 and fy == 0:  # static camera: a plain copy
+        return a.copy()
     b = bg[iy : iy + h, ix + 1 : ix + 1 + w]
     c = bg[iy + 1 : iy + 1 + h, ix : ix + w]
     d = bg[iy + 1 : iy + 1 + h, ix + 1 : ix + 1 + w]

@@ -1,1 +1,1 @@
-"""spiketrack.distill."""
+"""spiketrack.distill: distillation losses (similarity, feature, response, temporal Fourier) and alignment."""

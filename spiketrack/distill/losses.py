@@ -36,11 +36,18 @@ from spiketrack.distill.align import (
 from spiketrack.errors import ConfigError
 
 KD_TERMS = ("similarity", "feature", "response", "fourier")
+# similarity_source -> (student output key, teacher output key) (model contract, spiketrack.models)
+_SIMILARITY_KEYS = {"features": ("features", "features"), "attentions": ("similarity", "attentions")}
 
 
 def _logit(p: torch.Tensor) -> torch.Tensor:
     p = p.float().clamp(1e-4, 1 - 1e-4)
     return torch.log(p) - torch.log1p(-p)
+
+
+def _row_normalise(a: torch.Tensor) -> torch.Tensor:
+    a = a.clamp_min(0)
+    return a / a.sum(dim=-1, keepdim=True).clamp_min(1e-8)
 
 
 def _pick(layers: list[torch.Tensor], indices: list[int], who: str) -> list[torch.Tensor]:
@@ -55,12 +62,13 @@ def similarity_kd(student: list[torch.Tensor], teacher: list[torch.Tensor], sour
     """Mean over layers of the MSE between resampled similarity matrices.
 
     ``source='features'``: search tokens per layer (any layout of :func:`tokens_to_grid`);
-    ``'attentions'``: attention maps ``[B, heads, N, N]`` (averaged over heads, keys sum-pooled).
+    ``'attentions'``: token-token maps ``[B, heads, N, N]`` (teacher softmax attention, student spike
+    Q K^T), averaged over heads and row-normalised to distributions over keys, keys sum-pooled.
     """
     losses = []
     for s, t in zip(student, teacher, strict=True):
         if source == "attentions":
-            s_sim, t_sim = s.float().mean(dim=1), t.float().mean(dim=1)
+            s_sim, t_sim = _row_normalise(s.float().mean(dim=1)), _row_normalise(t.float().mean(dim=1))
             grid = min(int(round(s_sim.shape[-1] ** 0.5)), int(round(t_sim.shape[-1] ** 0.5)))
             s_sim, t_sim = pool_similarity(s_sim, grid, "sum"), pool_similarity(t_sim, grid, "sum")
         else:
@@ -136,11 +144,15 @@ class DistillLoss(nn.Module):
         cfg, out = self.cfg, {}
         layers = list(cfg.feature_layers)
         if cfg.similarity.enabled:
-            key = cfg.similarity_source
-            if key not in student or key not in teacher:
-                raise ConfigError(f"distill.similarity_source: both models must return '{key}'")
+            source = cfg.similarity_source
+            s_key, t_key = _SIMILARITY_KEYS[source]
+            s_key = s_key if s_key in student else t_key  # a student may also name its maps 'attentions'
+            if s_key not in student or t_key not in teacher:
+                raise ConfigError(
+                    f"distill.similarity_source: {source!r} needs student output '{s_key}' and teacher output '{t_key}'"
+                )
             out["kd_similarity"] = cfg.similarity.weight * similarity_kd(
-                _pick(student[key], layers, "student"), _pick(teacher[key], layers, "teacher"), key
+                _pick(student[s_key], layers, "student"), _pick(teacher[t_key], layers, "teacher"), source
             )
         if cfg.feature.enabled:
             assert self.align is not None

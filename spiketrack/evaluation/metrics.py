@@ -82,12 +82,18 @@ def fill_forward(boxes: np.ndarray, bad: np.ndarray) -> np.ndarray:
 
 
 def success_curve(ious: np.ndarray, length: int, thresholds: np.ndarray) -> np.ndarray:
-    """Fraction of the ``length`` frames with ``IoU > θ`` (strict) for every θ [len(thresholds)]."""
-    counts = (np.asarray(ious)[:, None] > thresholds[None, :]).sum(axis=0)
+    """Fraction of the ``length`` frames with ``IoU > θ`` (strict) for every θ [len(thresholds)].
+
+    Counted by sorting once and binary-searching every threshold (NaN never passes).
+    """
+    v = np.sort(np.asarray(ious, dtype=np.float64))  # NaN sorts last
+    n_numbers = len(v) - int(np.isnan(v).sum())
+    counts = n_numbers - np.searchsorted(v[:n_numbers], thresholds, side="right")
     return counts / float(length)
 
 
 def precision_curve(errors: np.ndarray, length: int, thresholds: np.ndarray) -> np.ndarray:
-    """Fraction of the ``length`` frames with ``error <= τ`` for every τ [len(thresholds)]."""
-    counts = (np.asarray(errors)[:, None] <= thresholds[None, :]).sum(axis=0)
+    """Fraction of the ``length`` frames with ``error <= τ`` for every τ [len(thresholds)] (NaN never passes)."""
+    v = np.sort(np.asarray(errors, dtype=np.float64))
+    counts = np.searchsorted(v, thresholds, side="right")  # NaN sorts after every τ
     return counts / float(length)

@@ -32,7 +32,7 @@ def plot_curve(result: EvaluationResult, kind: str, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    attr, key, xlabel, title = _KINDS[kind]
+    attr, _, xlabel, title = _KINDS[kind]
     p = result.protocol
     thresholds = {
         "success": p.success_thresholds,

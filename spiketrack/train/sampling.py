@@ -24,7 +24,8 @@ Sample layout (a dict; the default collate stacks a leading batch dimension)::
     'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (teacher inputs)
     'search':   {modality: [n, C, Ss, Ss]}                                               (teacher inputs)
     'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (student inputs)
-    'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]   'index': int
+    'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]
+    'index': int   'sequence': str (file)   'frames': [1 + n] (template, search frame indices)
 """
 
 from __future__ import annotations
@@ -206,6 +207,8 @@ class PairDataset(Dataset):
             "boxes": torch.from_numpy(boxes_np),
             "heatmap": heatmap_targets(boxes_np, self.feat_size),
             "index": int(index),
+            "sequence": str(entry.path),
+            "frames": torch.tensor([template, *searches]),
         }
         if self.teacher_keys:
             sample["template"] = {key: t_inputs[key] for key in self.teacher_keys}

@@ -79,3 +79,17 @@ def test_cross_check_got10k_metrics(pairs):
     b = np.array([p[1] for p in pairs], float)
     np.testing.assert_allclose(iou(a, b), rect_iou(a.copy(), b.copy()), atol=1e-9)
     np.testing.assert_allclose(center_errors(a, b), center_error(a, b), atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(-2, 60), st.just(np.nan), st.just(np.inf), st.sampled_from([0.0, 0.5, 20.0, 1.0])),
+             max_size=40)
+)
+def test_curves_equal_direct_counting(values):
+    """The sort/search counting equals the definition #{v > θ} and #{v <= τ}, NaN and inf included."""
+    v = np.array(values, dtype=np.float64)
+    thr = np.concatenate([colon(0.0, 0.05, 1.0), np.arange(51.0)])
+    n = max(len(v), 1)
+    np.testing.assert_array_equal(success_curve(v, n, thr), (v[:, None] > thr[None, :]).sum(0) / n)
+    np.testing.assert_array_equal(precision_curve(v, n, thr), (v[:, None] <= thr[None, :]).sum(0) / n)

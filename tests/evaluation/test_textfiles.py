@@ -48,3 +48,15 @@ def test_times_and_flags(tmp_path):
     a.write_text("1\n2\n")
     with pytest.raises(DataFormatError, match="line 2"):
         read_flags(a)
+
+
+def test_leading_blank_line_and_comment_like_rows_are_errors(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("\n1,2,3,4\n")
+    with pytest.raises(DataFormatError, match="empty line"):
+        read_boxes(f)
+    f.write_text("1,2,3,4\n# 1,2,3,4\n")
+    with pytest.raises(DataFormatError, match="line 2"):
+        read_boxes(f)
+    f.write_text("")
+    assert read_boxes(f).shape == (0, 4)

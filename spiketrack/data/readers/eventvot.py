@@ -59,6 +59,8 @@ def read_event_csv(path: Path, seq: str) -> EventArray:
     """EventVOT's event CSV -> time-sorted events (columns x,y,p,t unless a header row says otherwise)."""
     with open(path, "rb") as fh:
         first = fh.readline().decode("utf-8-sig", "replace").strip()
+    if not first:
+        raise DataFormatError(path, "rows", f"sequence {seq}: the event file holds no events")
     sep = "," if "," in first else None
     fields = [f.strip().lower() for f in (first.split(",") if sep else first.split())]
     header = bool(fields) and not all(f.lstrip("-").isdigit() for f in fields)

@@ -1,14 +1,19 @@
 """Prophesee event files: ``.raw`` (EVT 2.0 / EVT 3.0 encodings) and ``.dat`` (fixed 8-byte records).
 
-Decoding uses the maintained ``expelliarmus`` package (PyPI, open-neuromorphic, numpy-only dependency; reads
-DAT, EVT2 and EVT3 into a structured array with fields t, x, y, p). It is an optional extra —
-``pip install 'spiketrack[prophesee]'`` — because it ships a compiled extension; without it these files raise a
-:class:`DataFormatError` that says what to install. No decoder is written here.
+No decoder is written here; two maintained PyPI packages are used, both optional extras because they ship
+compiled code:
 
-The sensor size comes from the file's ``%``-prefixed text header: ``% geometry WxH`` or
-``% format EVT3;height=H;width=W`` in RAW files, ``% Width W`` / ``% Height H`` in DAT files (Prophesee file-format
-documentation, docs.prophesee.ai "RAW File Format" and "DAT File Format"). The encoding of a ``.raw`` file comes
-from ``% evt 2.0|3.0`` or ``% format EVT2|EVT3``.
+- ``expelliarmus`` (open-neuromorphic, numpy-only dependency; ``pip install 'spiketrack[prophesee]'``) for
+  DAT and EVT2 — checked against files encoded by hand from Prophesee's format descriptions;
+- ``evlib`` (>= 0.13, Rust; pulls polars/pyarrow; ``pip install 'spiketrack[prophesee-evt3]'``) for EVT3.
+  expelliarmus 1.1.12 is *not* used for EVT3: on a stream encoded per Prophesee's EVT 3.0 description it adds
+  4096 µs at every TIME_HIGH change (it counts a TIME_LOW wrap on top of the TIME_HIGH step), e.g. events at
+  500, 1500, ..., 4500 µs decode as 500, 1500, 2500, 3500, 8596 µs. evlib 0.13.2 decodes the same stream exactly.
+
+Missing packages raise a :class:`DataFormatError` that says what to install. The sensor size comes from the
+file's ``%`` header: ``% geometry WxH`` or ``% format EVT3;height=H;width=W`` in RAW files, ``% Width W`` /
+``% Height H`` in DAT files (docs.prophesee.ai, "RAW File Format" and "DAT File Format"); the encoding of a
+``.raw`` file from ``% evt 2.0|3.0`` or ``% format EVT2|EVT3``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ import numpy as np
 from spiketrack.data.events import EventArray
 from spiketrack.errors import DataFormatError
 
-INSTALL_HINT = "pip install 'spiketrack[prophesee]' (or: pip install expelliarmus)"
+INSTALL_HINT = {
+    "dat": "pip install 'spiketrack[prophesee]' (expelliarmus)",
+    "evt2": "pip install 'spiketrack[prophesee]' (expelliarmus)",
+    "evt3": "pip install 'spiketrack[prophesee-evt3]' (evlib)",
+}
 
 
 def read_header(path: Path, limit: int = 1 << 16) -> dict[str, str]:
@@ -80,15 +89,31 @@ def read_prophesee(path: str | Path) -> tuple[EventArray, int | None, int | None
     header = read_header(path)
     enc = encoding(path, header)
     try:
-        from expelliarmus import Wizard
+        t, x, y, p = _decode_evlib(path) if enc == "evt3" else _decode_expelliarmus(path, enc)
     except ImportError:
-        raise DataFormatError(path, "decoder", f"reading Prophesee {enc.upper()} files needs expelliarmus: {INSTALL_HINT}") from None
-    try:
-        arr = Wizard(encoding=enc).read(path)
+        raise DataFormatError(path, "decoder", f"reading Prophesee {enc.upper()} files needs {INSTALL_HINT[enc]}") from None
     except Exception as exc:
         raise DataFormatError(path, "events", f"could not decode as {enc.upper()}: {exc}") from exc
-    events = EventArray.from_arrays(arr["t"].astype(np.int64), arr["x"], arr["y"], arr["p"])
+    events = EventArray.from_arrays(t, x, y, p)
     if len(events) and np.any(np.diff(events.t) < 0):
         events = events.sorted_by_time()
     size = geometry(header)
     return events, (size[0] if size else None), (size[1] if size else None)
+
+
+def _decode_expelliarmus(path: Path, enc: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from expelliarmus import Wizard
+
+    arr = Wizard(encoding=enc).read(path)
+    return arr["t"].astype(np.int64), arr["x"], arr["y"], arr["p"]
+
+
+def _decode_evlib(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    import evlib
+
+    frame = evlib.load_events(str(path))
+    frame = frame.collect() if hasattr(frame, "collect") else frame
+    t = frame["t"]
+    t = t.dt.total_microseconds() if str(t.dtype).lower().startswith("duration") else t
+    return (t.to_numpy().astype(np.int64), frame["x"].to_numpy(), frame["y"].to_numpy(),
+            (frame["polarity"].to_numpy() > 0).astype(np.uint8))

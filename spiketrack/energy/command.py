@@ -1,0 +1,73 @@
+"""``spiketrack energy`` and ``spiketrack report``: thin CLIs over :mod:`spiketrack.energy.dataset` and
+:mod:`spiketrack.energy.report`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from spiketrack.energy.profiles import PROFILES
+
+
+def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="experiment YAML of the model (teacher or student)")
+    parser.add_argument("--checkpoint", required=True, help="model checkpoint (.pt) to count")
+    parser.add_argument("--dataset", required=True, help="dataset folder (native sequence files + split lists)")
+    parser.add_argument("--split", default="test", help="split list to use (default: test; 'all' for every file)")
+    parser.add_argument("--out", default=None, help="energy JSON to write (default: <dataset>_energy.json here)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None, help="energy profile (default: config)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+
+
+def run_energy(args: argparse.Namespace) -> int:
+    from spiketrack.config import load_config
+    from spiketrack.energy.dataset import measure_dataset, write_energy
+    from spiketrack.tracking.runner import resolve_device
+    from spiketrack.train.checkpoint import load_checkpoint
+
+    cfg = load_config(args.config, list(args.set))
+    if args.profile:
+        cfg.energy.profile = args.profile
+    device = resolve_device(args.device)
+    model, _ = load_checkpoint(args.checkpoint, device=device, build=lambda _stored: _build(cfg))
+    split = None if args.split == "all" else args.split
+    data = measure_dataset(model, cfg, args.dataset, split=split, device=device, limit=args.limit)
+    out = Path(args.out) if args.out else Path(f"{Path(args.dataset).name}_energy.json")
+    write_energy(data, out)
+    ov = data["overall"]
+    print(f"{ov['sequences']} sequences, {ov['frames']} frames: {ov['mac_per_frame'] / 1e9:.4f} GMAC/frame, "
+          f"{ov['sop_per_frame'] / 1e9:.4f} GSOP/frame, {ov['energy_mj_per_frame']:.4f} mJ/frame "
+          f"({data['profile']}); mean {ov['energy_mj_per_sequence']:.4f} mJ/sequence -> {out}")
+    return 0
+
+
+def _build(cfg):  # the command's config decides the model (the checkpoint's stored config is not re-read)
+    from spiketrack.models import build_model
+
+    return build_model(cfg)
+
+
+def add_arguments_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="dataset folder with ground truth")
+    parser.add_argument("--run", action="append", required=True, metavar="NAME=RESULTS_DIR[:ENERGY_JSON]",
+                        help="one tracker: its results folder and energy JSON (default: <seq>_energy.json files "
+                             "in the results folder); repeat for several")
+    parser.add_argument("--out", required=True, help="report folder, e.g. energy_reports/NAME")
+    parser.add_argument("--split", default="test", help="split list (default: test; 'all' for every file)")
+    parser.add_argument("--protocol", default="eventvot", help="evaluation protocol: eventvot | pytracking")
+    parser.add_argument("--allow-missing", action="store_true", help="count missing result files as failures")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from spiketrack.energy.report import RunSpec, build_report, write_report
+
+    runs = [RunSpec.parse(r) for r in args.run]
+    split = None if args.split == "all" else args.split
+    report = build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing)
+    paths = write_report(report, args.out)
+    for r in report["runs"]:
+        print(f"{r['tracker']}: SR {r['SR']:.1f}  {r['energy_mj_per_frame']:.4f} mJ/frame")
+    print(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
+    return 0

@@ -1,0 +1,245 @@
+"""Per-sequence energy: E_seq = E_template_init + sum of template updates + sum over frames of the search branch.
+
+:class:`EnergyMeter` counts every model call of one sequence with :class:`~spiketrack.energy.counter.OperationCounter`
+and keeps frame-level and layer-level breakdowns. It serves two callers:
+
+- the tracker (``spiketrack.tracking.tracker.ModelTracker``): its ``meter.measure(kind)`` protocol, kind
+  ``template_init`` | ``template_update`` | ``search``;
+- any loop: ``meter.count_template(fn, *inputs)`` / ``meter.count_search(fn, *inputs)`` return the call's output.
+
+Frame attribution: ``set_frame(k)`` names the frame of the following calls; without it, ``template_init`` is
+frame 0 and each ``search`` call advances to the next frame (a frame whose search crop held no events runs no
+model and costs nothing, so callers that skip frames should use ``set_frame``).
+:func:`sequence_energy` runs the real tracker over a sequence with a meter attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from spiketrack.energy.counter import OperationCounter, OperationReport
+from spiketrack.energy.profiles import DEFAULT_PROFILE, get_profile
+
+KINDS = ("template_init", "template_update", "search")
+_TOTAL_KEYS = ("calls", "mac", "sop", "sop_paper", "residual_adds", "neuron_updates", "spikes", "energy_mj",
+               "energy_mj_paper")
+
+
+@dataclass
+class CallRecord:
+    """One counted model call: its kind, frame and operation report."""
+
+    kind: str
+    frame: int
+    report: OperationReport
+    energy_mj: float
+    energy_mj_paper: float
+
+
+def _totals(records: list[CallRecord]) -> dict[str, float]:
+    out: dict[str, float] = dict.fromkeys(_TOTAL_KEYS, 0)
+    for r in records:
+        rep = r.report
+        out["calls"] += 1
+        out["mac"] += rep.total_mac
+        out["sop"] += rep.total_sop
+        out["sop_paper"] += rep.total_sop_paper
+        out["residual_adds"] += rep.residual_adds
+        out["neuron_updates"] += rep.total_neuron_updates
+        out["spikes"] += rep.total_spikes
+        out["energy_mj"] += r.energy_mj
+        out["energy_mj_paper"] += r.energy_mj_paper
+    return out
+
+
+def aggregate_layers(reports: list[OperationReport]) -> list[dict[str, Any]]:
+    """Sum per-layer operations over several calls of the same model (layers matched by name, first-seen order).
+
+    firing_rate is the mean over the calls; sop_per_timestep the element-wise sum where every call had T steps.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for rep in reports:
+        for lay in rep.layers:
+            row = rows.setdefault(
+                lay.name,
+                {"name": lay.name, "type": lay.type, "input_kind": lay.input_kind, "operands": lay.operands,
+                 "calls": 0, "mac": 0, "sop": 0, "sop_paper": 0.0, "dense_mac": 0, "_fr": [],
+                 "sop_per_timestep": None, "output_shape": lay.output_shape},
+            )
+            row["calls"] += 1
+            row["mac"] += lay.mac
+            row["sop"] += lay.sop
+            row["sop_paper"] += lay.sop_paper
+            row["dense_mac"] += lay.dense_mac
+            if lay.firing_rate is not None:
+                row["_fr"].append(lay.firing_rate)
+            if lay.sop_per_timestep is not None:
+                prev = row["sop_per_timestep"]
+                row["sop_per_timestep"] = (
+                    list(lay.sop_per_timestep) if prev is None or row["calls"] == 1 or len(prev) != len(lay.sop_per_timestep)
+                    else [a + b for a, b in zip(prev, lay.sop_per_timestep)]
+                )
+    out = []
+    for row in rows.values():
+        fr = row.pop("_fr")
+        row["firing_rate"] = sum(fr) / len(fr) if fr else None
+        out.append(row)
+    return out
+
+
+@dataclass
+class EnergyMeter:
+    """Counts the operations of every model call of one sequence; see the module docstring."""
+
+    model: nn.Module
+    timesteps: int = 1
+    profile: str = DEFAULT_PROFILE
+    include_residual: bool = False
+    include_neuron: bool = False
+    records: list[CallRecord] = field(default_factory=list)
+    _frame: int | None = None
+    _explicit_frame: bool = False
+
+    def __post_init__(self) -> None:
+        get_profile(self.profile)  # unknown profile -> ConfigError now, not after a whole sequence
+
+    @classmethod
+    def from_config(cls, model: nn.Module, cfg: Any) -> EnergyMeter:
+        """Meter with T (1 for the ANN teacher), profile and residual/neuron options from ``cfg``."""
+        timesteps = int(cfg.model.timesteps) if cfg.model.kind == "student" else 1
+        return cls(model, timesteps=timesteps, profile=cfg.energy.profile,
+                   include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron)
+
+    # ------------------------------------------------------------------------------------------ counting
+    def set_frame(self, k: int) -> None:
+        """The following calls belong to frame ``k``."""
+        self._frame, self._explicit_frame = int(k), True
+
+    def _frame_for(self, kind: str) -> int:
+        if self._explicit_frame and self._frame is not None:
+            return self._frame
+        if kind == "template_init" and self._frame is None:
+            self._frame = 0
+        elif kind == "search":
+            self._frame = 1 if self._frame is None else self._frame + 1
+        return self._frame or 0
+
+    @contextmanager
+    def measure(self, kind: str) -> Iterator[OperationCounter]:
+        """Count the model call(s) run inside this block as ``kind`` (the tracker's meter protocol)."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        frame = self._frame_for(kind)
+        counter = OperationCounter(self.model, timesteps=self.timesteps, batch_size=1)
+        with torch.no_grad(), counter:
+            yield counter
+        self._add(kind, frame, counter.report())
+
+    def _add(self, kind: str, frame: int, report: OperationReport) -> None:
+        opts = dict(include_residual=self.include_residual, include_neuron=self.include_neuron)
+        self.records.append(
+            CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts),
+                       report.energy_mj(self.profile, convention="paper", **opts))
+        )
+
+    def _count(self, kind: str, fn: Callable[..., Any], inputs: tuple, kwargs: dict) -> Any:
+        frame = self._frame_for(kind)
+        counter = OperationCounter(self.model, timesteps=self.timesteps)
+        counter.infer_batch_size((inputs, kwargs))
+        with torch.no_grad(), counter:
+            out = fn(*inputs, **kwargs)
+        self._add(kind, frame, counter.report())
+        return out
+
+    def count_template(self, fn: Callable[..., Any], *inputs: Any, update: bool = False, **kwargs: Any) -> Any:
+        """Run and count a template call (``update=True``: a template update); returns its output."""
+        return self._count("template_update" if update else "template_init", fn, inputs, kwargs)
+
+    def count_search(self, fn: Callable[..., Any], *inputs: Any, **kwargs: Any) -> Any:
+        """Run and count one frame's search-branch call; returns its output."""
+        return self._count("search", fn, inputs, kwargs)
+
+    # ------------------------------------------------------------------------------------------ results
+    def summary(self, frames: int | None = None, layers: bool = True) -> dict[str, Any]:
+        """JSON-ready totals, per-kind totals, per-frame energies and (``layers``) per-kind layer tables.
+
+        ``frames``: the sequence length (frames without a model call count as zero); default: last frame + 1.
+        """
+        last = max((r.frame for r in self.records), default=-1)
+        n = int(frames) if frames is not None else last + 1
+        n = max(n, last + 1)
+        total = _totals(self.records)
+        kinds = {k: _totals([r for r in self.records if r.kind == k]) for k in KINDS}
+        per_frame = []
+        for k in range(n):
+            recs = [r for r in self.records if r.frame == k]
+            t = _totals(recs)
+            per_frame.append({"frame": k, "kinds": [r.kind for r in recs], "mac": t["mac"], "sop": t["sop"],
+                              "energy_mj": t["energy_mj"]})
+        per_t = [0] * self.timesteps
+        for r in self.records:
+            per_t = [a + b for a, b in zip(per_t, r.report.per_timestep_sop())]
+        prof = get_profile(self.profile)
+        out: dict[str, Any] = {
+            "profile": prof.name,
+            "profile_source": prof.source,
+            "profile_note": prof.note,
+            "include_residual": self.include_residual,
+            "include_neuron": self.include_neuron,
+            "timesteps": self.timesteps,
+            "frames": n,
+            "total": total,
+            "energy_mj_sequence": total["energy_mj"],
+            "energy_mj_per_frame": total["energy_mj"] / n if n else 0.0,
+            "firing_rate": total["spikes"] / total["neuron_updates"] if total["neuron_updates"] else None,
+            "kinds": kinds,
+            "per_timestep_sop": per_t,
+            "per_frame": per_frame,
+        }
+        if layers:
+            out["layers"] = {
+                k: aggregate_layers([r.report for r in self.records if r.kind == k])
+                for k in KINDS
+                if any(r.kind == k for r in self.records)
+            }
+        return out
+
+
+class _FrameTaggingTracker:
+    """Tells the meter which frame each tracker call belongs to (frames without events run no model)."""
+
+    def __init__(self, tracker: Any, meter: EnergyMeter) -> None:
+        self.tracker, self.meter = tracker, meter
+        self.timer = getattr(tracker, "timer", None)
+
+    def initialize(self, frame: Any, box: Any) -> None:
+        self.meter.set_frame(frame.index)
+        self.tracker.initialize(frame, box)
+
+    def track(self, frame: Any) -> Any:
+        self.meter.set_frame(frame.index)
+        return self.tracker.track(frame)
+
+
+def sequence_energy(
+    model: nn.Module, sequence: Any, cfg: Any, *, device: str = "cpu", meter: EnergyMeter | None = None
+) -> tuple[dict[str, Any], Any]:
+    """Track ``sequence`` with the online tracker (ground truth used only for frame 0's box) and count it.
+
+    Returns ``(summary, result)``: the :meth:`EnergyMeter.summary` dict and the tracker's
+    ``SequenceResult`` (boxes, times). The teacher is counted the same way (T = 1).
+    """
+    from spiketrack.tracking.runner import track_sequence
+    from spiketrack.tracking.tracker import ModelTracker
+
+    meter = meter or EnergyMeter.from_config(model, cfg)
+    tracker = ModelTracker(model, cfg, device=device, meter=meter)
+    result = track_sequence(sequence, _FrameTaggingTracker(tracker, meter), timer=tracker.timer,
+                            needs_rgb=tracker.spec.needs_rgb)
+    return meter.summary(frames=sequence.num_frames), result

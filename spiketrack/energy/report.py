@@ -1,0 +1,191 @@
+"""Energy-accuracy reports: ``report.json``, ``report.md`` and ``accuracy_energy.png`` (the library behind
+``spiketrack report``).
+
+Each run is a results folder (accuracy via :func:`spiketrack.evaluation.evaluate.evaluate_trackers`) plus its
+energy: an ``ENERGY_JSON`` from ``spiketrack energy`` or, when omitted, the ``<sequence>_energy.json`` files that
+``spiketrack track --energy`` wrote into the results folder. Published figures appear only as labelled
+reference points (:data:`PUBLISHED_ANCHORS`), never as measured rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spiketrack.energy.dataset import energy_from_results, read_energy
+from spiketrack.errors import ConfigError
+
+# Published per-frame energies (45 nm, the papers' own counting). Reference points only.
+PUBLISHED_ANCHORS: list[dict[str, Any]] = [
+    {"tracker": "SDTrack-Tiny", "energy_mj_per_frame": 8.16,
+     "source": "Shan et al., SDTrack: a baseline for event-based tracking via spiking neural networks, "
+               "arXiv:2503.08703 (2025), energy column"},
+    {"tracker": "OSTrack-256", "energy_mj_per_frame": 98.9,
+     "source": "as listed in the SDTrack paper (arXiv:2503.08703) for OSTrack (Ye et al., ECCV 2022), 45 nm"},
+]
+
+
+@dataclass
+class RunSpec:
+    """``NAME=RESULTS_DIR[:ENERGY_JSON]`` of the command line."""
+
+    name: str
+    results_dir: Path
+    energy_json: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RunSpec:
+        if "=" not in text:
+            raise ConfigError(f"--run '{text}': expected NAME=RESULTS_DIR[:ENERGY_JSON]")
+        name, rest = text.split("=", 1)
+        energy = None
+        if ":" in rest:
+            head, tail = rest.rsplit(":", 1)
+            if tail.endswith(".json"):
+                rest, energy = head, Path(tail)
+        if not name or not rest:
+            raise ConfigError(f"--run '{text}': expected NAME=RESULTS_DIR[:ENERGY_JSON]")
+        return cls(name, Path(rest), energy)
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if abs(x) >= 1e6:
+        return f"{x / 1e9:.{digits}f} G"
+    return f"{x:.{digits}f}"
+
+
+def build_report(
+    dataset: str | Path,
+    runs: list[RunSpec],
+    split: str | None = "test",
+    protocol: str = "eventvot",
+    allow_missing: bool = False,
+) -> dict[str, Any]:
+    """Accuracy + energy of every run; JSON-ready dict (the numbers of report.md and the plot)."""
+    from spiketrack.evaluation.evaluate import evaluate_trackers
+
+    if not runs:
+        raise ConfigError("report: give at least one --run NAME=RESULTS_DIR[:ENERGY_JSON]")
+    ev = evaluate_trackers(dataset, [r.results_dir for r in runs], names=[r.name for r in runs],
+                           protocol=protocol, split=split, allow_missing=allow_missing)
+    rows = []
+    sources: dict[str, Any] = {}
+    for spec in runs:
+        acc = ev.trackers[spec.name].overall
+        energy = read_energy(spec.energy_json) if spec.energy_json else energy_from_results(spec.results_dir)
+        ov = energy["overall"]
+        if energy.get("profile"):
+            sources[energy["profile"]] = energy.get("profile_source")
+        layers = energy.get("search_layers_per_frame", [])
+        spiking = any(lay["input_kind"] == "spike" for lay in layers)
+        rows.append({
+            "tracker": spec.name,
+            "results_dir": str(spec.results_dir),
+            "energy_source": str(spec.energy_json) if spec.energy_json else f"{spec.results_dir}/*_energy.json",
+            "SR": round(float(acc.SR), 1), "PR": round(float(acc.PR), 1), "NPR": round(float(acc.NPR), 1),
+            "parameters": energy.get("model", {}).get("parameters"),
+            "timesteps": energy.get("model", {}).get("timesteps"),
+            "profile": energy.get("profile"),
+            "frames": ov["frames"],
+            "mac_per_frame": ov["mac_per_frame"],
+            "sop_per_frame": ov["sop_per_frame"],
+            "sop_paper_per_frame": ov.get("sop_paper_per_frame"),
+            "energy_mj_per_frame": ov["energy_mj_per_frame"],
+            "energy_mj_paper_per_frame": ov.get("energy_mj_paper_per_frame"),
+            "energy_mj_per_sequence": ov["energy_mj_per_sequence"],
+            "firing_rate": ov.get("firing_rate"),
+            "spiking": spiking,
+            "search_layers_per_frame": layers if spiking else [],
+        })
+    profiles = sorted({r["profile"] for r in rows if r["profile"]})
+    return {
+        "dataset": str(dataset),
+        "split": split,
+        "protocol": protocol,
+        "profiles": [{"name": p, "source": sources.get(p)} for p in profiles],
+        "runs": rows,
+        "published_reference": PUBLISHED_ANCHORS,
+        "notes": ev.notes + [
+            "mJ/frame = all model calls of all sequences (template init, template updates, search) / all frames; "
+            "mJ/sequence = mean over sequences of E_seq = E_template_init + sum E_updates + sum E_search.",
+            "SOP = exact synaptic operations (fan-out of every unit spike); MAC = dense-input multiply-accumulates; "
+            "BN folded, residual adds and neuron updates not included unless the energy JSON says so.",
+        ],
+    }
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """report.md text: the comparison table, reference points, per-layer tables of spiking models."""
+    lines = ["# Energy-accuracy report", "",
+             f"Dataset `{report['dataset']}` (split {report['split']}, protocol {report['protocol']}).", ""]
+    for p in report["profiles"]:
+        lines.append(f"Energy profile **{p['name']}** — {p['source']}.")
+    lines += ["", "| tracker | SR | PR | NPR | params (M) | MAC/frame (G) | SOP/frame (G) | mJ/frame | mJ/sequence "
+              "| firing rate |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["runs"]:
+        params = "-" if r["parameters"] is None else f"{r['parameters'] / 1e6:.2f}"
+        fr = "-" if r["firing_rate"] is None else f"{r['firing_rate']:.4f}"
+        lines.append(
+            f"| {r['tracker']} | {r['SR']:.1f} | {r['PR']:.1f} | {r['NPR']:.1f} | {params} | "
+            f"{r['mac_per_frame'] / 1e9:.4f} | {r['sop_per_frame'] / 1e9:.4f} | {r['energy_mj_per_frame']:.4f} | "
+            f"{r['energy_mj_per_sequence']:.4f} | {fr} |"
+        )
+    lines += ["", "Published reference points (not measured here; their own counting and profile):", ""]
+    for a in report["published_reference"]:
+        lines.append(f"- {a['tracker']}: {a['energy_mj_per_frame']} mJ/frame — {a['source']}")
+    for r in report["runs"]:
+        if not r["search_layers_per_frame"]:
+            continue
+        lines += ["", f"## Per-layer operations of {r['tracker']} (search branch, per frame)", "",
+                  "| layer | type | input | MAC | SOP (exact) | SOP (fr x T x FLOPs) | firing rate |",
+                  "|---|---|---|---|---|---|---|"]
+        for lay in r["search_layers_per_frame"]:
+            fr = "-" if lay["firing_rate"] is None else f"{lay['firing_rate']:.4f}"
+            lines.append(f"| {lay['name']} | {lay['type']} | {lay['input_kind']} | {lay['mac']:.0f} | "
+                         f"{lay['sop']:.0f} | {lay['sop_paper']:.0f} | {fr} |")
+    if report["notes"]:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy_energy(report: dict[str, Any], path: str | Path) -> Path:
+    """SR vs mJ/frame (log x); published figures as labelled vertical reference lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for r in report["runs"]:
+        x = max(r["energy_mj_per_frame"], 1e-9)
+        ax.scatter([x], [r["SR"]], s=50, marker="o" if r["spiking"] else "s", zorder=3)
+        ax.annotate(r["tracker"], (x, r["SR"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    for a in report["published_reference"]:
+        ax.axvline(a["energy_mj_per_frame"], color="grey", linestyle="--", linewidth=0.8)
+        ax.annotate(f"{a['tracker']} (published)", (a["energy_mj_per_frame"], 0.02), xycoords=("data", "axes fraction"),
+                    rotation=90, fontsize=7, color="grey", xytext=(3, 0), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per frame (mJ, log scale)")
+    ax.set_ylabel("SR (%)")
+    ax.set_title("Accuracy vs energy (measured: markers; published: dashed)")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return p
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write report.json, report.md and accuracy_energy.png into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "accuracy_energy.png"}
+    paths["json"].write_text(json.dumps(report, indent=1))
+    paths["md"].write_text(render_markdown(report))
+    plot_accuracy_energy(report, paths["png"])
+    return paths

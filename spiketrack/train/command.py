@@ -1,0 +1,73 @@
+"""``spiketrack train CONFIG`` and ``spiketrack distill CONFIG --teacher CKPT`` (thin CLI over the library)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from spiketrack.config import load_config
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment YAML file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.epochs=3 (repeatable)")
+    parser.add_argument("--out", default=None, help="run folder (default: train.out_dir of the config)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in the run folder (exactly where it stopped)")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
+                        help="stop (with a checkpoint) after this many optimiser steps in total")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_arguments_train(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``spiketrack train``."""
+    _common(parser)
+
+
+def add_arguments_distill(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``spiketrack distill``."""
+    _common(parser)
+    parser.add_argument("--teacher", required=True, help="checkpoint of the trained teacher (from `spiketrack train`)")
+
+
+def _report(result) -> None:  # noqa: ANN001 - TrainResult
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    print(f"run folder: {result.run_dir}")
+    print(f"epoch {result.epoch}, step {result.step}; last checkpoint: {result.last_checkpoint}")
+    if result.best_checkpoint:
+        print(f"best checkpoint: {result.best_checkpoint}")
+    if metrics:
+        print(f"last epoch: {metrics}")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train a teacher or student from scratch (or resume)."""
+    from spiketrack.train.trainer import train
+
+    _logging()
+    cfg = load_config(args.config, args.overrides)
+    result = train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
+    _report(result)
+    return 0
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    """Distil a student from a frozen teacher checkpoint (or resume)."""
+    from spiketrack.train.trainer import distill
+
+    _logging()
+    cfg = load_config(args.config, args.overrides)
+    result = distill(
+        cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress
+    )
+    _report(result)
+    return 0
+
+
+__all__ = ["add_arguments_distill", "add_arguments_train", "run_distill", "run_train"]

@@ -1,0 +1,650 @@
+"""The training loop shared by ``spiketrack train`` and ``spiketrack distill``.
+
+One optimiser step = ``train.accumulate`` micro-batches of ``train.batch_size`` samples per process
+(global batch = batch_size x accumulate x processes); ``steps_per_epoch`` counts optimiser steps
+(default ``samples_per_epoch // global batch``). Every sample holds one template and n search frames;
+the model runs once on the B*n (template, search) pairs of a micro-batch.
+
+Precision: bf16 autocast on CUDA when ``train.amp`` (float16 with a GradScaler if ``amp_dtype: float16``);
+CPU runs in float32. Multi-process: started by ``torchrun``, each process wraps the model in DDP (NCCL on
+GPU, gloo on CPU) and reads its shard through a DistributedSampler; only rank 0 writes checkpoints,
+TensorBoard logs and progress bars.
+
+Exact resume: a checkpoint stores model, optimiser, scheduler, grad scaler, distillation projections,
+epoch / step position and the Python, numpy and torch RNG states of every process. Samples are drawn
+from per-(seed, epoch, index) RNGs and the sampler order is a function of (seed, epoch), so a resumed
+run skips the micro-batches already consumed in the epoch and continues with exactly the same samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from spiketrack.config import ExperimentConfig, dump_config, to_dict
+from spiketrack.distill.losses import DistillLoss
+from spiketrack.errors import CheckpointError, ConfigError, SpiketrackError
+from spiketrack.train.checkpoint import CheckpointManager, load_checkpoint, load_state
+from spiketrack.train.distributed import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_mean,
+    cleanup_distributed,
+    setup_distributed,
+)
+from spiketrack.train.losses import tracking_losses
+from spiketrack.train.optim import build_optimizer
+from spiketrack.train.sampling import PairDataset, teacher_input_keys
+
+log = logging.getLogger(__name__)
+
+BuildFn = Callable[[ExperimentConfig], nn.Module]
+
+
+class NonFiniteLossError(SpiketrackError):
+    """A loss term (or the gradient) became NaN or infinite; the message names it."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run left behind."""
+
+    run_dir: Path
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    step: int
+    epoch: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------
+# Batches -> model inputs
+# ------------------------------------------------------------------------------------------------
+
+
+def _to(x: Any, device: torch.device) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    return x
+
+
+def teacher_inputs(batch: dict, n: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Teacher template / search dicts of B*n pairs: template ``[B*n, C, St, St]``, search ``[B*n, C, Ss, Ss]``."""
+    template = {k: v.repeat_interleave(n, dim=0) for k, v in batch["template"].items()}
+    search = {k: v.flatten(0, 1) for k, v in batch["search"].items()}
+    return template, search
+
+
+def student_inputs(batch: dict, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Student timestep bins of B*n pairs: ``[T, B*n, 2, St, St]`` and ``[T, B*n, 2, Ss, Ss]``."""
+    template = batch["template_bins"].repeat_interleave(n, dim=0).transpose(0, 1).contiguous()
+    search = batch["search_bins"].flatten(0, 1).transpose(0, 1).contiguous()
+    return template, search
+
+
+def run_model(model: nn.Module, kind: str, batch: dict, n: int, return_features: bool = False) -> dict:
+    """Forward pass of a teacher or student on a collated batch."""
+    if kind == "teacher":
+        template, search = teacher_inputs(batch, n)
+    else:
+        template, search = student_inputs(batch, n)
+    return model(template, search, return_features=return_features)
+
+
+class LossModule(nn.Module):
+    """Model (+ distillation projections) -> total loss; the unit DDP wraps.
+
+    The frozen teacher is held outside the module tree so DDP neither syncs nor broadcasts it.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: ExperimentConfig,
+        distill: DistillLoss | None = None,
+        teacher: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.distill = distill
+        self._teacher = [teacher] if teacher is not None else []
+        self.cfg = cfg
+        self.kind = cfg.model.kind
+        self.n = cfg.data.num_search
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Returns (total loss, weighted terms, detached metrics) of one micro-batch."""
+        need_features = self.distill is not None and self.distill.needs_features
+        out = run_model(self.model, self.kind, batch, self.n, return_features=need_features)
+        heat = batch["heatmap"].flatten(0, 1)
+        boxes = batch["boxes"].flatten(0, 1)
+        terms, metrics = tracking_losses(out, heat, boxes, self.cfg.train.loss)
+        if self.distill is not None:
+            teacher = self._teacher[0]
+            with torch.no_grad():
+                t_out = run_model(teacher, "teacher", batch, self.n, return_features=need_features)
+            terms.update(self.distill(out, t_out))
+        total = torch.stack([v.float() for v in terms.values()]).sum()
+        return total, terms, metrics
+
+
+# ------------------------------------------------------------------------------------------------
+# RNG state
+# ------------------------------------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU + CUDA) RNG states as plain data (loadable with weights_only)."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+# ------------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Runs optimisation of ``model`` (and optional distillation) for ``cfg`` in ``run_dir``."""
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        run_dir: Path,
+        model: nn.Module,
+        info: DistInfo,
+        *,
+        teacher: nn.Module | None = None,
+        teacher_modalities: str | None = None,
+        progress: bool = True,
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        self.cfg, self.run_dir, self.info, self.progress = cfg, run_dir, info, progress
+        self.extra_state = extra_state or {}
+        self.teacher_modalities = teacher_modalities
+        tc = cfg.train
+        if tc.batch_size < 1 or tc.accumulate < 1 or tc.epochs < 1:
+            raise ConfigError("train.batch_size, train.accumulate and train.epochs must be >= 1")
+        self.device = info.device
+        self.model = model.to(self.device)
+        self.kind = cfg.model.kind
+        self.distill: DistillLoss | None = None
+        if teacher is not None:
+            teacher = teacher.to(self.device).eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            self.distill = self._make_distill_loss(teacher).to(self.device)
+        self.teacher = teacher
+        self.loss_module = LossModule(self.model, cfg, self.distill, teacher)
+        self.ddp: DistributedDataParallel | None = None
+        if info.distributed:
+            self.ddp = DistributedDataParallel(
+                self.loss_module,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        global_batch = tc.batch_size * tc.accumulate * info.world_size
+        self.steps_per_epoch = tc.steps_per_epoch or max(1, cfg.data.samples_per_epoch // global_batch)
+        self.total_steps = self.steps_per_epoch * tc.epochs
+        extra = [self.distill] if self.distill is not None else []
+        self.optimizer, self.scheduler = build_optimizer(self.model, extra, tc, self.steps_per_epoch, self.total_steps)
+        self.use_amp = bool(tc.amp and self.device.type == "cuda")
+        self.amp_dtype = torch.float16 if tc.amp_dtype == "float16" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.dataset = PairDataset(
+            cfg,
+            teacher_modalities=teacher_modalities if teacher is not None else (
+                cfg.model.modalities if self.kind == "teacher" else None
+            ),
+            student_timesteps=cfg.model.timesteps if self.kind == "student" else None,
+            length=self.steps_per_epoch * global_batch,
+        )
+        self.sampler = DistributedSampler(
+            self.dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=tc.seed, drop_last=True
+        )
+        self.ckpt = CheckpointManager(run_dir, tc.keep_last)
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.step = 0
+        self.best = math.inf
+        self.history: list[dict[str, float]] = []
+        self._epoch_sums: dict[str, float] = {}  # running sums of the current epoch (saved for resume)
+        self.writer = None
+
+    # -- set-up helpers --------------------------------------------------------------------------------
+
+    def _make_distill_loss(self, teacher: nn.Module) -> DistillLoss:
+        """Probe both models once (eval mode, zero inputs, RNG untouched) for the distilled layers' widths."""
+        cfg = self.cfg
+        layers = list(cfg.distill.feature_layers)
+        s_dims: list[int] = []
+        t_dims: list[int] = []
+        if cfg.distill.feature.enabled:
+            d = cfg.data
+            probe = {
+                "template": {k: torch.zeros(1, c, d.template_size, d.template_size, device=self.device)
+                             for k, c in self._teacher_channels().items()},
+                "search": {k: torch.zeros(1, 1, c, d.search_size, d.search_size, device=self.device)
+                           for k, c in self._teacher_channels().items()},
+                "template_bins": torch.zeros(1, cfg.model.timesteps, 2, d.template_size, d.template_size,
+                                             device=self.device),
+                "search_bins": torch.zeros(1, 1, cfg.model.timesteps, 2, d.search_size, d.search_size,
+                                           device=self.device),
+            }
+            was_training = self.model.training
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                self.model.eval()
+                s_out = run_model(self.model, "student", probe, 1, return_features=True)
+                t_out = run_model(teacher, "teacher", probe, 1, return_features=True)
+            self.model.train(was_training)
+            s_dims = DistillLoss.layer_dims(s_out, layers, "student")
+            t_dims = DistillLoss.layer_dims(t_out, layers, "teacher")
+        return DistillLoss(cfg.distill, s_dims, t_dims, cfg.data.num_search)
+
+    def _teacher_channels(self) -> dict[str, int]:
+        keys = teacher_input_keys(self.teacher_modalities or "events")
+        chans = {"events": 2, "rgb": 3, "voxel": self.cfg.data.voxel_bins}
+        return {k: chans[k] for k in keys}
+
+    # -- checkpoints -----------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        rngs = all_gather_objects(rng_state(), self.info)
+        state = {
+            "kind": self.kind,
+            "config": to_dict(self.cfg),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "step": self.step,
+            "world_size": self.info.world_size,
+            "rng": rngs,
+            "best": self.best,
+            "history": self.history,
+            "epoch_sums": dict(self._epoch_sums),
+            **self.extra_state,
+        }
+        if self.distill is not None:
+            state["align"] = self.distill.state_dict()
+        return state
+
+    def save(self, best: bool = False) -> Path | None:
+        state = self.state()  # collective: every process takes part
+        if not self.info.is_main:
+            return None
+        return self.ckpt.save(state, self.step, best=best)
+
+    def restore(self, path: Path, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint of this run (all training state, RNG included)."""
+        if state.get("kind") != self.kind:
+            raise CheckpointError(f"{path}: field 'kind' is {state.get('kind')!r}, this run trains a {self.kind}")
+        load_state(self.model, state["model"], path)
+        if self.distill is not None:
+            if "align" not in state:
+                raise CheckpointError(f"{path}: field 'align' missing (not a distillation checkpoint)")
+            load_state(self.distill, state["align"], path, "align")
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} [optimizer/scheduler/scaler]: cannot restore ({exc})") from exc
+        self.epoch, self.step_in_epoch, self.step = int(state["epoch"]), int(state["step_in_epoch"]), int(state["step"])
+        self.best = float(state.get("best", math.inf))
+        self.history = list(state.get("history", []))
+        self._epoch_sums = {k: float(v) for k, v in state.get("epoch_sums", {}).items()}
+        rngs = state.get("rng", [])
+        if int(state.get("world_size", 1)) == self.info.world_size and len(rngs) == self.info.world_size:
+            set_rng_state(rngs[self.info.rank])
+        else:
+            log.warning("%s: saved with a different number of processes; RNG streams restart", path)
+            seed_everything(self.cfg.train.seed + self.info.rank + self.step)
+
+    # -- loop ------------------------------------------------------------------------------------------
+
+    def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        indices = list(self.sampler)[skip_batches * self.cfg.train.batch_size :]
+        nw = self.cfg.data.num_workers
+        return DataLoader(
+            self.dataset,
+            batch_size=self.cfg.train.batch_size,
+            sampler=indices,
+            num_workers=nw,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.cfg.train.seed * 100003 + epoch),
+            persistent_workers=False,
+        )
+
+    def _check_finite(self, terms: dict[str, torch.Tensor]) -> None:
+        names = list(terms)
+        bad = torch.stack([(~torch.isfinite(terms[k].detach().float())).float() for k in names])
+        if self.info.distributed:
+            bad = all_reduce_mean(bad, self.info)
+        if bool((bad > 0).any()):
+            which = [n for n, b in zip(names, bad.tolist(), strict=True) if b > 0]
+            values = {n: float(terms[n].detach()) for n in which}
+            raise NonFiniteLossError(
+                f"{self.run_dir}: loss term(s) {', '.join(which)} became non-finite {values} at epoch {self.epoch}, "
+                f"step {self.step}; lower train.lr, raise train.grad_clip or check the data "
+                f"(last checkpoint: {self.ckpt.dir})"
+            )
+
+    def _optimizer_step(self, batches: list[dict]) -> dict[str, float]:
+        """One optimiser step over ``accumulate`` micro-batches; returns the mean terms."""
+        module = self.ddp if self.ddp is not None else self.loss_module
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for i, batch in enumerate(batches):
+            batch = _to(batch, self.device)
+            sync = self.ddp is None or i == len(batches) - 1
+            ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
+            with ctx:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                    total, terms, metrics = module(batch)
+                self._check_finite(terms)
+                self.scaler.scale(total / len(batches)).backward()
+            for k, v in {**terms, **metrics, "loss": total}.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(batches)
+        self.scaler.unscale_(self.optimizer)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.cfg.train.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.train.grad_clip)
+            if not self.scaler.is_enabled() and not torch.isfinite(norm):
+                raise NonFiniteLossError(
+                    f"{self.run_dir}: gradient norm became non-finite at epoch {self.epoch}, step {self.step}"
+                )
+            sums["grad_norm"] = float(norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        return sums
+
+    def _open_writer(self) -> None:
+        if not self.info.is_main or self.writer is not None:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # pragma: no cover - tensorboard is a dependency
+            log.warning("tensorboard is not installed; no TensorBoard logs")
+            return
+        self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=self.step or None)
+
+    def _log(self, sums: dict[str, float], samples_per_s: float) -> None:
+        if self.writer is None:
+            return
+        for k, v in sums.items():
+            self.writer.add_scalar(f"train/{k}", v, self.step)
+        for g in self.optimizer.param_groups:
+            self.writer.add_scalar(f"lr/{g.get('name', 'group')}", g["lr"], self.step)
+        self.writer.add_scalar("train/samples_per_s", samples_per_s, self.step)
+
+    def fit(self, stop_after: int | None = None) -> TrainResult:
+        """Train until ``train.epochs`` are done (or ``stop_after`` optimiser steps in total, then checkpoint)."""
+        tc = self.cfg.train
+        self.model.train()
+        self._open_writer()
+        last: Path | None = None
+        samples_per_step = tc.batch_size * tc.accumulate * self.info.world_size
+        try:
+            while self.epoch < tc.epochs:
+                skip = self.step_in_epoch * tc.accumulate
+                loader = iter(self._loader(self.epoch, skip))
+                bar = tqdm(
+                    total=self.steps_per_epoch,
+                    initial=self.step_in_epoch,
+                    desc=f"{self.kind} epoch {self.epoch + 1}/{tc.epochs}",
+                    disable=not (self.progress and self.info.is_main),
+                    dynamic_ncols=True,
+                )
+                epoch_sums = dict(self._epoch_sums)
+                with bar:
+                    while self.step_in_epoch < self.steps_per_epoch:
+                        t0 = time.perf_counter()
+                        batches = [next(loader) for _ in range(tc.accumulate)]
+                        sums = self._optimizer_step(batches)
+                        self.step_in_epoch += 1
+                        rate = samples_per_step / max(time.perf_counter() - t0, 1e-9)
+                        for k, v in sums.items():
+                            epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+                        self._epoch_sums = epoch_sums
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{sums['loss']:.4f}", samples_s=f"{rate:.1f}")
+                        if self.step % max(tc.log_every, 1) == 0 or self.step_in_epoch == self.steps_per_epoch:
+                            self._log(sums, rate)
+                        stop = stop_after is not None and self.step >= stop_after
+                        if self.step_in_epoch < self.steps_per_epoch and (
+                            stop or (tc.save_every and self.step % tc.save_every == 0)
+                        ):
+                            last = self.save() or last
+                        if stop and self.step_in_epoch < self.steps_per_epoch:
+                            return self._result(last)
+                means = {k: v / self.steps_per_epoch for k, v in epoch_sums.items()}
+                means = self._reduce(means)
+                self.history.append({"epoch": self.epoch + 1, "step": self.step, **means})
+                is_best = means["loss"] < self.best
+                if is_best:
+                    self.best = means["loss"]
+                self.epoch += 1
+                self.step_in_epoch = 0
+                self._epoch_sums = {}
+                last = self.save(best=is_best) or last
+                self._write_history()
+                if stop_after is not None and self.step >= stop_after:
+                    break
+        finally:
+            if self.writer is not None:
+                self.writer.flush()
+        return self._result(last)
+
+    def _reduce(self, means: dict[str, float]) -> dict[str, float]:
+        if not self.info.distributed:
+            return means
+        keys = sorted(means)
+        vals = all_reduce_mean(torch.tensor([means[k] for k in keys], dtype=torch.float64), self.info)
+        return dict(zip(keys, vals.tolist(), strict=True))
+
+    def _write_history(self) -> None:
+        if self.info.is_main:
+            lines = "".join(json.dumps(h) + "\n" for h in self.history)
+            (self.run_dir / "history.jsonl").write_text(lines)
+
+    def _result(self, last: Path | None) -> TrainResult:
+        files = self.ckpt.step_files()
+        return TrainResult(
+            run_dir=self.run_dir,
+            last_checkpoint=last or (files[-1] if files else None),
+            best_checkpoint=self.ckpt.best_path if self.ckpt.best_path.is_file() else None,
+            step=self.step,
+            epoch=self.epoch,
+            metrics=dict(self.history[-1]) if self.history else {},
+        )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Library entry points
+# ------------------------------------------------------------------------------------------------
+
+
+def _default_build(cfg: ExperimentConfig) -> nn.Module:
+    from spiketrack.models import build_model
+
+    return build_model(cfg)
+
+
+def _prepare_run_dir(cfg: ExperimentConfig, out_dir: str | Path | None, resume: bool, info: DistInfo) -> Path:
+    run_dir = Path(out_dir if out_dir is not None else cfg.train.out_dir)
+    has_ckpts = bool(CheckpointManager(run_dir).step_files())
+    if has_ckpts and not resume:
+        raise ConfigError(
+            f"{run_dir}: the run folder already holds checkpoints; pass --resume to continue it or --out for a new run"
+        )
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run_dir / "config.yaml")
+    return run_dir
+
+
+def _run(
+    cfg: ExperimentConfig,
+    out_dir: str | Path | None,
+    *,
+    resume: bool,
+    stop_after: int | None,
+    progress: bool,
+    build_model: BuildFn | None,
+    teacher: nn.Module | None = None,
+    teacher_modalities: str | None = None,
+    extra_state: dict[str, Any] | None = None,
+) -> TrainResult:
+    info = setup_distributed()
+    try:
+        run_dir = _prepare_run_dir(cfg, out_dir, resume, info)
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_everything(cfg.train.seed)  # same initial weights on every process
+        model = (build_model or _default_build)(cfg)
+        seed_everything(cfg.train.seed + info.rank)  # per-process dropout / drop-path streams
+        trainer = Trainer(
+            cfg, run_dir, model, info, teacher=teacher, teacher_modalities=teacher_modalities,
+            progress=progress, extra_state=extra_state,
+        )
+        if resume:
+            found = trainer.ckpt.latest()
+            if found is not None:
+                trainer.restore(*found)
+                if info.is_main:
+                    log.info("resuming %s from %s (epoch %d, step %d)", run_dir, found[0], trainer.epoch, trainer.step)
+        try:
+            return trainer.fit(stop_after=stop_after)
+        finally:
+            trainer.close()
+    finally:
+        cleanup_distributed()
+
+
+def train(
+    cfg: ExperimentConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    build_model: BuildFn | None = None,
+) -> TrainResult:
+    """Train the teacher or student of ``cfg`` from scratch (or resume it) in ``out_dir``.
+
+    ``out_dir`` defaults to ``cfg.train.out_dir``. ``resume=True`` continues from the newest checkpoint
+    there (and starts fresh when there is none); ``stop_after`` ends the run after that many optimiser
+    steps in total, with a checkpoint (for time-boxed jobs). ``build_model`` replaces
+    :func:`spiketrack.models.build_model`. Under ``torchrun`` every process calls this.
+    """
+    return _run(cfg, out_dir, resume=resume, stop_after=stop_after, progress=progress, build_model=build_model)
+
+
+def distill(
+    cfg: ExperimentConfig,
+    teacher_ckpt: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    build_model: BuildFn | None = None,
+    build_teacher: BuildFn | None = None,
+) -> TrainResult:
+    """Distil the student of ``cfg`` from the frozen teacher checkpoint ``teacher_ckpt``.
+
+    The student trains on the tracking losses plus the enabled KD terms of ``cfg.distill``; the teacher's
+    inputs (its modalities, from its checkpoint's config) are cropped from the same windows, flips and
+    intensity jitter as the student's. Crop sizes of teacher and student must agree.
+    """
+    if cfg.model.kind != "student":
+        raise ConfigError(f"model.kind: distillation trains a student, the config says {cfg.model.kind!r}")
+    teacher, t_cfg = load_checkpoint(teacher_ckpt, build=build_teacher or _default_build)
+    if t_cfg.model.kind != "teacher":
+        raise CheckpointError(f"{teacher_ckpt}: holds a {t_cfg.model.kind}, expected a teacher")
+    for key in ("template_size", "search_size"):
+        if getattr(t_cfg.data, key) != getattr(cfg.data, key):
+            raise ConfigError(
+                f"data.{key}: the student uses {getattr(cfg.data, key)}, the teacher {teacher_ckpt} was trained with "
+                f"{getattr(t_cfg.data, key)}; they must match"
+            )
+    modalities = t_cfg.model.modalities
+    extra = {"teacher": str(teacher_ckpt)}
+    return _run(
+        cfg,
+        out_dir,
+        resume=resume,
+        stop_after=stop_after,
+        progress=progress,
+        build_model=build_model,
+        teacher=teacher,
+        teacher_modalities=modalities,
+        extra_state=extra,
+    )
+
+
+__all__ = [
+    "LossModule",
+    "NonFiniteLossError",
+    "TrainResult",
+    "Trainer",
+    "distill",
+    "run_model",
+    "student_inputs",
+    "teacher_inputs",
+    "train",
+]

@@ -1,0 +1,111 @@
+"""Distillation losses: known zeros, positivity and hand-checked values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from spiketrack.config import DistillConfig, DistillTerm
+from spiketrack.distill.align import FeatureAlign
+from spiketrack.distill.losses import (
+    DistillLoss,
+    feature_kd,
+    fourier_kd,
+    response_kd,
+    similarity_kd,
+    temporal_spectrum,
+)
+from spiketrack.errors import ConfigError
+
+
+def _maps(seed: int, shape=(2, 3, 4, 4)) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g) * 0.9 + 0.05
+
+
+def test_fourier_zero_for_identical_positive_otherwise() -> None:
+    a = _maps(0)
+    assert fourier_kd(a, a.clone()).item() == 0.0
+    assert fourier_kd(a, _maps(1)).item() > 0.0
+    # per-frame normalisation: a constant gain per map changes nothing
+    assert fourier_kd(a * 3.0, a).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_temporal_spectrum_hand_computed() -> None:
+    # one cell carries all mass in frames 0 and 2 and none in frame 1 -> signal [1, 0, 1] at that cell
+    s = torch.full((1, 3, 1, 2), 1e-9)
+    s[0, 0, 0, 0] = s[0, 2, 0, 0] = 1.0
+    s[0, 1, 0, 1] = 1.0
+    spec = temporal_spectrum(s)
+    assert spec.shape == (1, 2, 1, 2)
+    # rfft([1, 0, 1]) = [2, 1 + e^{-4 pi i / 3}] -> |.| = [2, 1]
+    assert spec[0, 0, 0, 0].item() == pytest.approx(2.0, rel=1e-6)
+    assert spec[0, 1, 0, 0].item() == pytest.approx(1.0, rel=1e-6)
+
+
+def test_response_kd_zero_for_identical_and_kl_value() -> None:
+    t = _maps(2, (2, 1, 4, 4))
+    assert response_kd(t, t.clone()).item() == pytest.approx(0.0, abs=1e-6)
+    # two cells: teacher logits (0, log 3) -> (1/4, 3/4); student uniform -> KL = sum p log(p / 0.5)
+    teacher = torch.tensor([0.5, 0.75]).view(1, 1, 1, 2)
+    student = torch.tensor([0.5, 0.5]).view(1, 1, 1, 2)
+    kl = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    assert response_kd(student, teacher).item() == pytest.approx(kl, rel=1e-4)
+
+
+def test_similarity_kd_maps_token_grids_by_position() -> None:
+    # teacher 4x4 grid; student 2x2 grid whose tokens equal the teacher's 2x2 block averages -> zero loss
+    teacher = torch.randn(2, 16, 8)
+    grid = teacher.transpose(1, 2).reshape(2, 8, 4, 4)
+    pooled = torch.nn.functional.avg_pool2d(grid, 2).flatten(2).transpose(1, 2)  # [2, 4, 8]
+    assert similarity_kd([pooled], [teacher]).item() == pytest.approx(0.0, abs=1e-6)
+    # tokens in a different order (naive index tiling) do not match
+    assert similarity_kd([pooled[:, [3, 2, 1, 0]]], [teacher]).item() > 1e-4
+    # spiking layout [T, B, N, C] is averaged over T
+    spiking = torch.stack([pooled, pooled])
+    assert similarity_kd([spiking], [teacher]).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_similarity_kd_attention_source_keeps_rows_stochastic() -> None:
+    att_t = torch.softmax(torch.randn(1, 2, 16, 16), dim=-1)
+    # student keys sum-pooled from the teacher -> identical after resampling
+    att_s = att_t.reshape(1, 2, 16, 4, 4).reshape(1, 2, 16, 2, 2, 2, 2).sum(dim=(4, 6)).reshape(1, 2, 16, 4)
+    q = att_s.reshape(1, 2, 4, 4, 4).reshape(1, 2, 2, 2, 2, 2, 4).mean(dim=(3, 5)).reshape(1, 2, 4, 4)
+    assert similarity_kd([q], [att_t], "attentions").item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_feature_kd_learnable_projection() -> None:
+    torch.manual_seed(0)
+    student = [torch.randn(2, 16, 6)]
+    teacher = [torch.randn(2, 16, 10)]
+    align = FeatureAlign([6], [10])
+    before = feature_kd(student, teacher, align)
+    opt = torch.optim.SGD(align.parameters(), lr=0.5)
+    for _ in range(30):
+        opt.zero_grad()
+        loss = feature_kd(student, teacher, align)
+        loss.backward()
+        opt.step()
+    assert loss.item() < before.item()
+
+
+def test_distill_loss_terms_switches_and_weights() -> None:
+    cfg = DistillConfig(
+        similarity=DistillTerm(True, 2.0),
+        feature=DistillTerm(False, 1.0),
+        response=DistillTerm(True, 0.5),
+        fourier=DistillTerm(True, 3.0),
+    )
+    loss = DistillLoss(cfg, [], [], num_search=3)
+    s = {"score_map": _maps(3, (6, 1, 4, 4)), "features": [torch.randn(6, 4, 8)]}
+    t = {"score_map": _maps(4, (6, 1, 4, 4)), "features": [torch.randn(6, 16, 12)]}
+    out = loss(s, t)
+    assert set(out) == {"kd_similarity", "kd_response", "kd_fourier"}
+    s_maps = s["score_map"].reshape(2, 3, 4, 4)
+    t_maps = t["score_map"].reshape(2, 3, 4, 4)
+    assert out["kd_fourier"].item() == pytest.approx(3.0 * fourier_kd(s_maps, t_maps).item(), rel=1e-6)
+    assert out["kd_response"].item() == pytest.approx(0.5 * response_kd(s["score_map"], t["score_map"]).item())
+    with pytest.raises(ConfigError, match="num_search"):
+        DistillLoss(cfg, [], [], num_search=1)

@@ -1,0 +1,77 @@
+"""The neuron factory: known spike trains, value sets, torch path == automatic path, config errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spiketrack.config import NeuronConfig
+from spiketrack.errors import ConfigError
+from spiketrack.models.spiking.neurons import IntegerLIF, LIF, implementation, make_neuron, neuron_levels, reset_neurons
+
+
+def test_lif_hand_computed_spike_train() -> None:
+    # tau=2, hard reset to 0: v <- v + (x - v)/2; spike when v >= 1.
+    # x = 1.5: v = 0.75 (no); x = 1.5: v = 1.125 (spike, reset); x = 0: v = 0; x = 3: v = 1.5 (spike)
+    n = make_neuron(NeuronConfig(kind="lif", tau=2.0, v_threshold=1.0))
+    x = torch.tensor([1.5, 1.5, 0.0, 3.0]).view(4, 1)
+    assert n(x).flatten().tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_integer_lif_hand_computed_values() -> None:
+    # I-LIF, tau=2 (decay 1 - 1/tau = 0.5), D=4, soft reset: h = 0.5 v + x; count = round(clamp(h, 0, 4)).
+    # x=2.6: h=2.6 -> 3 (out 0.75), v=-0.4; x=0: h=-0.2 -> 0, v=-0.2; x=1.2: h=1.1 -> 1 (out 0.25)
+    n = make_neuron(NeuronConfig(kind="integer_lif", tau=2.0, levels=4))
+    x = torch.tensor([2.6, 0.0, 1.2]).view(3, 1)
+    torch.testing.assert_close(n(x).flatten(), torch.tensor([0.75, 0.0, 0.25]))
+    assert n.levels == 4
+
+
+@pytest.mark.parametrize(("kind", "levels"), [("lif", 1), ("integer_lif", 1), ("integer_lif", 2), ("integer_lif", 4)])
+def test_outputs_lie_on_the_level_grid(kind: str, levels: int) -> None:
+    torch.manual_seed(0)
+    n = make_neuron(NeuronConfig(kind=kind, levels=levels))
+    out = n(torch.randn(4, 3, 50) * 4)
+    allowed = torch.arange(levels + 1) / levels
+    assert torch.isin(out, allowed).all()
+    assert len(out.unique()) == levels + 1  # every level occurs at this input scale
+
+
+@pytest.mark.parametrize(("kind", "levels"), [("lif", 1), ("integer_lif", 2)])
+def test_torch_path_matches_automatic_path(kind: str, levels: int) -> None:
+    torch.manual_seed(1)
+    x = torch.randn(4, 2, 30) * 3
+    results = []
+    for backend in ("auto", "torch"):
+        n = make_neuron(NeuronConfig(kind=kind, levels=levels, backend=backend))
+        xi = x.clone().requires_grad_()
+        y = n(xi)
+        (y * torch.linspace(0, 1, 30)).sum().backward()
+        results.append((y.detach(), xi.grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    assert results[0][1].abs().sum() > 0  # the surrogate gradient flows
+
+
+def test_state_persists_within_a_call_sequence_until_reset() -> None:
+    n = make_neuron(NeuronConfig())
+    x = torch.full((1, 1), 1.5)
+    assert n(x).item() == 0.0  # v = 0.75
+    assert n(x).item() == 1.0  # state carried over: v = 1.125
+    reset_neurons(n)
+    assert n(x).item() == 0.0
+
+
+def test_factory_types_levels_and_errors() -> None:
+    assert isinstance(make_neuron(NeuronConfig()), LIF)
+    assert isinstance(make_neuron(NeuronConfig(kind="integer_lif", levels=3)), IntegerLIF)
+    assert make_neuron(NeuronConfig()).step_mode == "m"
+    assert neuron_levels(NeuronConfig(kind="integer_lif", levels=3)) == 3
+    assert neuron_levels(NeuronConfig()) == 1
+    assert implementation(NeuronConfig(), torch.device("cpu")) == "torch-reference"
+    with pytest.raises(ConfigError, match="model.neuron.surrogate"):
+        make_neuron(NeuronConfig(surrogate="nope"))
+    with pytest.raises(ConfigError, match="model.neuron.levels"):
+        make_neuron(NeuronConfig(kind="lif", levels=2))
+    with pytest.raises(ConfigError, match="model.neuron.levels"):
+        make_neuron(NeuronConfig(kind="integer_lif", levels=0))

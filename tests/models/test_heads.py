@@ -1,0 +1,55 @@
+"""Center heads and argmax box decoding."""
+
+from __future__ import annotations
+
+import torch
+
+from spiketrack.config import NeuronConfig
+from spiketrack.models.heads import CenterHead, SpikingCenterHead, decode_boxes
+
+
+def test_decode_boxes_reads_size_and_offset_at_the_score_argmax() -> None:
+    score = torch.zeros(2, 1, 8, 8)
+    size = torch.full((2, 2, 8, 8), 0.9)
+    offset = torch.full((2, 2, 8, 8), 0.9)
+    score[0, 0, 2, 5] = 1.0  # row 2, column 5
+    size[0, :, 2, 5] = torch.tensor([0.3, 0.4])
+    offset[0, :, 2, 5] = torch.tensor([0.25, 0.5])
+    score[1, 0, 7, 0] = 1.0
+    size[1, :, 7, 0] = torch.tensor([0.1, 0.2])
+    offset[1, :, 7, 0] = torch.tensor([0.0, -0.5])
+    boxes = decode_boxes(score, size, offset)
+    expected = torch.tensor([[(5 + 0.25) / 8, (2 + 0.5) / 8, 0.3, 0.4], [0.0 / 8, (7 - 0.5) / 8, 0.1, 0.2]])
+    torch.testing.assert_close(boxes, expected)
+
+
+def test_decode_boxes_non_square_map() -> None:
+    score = torch.zeros(1, 1, 4, 6)
+    score[0, 0, 3, 4] = 2.0
+    boxes = decode_boxes(score, torch.ones(1, 2, 4, 6) * 0.5, torch.zeros(1, 2, 4, 6))
+    torch.testing.assert_close(boxes, torch.tensor([[4 / 6, 3 / 4, 0.5, 0.5]]))
+
+
+def test_center_head_shapes_and_ranges() -> None:
+    head = CenterHead(16, channels=16).eval()
+    out = head(torch.randn(3, 16, 5, 5))
+    assert out["score_map"].shape == (3, 1, 5, 5)
+    assert out["size_map"].shape == (3, 2, 5, 5)
+    assert out["offset_map"].shape == (3, 2, 5, 5)
+    assert out["pred_boxes"].shape == (3, 4)
+    assert ((out["score_map"] > 0) & (out["score_map"] < 1)).all()
+    assert ((out["size_map"] > 0) & (out["size_map"] < 1)).all()
+    torch.testing.assert_close(out["pred_boxes"], decode_boxes(out["score_map"], out["size_map"], out["offset_map"]))
+
+
+def test_spiking_head_projects_the_time_average() -> None:
+    torch.manual_seed(0)
+    head = SpikingCenterHead(8, 16, NeuronConfig()).eval()
+    seen: dict[str, torch.Tensor] = {}
+    branch = head.score
+    branch.norms[-1].register_forward_hook(lambda m, i, o: seen.__setitem__("hidden", o))
+    branch.proj.register_forward_hook(lambda m, i, o: seen.__setitem__("proj_in", i[0]))
+    out = head(torch.randn(3, 2, 8, 4, 4) * 3)
+    assert out["score_map"].shape == (2, 1, 4, 4) and out["pred_boxes"].shape == (2, 4)
+    hidden = seen["hidden"].view(3, 2, *seen["hidden"].shape[1:])  # [T*B, C, H, W] -> [T, B, C, H, W]
+    torch.testing.assert_close(seen["proj_in"], hidden.mean(dim=0))

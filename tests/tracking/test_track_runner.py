@@ -1,0 +1,131 @@
+"""Dataset runner: result files, resume after interruption, CLI with the baseline and parallel workers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from tracking_helpers import OracleStudent, iou, moving_box_sequence, small_config, write_dataset
+
+from spiketrack.cli import main
+from spiketrack.config import dump_config
+from spiketrack.evaluation.textfiles import read_boxes, read_times
+from spiketrack.tracking.runner import is_finished, track_dataset
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    seqs = [
+        moving_box_sequence("a", frames=6),
+        moving_box_sequence("b", frames=5, velocity=(-2, 1), start=(100, 60)),
+        moving_box_sequence("c", frames=4, empty={2}),
+    ]
+    return write_dataset(tmp_path / "data", seqs), seqs
+
+
+def test_writes_result_files_readable_by_evaluation(dataset, tmp_path):
+    root, seqs = dataset
+    out = tmp_path / "res"
+    summary = track_dataset(small_config("student"), OracleStudent(), root, "test", out, workers=2, progress=False)
+    assert sorted(summary.tracked) == ["a", "b", "c"] and summary.skipped == []
+    assert summary.frames == 15 and summary.fps > 0
+    assert set(summary.stages) == {"data", "representation", "model", "postprocess"}
+    for s in seqs:
+        boxes = read_boxes(out / f"{s.name}.txt")
+        times = read_times(out / f"{s.name}_time.txt")
+        assert boxes.shape == (s.num_frames, 4) and times.shape == (s.num_frames,)
+        overlap = iou(boxes, s.boxes.astype(np.float64))
+        if s.name == "c":  # frame 2 has no events: the frame-1 box is kept
+            assert np.array_equal(boxes[2], boxes[1])
+            overlap = overlap[[0, 1, 3]]
+        assert overlap.min() > 0.9
+    assert summary.seconds == pytest.approx(sum(read_times(out / f"{s.name}_time.txt").sum() for s in seqs), rel=1e-3)
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_interrupted_run_resumes_without_redoing_finished(dataset, tmp_path):
+    root, _ = dataset
+    out = tmp_path / "res"
+    cfg = small_config("student")
+
+    def interrupt(result):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        track_dataset(cfg, OracleStudent(), root, "test", out, progress=False, on_result=interrupt)
+    finished = [n for n in "abc" if is_finished(out, n)]
+    assert finished == ["a"]  # the first sequence was written before the interruption
+    stamp = (out / "a.txt").stat().st_mtime_ns, (out / "a_time.txt").stat().st_mtime_ns
+    (out / ".b.txt.tmp-123").write_text("1,2,3,4\n")  # debris of a killed write
+    oracle = OracleStudent()
+    summary = track_dataset(cfg, oracle, root, "test", out, progress=False)
+    assert summary.skipped == ["a"] and sorted(summary.tracked) == ["b", "c"]
+    assert oracle.encoded == 2  # one template per tracked sequence: 'a' was not redone
+    assert ((out / "a.txt").stat().st_mtime_ns, (out / "a_time.txt").stat().st_mtime_ns) == stamp
+    # a third run has nothing to do
+    again = track_dataset(cfg, OracleStudent(), root, "test", out, progress=False)
+    assert again.tracked == [] and sorted(again.skipped) == ["a", "b", "c"] and again.frames == 0
+
+
+def test_truncated_result_is_redone(dataset, tmp_path):
+    root, _ = dataset
+    out = tmp_path / "res"
+    cfg = small_config("student")
+    track_dataset(cfg, OracleStudent(), root, "test", out, progress=False)
+    (out / "b_time.txt").write_text("0.1\n")  # time file does not match the 5 boxes
+    assert not is_finished(out, "b")
+    summary = track_dataset(cfg, OracleStudent(), root, "test", out, progress=False)
+    assert summary.tracked == ["b"] and len(read_times(out / "b_time.txt")) == 5
+
+
+def test_cli_baseline_parallel_matches_sequential(dataset, tmp_path, capsys):
+    root, seqs = dataset
+    config = tmp_path / "cfg.yaml"
+    dump_config(small_config("student"), config)
+    common = ["track", "--config", str(config), "--tracker", "baseline", "--dataset", str(root), "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "seq")]) == 0
+    assert "frames/s" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "par"), "--workers", "2"]) == 0
+    for s in seqs:
+        a = read_boxes(tmp_path / "seq" / f"{s.name}.txt")
+        b = read_boxes(tmp_path / "par" / f"{s.name}.txt")
+        assert a.shape == (s.num_frames, 4) and np.array_equal(a, b)
+        assert np.array_equal(a[0], s.boxes[0])
+
+
+def test_cli_errors_are_reported(dataset, tmp_path, capsys):
+    root, _ = dataset
+    config = tmp_path / "cfg.yaml"
+    dump_config(small_config("student"), config)
+    rc = main(["track", "--config", str(config), "--dataset", str(root), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "--checkpoint" in capsys.readouterr().err
+    rc = main(["track", "--config", str(config), "--checkpoint", str(tmp_path / "missing.pt"),
+               "--dataset", str(root), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "missing.pt" in capsys.readouterr().err
+    rc = main(["track", "--config", str(config), "--tracker", "baseline", "--dataset", str(root),
+               "--split", "val", "--out", str(tmp_path / "o")])
+    assert rc == 2 and "val.txt" in capsys.readouterr().err
+
+
+def test_first_frame_must_be_visible(tmp_path):
+    seq = moving_box_sequence("z", frames=3)
+    seq.boxes[0] = 0
+    seq.absent[0] = 1
+    root = write_dataset(tmp_path / "d", [seq])
+    from spiketrack.errors import DataFormatError
+
+    with pytest.raises(DataFormatError, match="boxes"):
+        track_dataset(small_config("student"), OracleStudent(), root, "test", tmp_path / "o", progress=False)
+    assert not os.path.exists(tmp_path / "o" / "z.txt")
+
+
+@pytest.mark.slow
+def test_spawned_workers_track_with_a_model(dataset, tmp_path):
+    root, seqs = dataset
+    out = tmp_path / "res"
+    cfg = small_config("student")
+    summary = track_dataset(cfg, OracleStudent(), root, "test", out, workers=2, progress=False, start_method="spawn")
+    assert sorted(summary.tracked) == ["a", "b", "c"]
+    boxes = read_boxes(out / "a.txt")
+    assert iou(boxes, seqs[0].boxes.astype(np.float64)).min() > 0.9

@@ -1,0 +1,93 @@
+"""Training-pair sampling: determinism, causality, visibility, crops, targets, dataset weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_dataset, tiny_config
+
+from spiketrack.config import DatasetSource
+from spiketrack.data.h5seq import open_sequence
+from spiketrack.train.sampling import PairDataset
+
+
+def test_shapes_for_distillation(square_dataset: Path) -> None:
+    cfg = tiny_config(square_dataset, **{"data.num_search": 3})
+    ds = PairDataset(cfg, teacher_modalities="events+voxel", student_timesteps=2)
+    s = ds[5]
+    assert s["template"]["events"].shape == (2, 32, 32)
+    assert s["template"]["voxel"].shape == (cfg.data.voxel_bins, 32, 32)
+    assert s["search"]["events"].shape == (3, 2, 64, 64)
+    assert s["template_bins"].shape == (2, 2, 32, 32)
+    assert s["search_bins"].shape == (3, 2, 2, 64, 64)
+    assert s["boxes"].shape == (3, 4) and s["heatmap"].shape == (3, 1, 4, 4)
+    # teacher count frame and student bins come from the same (cropped, thinned, flipped) events
+    assert torch.equal(s["search_bins"].sum(dim=1), s["search"]["events"])
+    assert torch.equal(s["template_bins"].sum(dim=0), s["template"]["events"])
+
+
+def test_deterministic_per_index_and_epoch(square_dataset: Path) -> None:
+    cfg = tiny_config(square_dataset)
+    a = PairDataset(cfg, student_timesteps=2)
+    b = PairDataset(cfg, student_timesteps=2)
+    assert torch.equal(a[3]["search_bins"], b[3]["search_bins"])
+    assert torch.equal(a[3]["boxes"], b[3]["boxes"])
+    b.set_epoch(1)
+    assert not torch.equal(a[3]["boxes"], b[3]["boxes"])
+
+
+def test_frames_causal_visible_within_gap(square_dataset: Path) -> None:
+    cfg = tiny_config(square_dataset, **{"data.num_search": 3, "data.max_gap": 4})
+    ds = PairDataset(cfg, student_timesteps=2)
+    with open_sequence(square_dataset / "seq00.h5") as seq:
+        visible = np.flatnonzero(seq.absent == 0)
+    for i in range(40):
+        template, searches = ds.choose_frames(visible, np.random.default_rng(i))
+        assert template in visible and all(f in visible for f in searches)
+        assert all(template < f <= template + 4 for f in searches) or searches == [template] * 3
+        assert searches == sorted(searches)
+
+
+def test_unjittered_search_box_is_centred_and_heatmap_peaks_there(square_dataset: Path) -> None:
+    cfg = tiny_config(
+        square_dataset,
+        **{"data.center_jitter": 0.0, "data.scale_jitter": 0.0, "data.flip": False, "data.brightness_jitter": 0.0},
+    )
+    ds = PairDataset(cfg, teacher_modalities="rgb+events")
+    s = ds[0]
+    cx, cy, w, h = s["boxes"][0].tolist()
+    assert cx == pytest.approx(0.5) and cy == pytest.approx(0.5)
+    assert w * h == pytest.approx(1 / cfg.data.search_factor**2, rel=1e-4)
+    assert s["heatmap"][0, 0, 2, 2] == 1.0  # cell floor(0.5 * 4)
+    # the target is bright in the RGB crop centre and dark in the corner
+    rgb = s["search"]["rgb"][0]
+    assert rgb[:, 30:34, 30:34].mean() > 0.7 > rgb[:, :4, :4].mean()
+
+
+def test_flip_mirrors_box_and_events(square_dataset: Path) -> None:
+    base = {"data.center_jitter": 0.0, "data.scale_jitter": 0.0, "data.brightness_jitter": 0.0}
+    plain = PairDataset(tiny_config(square_dataset, **base, **{"data.flip": False}), teacher_modalities="events")
+    flipping = PairDataset(tiny_config(square_dataset, **base), teacher_modalities="events")
+    for i in range(20):  # find an index whose flip coin came up heads (same RNG stream otherwise)
+        a, b = plain[i], flipping[i]
+        if not torch.equal(a["search"]["events"], b["search"]["events"]):
+            assert torch.equal(b["search"]["events"], a["search"]["events"].flip(-1))
+            assert b["boxes"][0, 0].item() == pytest.approx(1 - a["boxes"][0, 0].item())
+            return
+    pytest.fail("no flipped sample in 20 draws")
+
+
+def test_dataset_weights(tmp_path: Path, square_dataset: Path) -> None:
+    other = make_dataset(tmp_path / "other", count=1, seed=50)
+    cfg = tiny_config(square_dataset)
+    cfg.data.datasets[0].weight = 0.0
+    cfg.data.datasets.append(DatasetSource(root=str(other), weight=1.0))
+    ds = PairDataset(cfg, teacher_modalities="events")
+    assert ds.weights.tolist() == [0.0, 1.0]
+    assert {Path(ds[i]["sequence"]).parent for i in range(8)} == {other}
+    cfg.data.datasets[0].weight = 1.0
+    both = PairDataset(cfg, teacher_modalities="events")
+    assert {Path(both[i]["sequence"]).parent for i in range(30)} == {other, square_dataset}
