@@ -163,11 +163,23 @@ def _stamp_clutter(
 
 
 def sample_scene(
-    rng: np.random.Generator, width: int, height: int, duration: float, options: SynthOptions
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    duration: float,
+    options: SynthOptions,
+    force: dict[str, bool] | None = None,
 ) -> tuple[Scene, SceneInfo]:
-    """Draw one scene: challenges, background, target, occluder, distractors (see the module docstring)."""
+    """Draw one scene: challenges, background, target, occluder, distractors (see the module docstring).
+
+    ``force`` overrides drawn challenges (keys of :data:`CHALLENGE_PROB`), e.g. for tests and ablations.
+    """
     p = CHALLENGE_PROB
     ch = {k: bool(rng.random() < v) for k, v in p.items()}
+    for key, value in (force or {}).items():
+        if key not in ch:
+            raise ConfigError(f"synth: unknown challenge {key!r}; expected one of {sorted(ch)}")
+        ch[key] = bool(value)
     if ch["no_motion"]:
         ch.update(fast_motion=False, out_of_view=False, occlusion=False)
     if ch["out_of_view"]:
@@ -225,8 +237,8 @@ def sample_scene(
 
     # Camera.
     if ch["camera_motion"]:
-        cam_speed = rng.uniform(1.0, 4.0) * res
-        cam_x = _path(rng, 0.0, margin - 1.0, cam_speed * rng.uniform(0.5, 1.0), fps, duration)
+        cam_speed = rng.uniform(1.5, 5.0) * res
+        cam_x = _path(rng, 0.0, margin - 1.0, cam_speed * rng.uniform(0.7, 1.0), fps, duration)
         cam_y = _path(rng, 0.0, margin - 1.0, cam_speed * rng.uniform(0.2, 0.6), fps, duration)
     else:
         cam_x = cam_y = Motion(0.0)
@@ -283,8 +295,9 @@ def _make_occluder(
     h_max: float,
 ) -> Sprite | None:
     """A world-fixed bar standing where the target will be at some time, not covering it at t = 0."""
-    for _ in range(4):
-        t_occ = rng.uniform(0.3, 0.7) * duration
+    candidates = rng.permutation(np.linspace(0.25, 0.85, 13)) * duration
+    for t_occ in candidates:
+        t_occ = float(t_occ)
         c = (cam[0](t_occ), cam[1](t_occ))
         x, y, w, h = target.geometry(t_occ, c)
         dt = 1e-3
@@ -345,14 +358,15 @@ def render_sequence(
     num_frames: int,
     seed: np.random.SeedSequence | int,
     options: SynthOptions | None = None,
+    force: dict[str, bool] | None = None,
 ) -> SynthSequence:
-    """Sample, render and simulate one sequence (deterministic in ``seed``)."""
+    """Sample, render and simulate one sequence (deterministic in ``seed``; ``force`` see :func:`sample_scene`)."""
     options = options or SynthOptions()
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     scene_ss, sim_ss, noise_ss = ss.spawn(3)
     period_us = int(round(1e6 / options.fps))
     duration = num_frames * period_us * 1e-6
-    scene, info = sample_scene(np.random.default_rng(scene_ss), width, height, duration, options)
+    scene, info = sample_scene(np.random.default_rng(scene_ss), width, height, duration, options, force)
     esim_cfg = replace(
         options.esim, noise_rate_hz=info.noise_rate_hz, hot_pixel_fraction=options.hot_pixel_fraction
     )

@@ -4,7 +4,8 @@ For each sequence ``<out>/<name>.txt`` (``x,y,w,h`` per frame, frame 0 = the giv
 ``<out>/<name>_time.txt`` (seconds per frame: data loading + representation + model + post-processing)
 are written atomically (temporary name, then rename; the box file last), so a sequence whose box and time
 files both exist with one line per frame is finished and is skipped when the run is started again.
-``--energy`` adds ``<name>_energy.json`` (operations and energy of every model call of the sequence).
+``--energy`` adds ``<name>_energy.json``: :meth:`spiketrack.energy.meter.EnergyMeter.summary` of every model
+call of the sequence (``spiketrack report`` reads a results folder of these).
 
 Sequences run in parallel worker processes (``workers`` > 1, CPU only, one torch thread each); each worker
 builds its tracker once. Per-stage seconds are summed over the run so the slowest stage is known.
@@ -131,27 +132,18 @@ def track_sequence(
 
 
 # ------------------------------------------------------------------------------------------------ trackers
-def load_model(cfg: ExperimentConfig, checkpoint: str | Path) -> nn.Module:
-    """Model of ``cfg.model`` with the weights of ``checkpoint`` (CheckpointError when they do not fit)."""
+def load_model(cfg: ExperimentConfig, checkpoint: str | Path, device: str = "cpu") -> nn.Module:
+    """Model of ``cfg.model`` (the command's config decides the architecture) with the weights of ``checkpoint``.
+
+    CheckpointError (naming the file) when it is missing, unreadable or does not fit that model.
+    """
     from spiketrack.models import build_model
     from spiketrack.train.checkpoint import load_checkpoint
 
     path = Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    loaded = load_checkpoint(path)
-    if isinstance(loaded, nn.Module):
-        return loaded
-    state = loaded.get("model", loaded) if isinstance(loaded, dict) else getattr(loaded, "model", None)
-    if isinstance(state, nn.Module):
-        return state
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: no model weights found (expected a 'model' state dict)")
-    model = build_model(cfg)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit model '{cfg.model.kind}/{cfg.model.variant}': {exc}") from None
+    model, _ = load_checkpoint(path, device=device, build=lambda _stored: build_model(cfg))
     return model
 
 
@@ -175,7 +167,7 @@ class TrackerSource:
             if self.model is not None:
                 self._model_cache = self.model
             elif self.checkpoint is not None:
-                self._model_cache = load_model(self.cfg, self.checkpoint)
+                self._model_cache = load_model(self.cfg, self.checkpoint, self.device)
             else:
                 raise CheckpointError("a model tracker needs --checkpoint (or use --tracker baseline)")
         return self._model_cache
@@ -192,9 +184,9 @@ class TrackerSource:
         """Per-sequence energy meter (None unless ``energy``)."""
         if not self.energy or self.kind == BASELINE:
             return None
-        from spiketrack.tracking.energy_hook import make_meter
+        from spiketrack.energy.meter import EnergyMeter
 
-        return make_meter(self.get_model(), self.cfg)
+        return EnergyMeter.from_config(self.get_model(), self.cfg)
 
 
 def run_one(source: TrackerSource, path: Path, out_dir: Path) -> SequenceResult:

@@ -14,8 +14,9 @@ window, decodes the box at the argmax, maps it back to image coordinates and cli
 - A search crop without events (event-only models) keeps the last box and multiplies the score by
   ``tracking.empty_score_decay``: the model would see an all-zero input.
 
-``meter`` (optional) receives every model call: ``meter.measure(kind)`` is a context manager entered
-around the call, kind ``template_init`` | ``template_update`` | ``search`` (energy accounting).
+``meter`` (optional, e.g. :class:`spiketrack.energy.meter.EnergyMeter`) receives every model call:
+``meter.measure(kind)`` is a context manager entered around the call, kind ``template_init`` |
+``template_update`` | ``search``; a meter with ``set_frame(k)`` is told each frame's index first.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ class ModelTracker:
     def is_student(self) -> bool:
         return self.spec.kind == "student"
 
+    def _tag_frame(self, frame: TrackingFrame) -> None:
+        """Tell a meter that can attribute calls to frames (``set_frame``) which frame comes next."""
+        set_frame = getattr(self.meter, "set_frame", None)
+        if set_frame is not None:
+            set_frame(frame.index)
+
     def _measure(self, kind: str) -> AbstractContextManager[Any]:
         return self.meter.measure(kind) if self.meter is not None else nullcontext()
 
@@ -116,6 +123,7 @@ class ModelTracker:
         if not (np.all(np.isfinite(b)) and b[2] > 0 and b[3] > 0):
             raise ValueError(f"initial box must have positive width and height, got {b.tolist()}")
         self.box, self.score, self.frames_since_init = b, 1.0, 0
+        self._tag_frame(frame)
         self.asr.reset()
         encoded = self._encode(frame, b, "template_init")
         if self.is_student:
@@ -126,6 +134,7 @@ class ModelTracker:
     def track(self, frame: TrackingFrame) -> tuple[np.ndarray, float]:
         """Box (x, y, w, h, float64 [4]) and score in [0, 1] for ``frame``."""
         self.frames_since_init += 1
+        self._tag_frame(frame)
         window = CropWindow.around(self.box, self.data_cfg.search_factor * self.asr.scale)
         self.last_window = window
         if not self.spec.needs_rgb and crop_event_count(frame.events, window) == 0:
