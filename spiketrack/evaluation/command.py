@@ -13,10 +13,12 @@ MAX_NOTES_PRINTED = 20
 def add_arguments_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, help="native dataset folder (<name>.h5) or EventVOT-style folder")
     parser.add_argument(
-        "--results", required=True, action="append", metavar="DIR",
+        "--results", required=True, action="extend", nargs="+", metavar="DIR",
         help="results folder with <sequence>.txt (repeat for several trackers)",
     )
-    parser.add_argument("--names", nargs="+", metavar="NAME", help="tracker names, one per --results (default: folder names)")
+    parser.add_argument(
+        "--names", nargs="+", metavar="NAME", help="tracker names, one per --results (default: folder names)"
+    )
     parser.add_argument(
         "--protocol", choices=sorted(PROTOCOLS), default="eventvot",
         help="eventvot = EventVOT/LaSOT MATLAB toolkit (default); pytracking = OSTrack/pytracking Python analysis",

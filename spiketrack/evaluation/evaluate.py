@@ -256,7 +256,9 @@ def evaluate_trackers(
         if proto.skip_zero_curves:
             skipped = len(items) - overall.counted["SR"]
             if skipped:
-                notes.append(f"{label}: {skipped} sequences with an all-zero success curve left out of SR (EventVOT rule)")
+                notes.append(
+                    f"{label}: {skipped} sequences with an all-zero success curve left out of SR (EventVOT rule)"
+                )
         attrs = {
             code: aggregate(proto, [per_seq[gt.name] for gt in gts if code in gt.attributes]) for code in codes
         }

@@ -54,8 +54,9 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     ``IoU = inter / (area_p + area_g - inter)`` (the pixel-inclusive form of both toolkits,
     ``min(x1+w1-1, x2+w2-1) - max(x1, x2) + 1``, is the same number). NaN anywhere in a row gives NaN,
     which never passes a threshold. The result is capped at 1: rounding in ``(x + w) - x`` can push
-    identical non-integer boxes a hair above 1, which would pass θ = 1. (MATLAB's ``min``/``max`` skip NaN, so its toolkit can give a
-    half-NaN row an IoU above 1; spiketrack counts such rows as failures instead and says so.)
+    identical non-integer boxes a hair above 1, which would pass θ = 1. (MATLAB's ``min``/``max`` skip
+    NaN, so its toolkit can give a half-NaN row an IoU above 1; spiketrack counts such rows as failures
+    instead and says so.)
     """
     p = np.asarray(pred, dtype=np.float64)
     g = np.asarray(gt, dtype=np.float64)

@@ -108,8 +108,9 @@ class SequenceCurves:
     precision: np.ndarray
     norm_precision: np.ndarray
     length: int
-    repaired_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # 0-based rows copied from the previous
-    failed_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # 0-based rows kept but unusable (NaN)
+    # 0-based rows copied from the previous row, and rows kept but unusable (some NaN values)
+    repaired_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    failed_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     length_note: str | None = None  # truncation/padding applied, if any
     missing: bool = False  # no result file: counted as all-failed
 

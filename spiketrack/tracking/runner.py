@@ -90,11 +90,16 @@ class SequenceResult:
     energy: dict[str, Any] | None = None
 
 
+def _where(seq: Sequence) -> str:
+    """The sequence's file where it has one (errors name it), else its name."""
+    return str(getattr(seq, "path", None) or seq.source or seq.name)
+
+
 def first_box(seq: Sequence) -> np.ndarray:
     """The ground-truth box of frame 0, which initialises the tracker (must be visible)."""
     box = np.asarray(seq.boxes[0], dtype=np.float64)
     if seq.absent[0] or not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
-        raise DataFormatError(seq.source or seq.name, "boxes[0]", f"first frame's box {box.tolist()} is not a visible box")
+        raise DataFormatError(_where(seq), "boxes[0]", f"first frame's box {box.tolist()} is not a visible box")
     return box
 
 
@@ -106,7 +111,7 @@ def track_sequence(
     self_timed = getattr(tracker, "timer", None) is timer
     if needs_rgb and not seq.has_rgb:
         raise ConfigError(
-            f"{seq.source or seq.name}: the model uses 'rgb' (model.modalities) but the sequence has no intensity frames"
+            f"{_where(seq)}: the model uses 'rgb' (model.modalities) but the sequence has no intensity frames"
         )
     n = seq.num_frames
     boxes = np.zeros((n, 4))
@@ -200,6 +205,7 @@ def run_one(source: TrackerSource, path: Path, out_dir: Path) -> SequenceResult:
         result = track_sequence(seq, tracker, timer, needs_rgb=source.needs_rgb())
     if meter is not None:
         result.energy = meter.summary(frames=len(result.times))
+    result.name = path.stem  # results are named as the dataset lists the sequence
     write_results(out_dir, result.name, result.boxes, result.times, result.energy)
     result.boxes = result.boxes[:0]  # only the summary travels back to the main process
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from spiketrack.config import load_config
@@ -33,6 +34,8 @@ def add_arguments_distill(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(result) -> None:  # noqa: ANN001 - TrainResult
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
     print(f"run folder: {result.run_dir}")
     print(f"epoch {result.epoch}, step {result.step}; last checkpoint: {result.last_checkpoint}")

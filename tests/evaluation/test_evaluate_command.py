@@ -43,3 +43,12 @@ def test_evaluate_command_missing_file_is_a_clean_error(small_eval, capsys):
     ])
     captured = capsys.readouterr()
     assert rc == 0 and "all-failed" in captured.err and "pytracking" in captured.out
+
+
+def test_results_may_be_listed_after_one_option(small_eval, capsys):
+    rc = main([
+        "evaluate", "--dataset", str(small_eval["data"]),
+        "--results", str(small_eval["good"]), str(small_eval["shifted"]),
+    ])
+    out = capsys.readouterr().out
+    assert rc == 0 and "good" in out and "shifted" in out

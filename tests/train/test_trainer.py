@@ -132,7 +132,10 @@ def _free_port() -> int:
 
 
 def test_ddp_two_processes_match_one_process_on_combined_batch(square_dataset: Path, tmp_path: Path) -> None:
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(square_dataset), str(tmp_path)), nprocs=2, join=True)
+    # fork: the children inherit the imported modules (spawn would re-import torch, timm, ... per process)
+    mp.start_processes(
+        _ddp_worker, args=(2, _free_port(), str(square_dataset), str(tmp_path)), nprocs=2, join=True, start_method="fork"
+    )
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     single, idx = _grads(square_dataset, tmp_path / "single", batch_size=4)
     assert sorted(ranks[0]["index"] + ranks[1]["index"]) == sorted(idx)
