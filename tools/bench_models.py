@@ -61,6 +61,27 @@ def bench_teacher(variant: str, modalities: str, zs: int, xs: int, device: torch
         return _time(lambda: model(template, search), repeats, device)
 
 
+def bench_train_step(kind: str, zs: int, xs: int, t: int, batch: int, repeats: int) -> float:
+    """Seconds of one forward+backward of a quickstart model in train mode (CPU), for demo planning."""
+    cfg = load_config(None, [f"model.kind={kind}", "model.variant=quickstart", f"model.timesteps={t}",
+                             f"data.timesteps={t}", f"data.template_size={zs}", f"data.search_size={xs}"])
+    model = build_model(cfg).train()
+    if kind == "student":
+        template, search = student_inputs(cfg, batch)
+
+        def step() -> None:
+            out = model(template, search, return_features=True)
+            (out["score_map"].mean() + out["size_map"].mean() + out["features"][-1].mean()).backward()
+    else:
+        template, search = teacher_inputs(cfg, model.streams, batch)
+
+        def step() -> None:
+            out = model(template, search, return_features=True)
+            (out["score_map"].mean() + out["size_map"].mean() + out["features"][-1].mean()).backward()
+
+    return _time(step, repeats, torch.device("cpu"))
+
+
 def bench_lif(device: torch.device, repeats: int) -> tuple[float, float]:
     """Forward+backward seconds of a [4, 32, 256, 32, 32] LIF layer: automatic (CUDA) path vs Torch path."""
     x = torch.randn(4, 32, 256, 32, 32, device=device)
@@ -80,7 +101,7 @@ def bench_lif(device: torch.device, repeats: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (1: no spin-waiting on a shared machine)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -113,6 +134,11 @@ def main() -> None:
             impl = implementation(NeuronConfig(), device)
             rows.append(("cuda", f"LIF fwd+bwd [4,32,256,32,32]: {impl} vs torch", auto_s * 1e3, torch_s / auto_s,
                          f"torch path {torch_s * 1e3:.2f} ms; speed-up {torch_s / auto_s:.1f}x"))
+    for kind in ("teacher", "student"):
+        sec = bench_train_step(kind, 64, 128, 4, 16, max(1, args.repeats // 2))
+        rows.append(("cpu", f"{kind} quickstart train step (fwd+bwd, features), batch 16, 64/128, T=4", sec * 1e3,
+                     16 / sec, "frames/s = training samples/s"))
+        print(f"cpu   {rows[-1][1]:40s} {sec * 1e3:9.1f} ms", flush=True)
     print("\n| device | model (template/search px) | ms / frame (search branch) | frames/s | note |")
     print("|---|---|---:|---:|---|")
     for dev, name, ms, fps, note in rows:

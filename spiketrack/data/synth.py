@@ -31,7 +31,7 @@ from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
 from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated
-from spiketrack.data.textures import background_texture, procedural, random_texture, resize
+from spiketrack.data.textures import background_texture, random_texture, resize
 from spiketrack.errors import ConfigError
 
 GENERATOR_VERSION = 1
@@ -118,7 +118,6 @@ def _path(
     if peak > 1e-9:
         k = speed_px_frame * fps / peak
         f1, f2 = f1 * k, f2 * k
-    # Start where the path is at t = 0 relative to the centre: shift so the object starts near `centre`.
     return Motion(centre, (a1, a2), (f1, f2), phases)
 
 
@@ -631,11 +630,12 @@ def run_synth(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fps must be positive, got {args.fps}")
     options = SynthOptions(fps=float(args.fps), rgb=not args.no_rgb)
     workers = max(1, min(int(args.workers), os.cpu_count() or 1))
+    start = time.perf_counter()
     results = generate_benchmark(args.out, args.train, args.test, args.seed, size, frames, options, workers)
+    seconds = time.perf_counter() - start
     made = [r for r in results if not r.skipped]
     n_frames = sum(r.frames for r in made)
-    seconds = sum(r.seconds for r in made)
-    rate = f", {n_frames / seconds:.1f} frames/s" if seconds > 0 else ""
+    rate = f" in {seconds:.1f} s ({n_frames / seconds:.1f} frames/s)" if made and seconds > 0 else ""
     print(
         f"synth: {len(made)} sequences written, {len(results) - len(made)} kept, "
         f"{n_frames} frames{rate} -> {args.out}"

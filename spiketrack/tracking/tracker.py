@@ -137,7 +137,9 @@ class ModelTracker:
         self._tag_frame(frame)
         window = CropWindow.around(self.box, self.data_cfg.search_factor * self.asr.scale)
         self.last_window = window
-        if not self.spec.needs_rgb and crop_event_count(frame.events, window) == 0:
+        with self.timer.stage("representation"):
+            empty = not self.spec.needs_rgb and crop_event_count(frame.events, window) == 0
+        if empty:
             self.score *= self.cfg.empty_score_decay
             return self.box.copy(), self.score
         self.asr.consume()

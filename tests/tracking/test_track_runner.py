@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from tracking_helpers import OracleStudent, iou, moving_box_sequence, small_config, write_dataset
 
 from spiketrack.cli import main
@@ -129,3 +130,17 @@ def test_spawned_workers_track_with_a_model(dataset, tmp_path):
     assert sorted(summary.tracked) == ["a", "b", "c"]
     boxes = read_boxes(out / "a.txt")
     assert iou(boxes, seqs[0].boxes.astype(np.float64)).min() > 0.9
+
+
+def test_device_choice(dataset, tmp_path):
+    from spiketrack.errors import ConfigError
+    from spiketrack.tracking.runner import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ConfigError, match="--device tpu"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        assert resolve_device(None) == "cpu"
+        root, _ = dataset
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            track_dataset(small_config("student"), OracleStudent(), root, "test", tmp_path / "o", device="cuda")

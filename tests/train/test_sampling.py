@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_dataset, tiny_config
+from trainsynth import make_dataset, tiny_config
 
 from spiketrack.config import DatasetSource
 from spiketrack.data.h5seq import open_sequence

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import tiny_config
+from trainsynth import tiny_config
 from torch import nn
 
 from spiketrack.cli import main

@@ -94,9 +94,9 @@ class ChannelConv(nn.Module):
 class SpikingConvBlock(nn.Module):
     """x + SepConv(x), then + ChannelConv(x) (membrane shortcuts)."""
 
-    def __init__(self, dim: int, neuron: NeuronConfig, ratio: float) -> None:
+    def __init__(self, dim: int, neuron: NeuronConfig, ratio: float, kernel: int = 7) -> None:
         super().__init__()
-        self.mixer = SepConv(dim, neuron)
+        self.mixer = SepConv(dim, neuron, kernel=kernel)
         self.mlp = ChannelConv(dim, neuron, ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,7 +192,8 @@ class TokenProjection(nn.Module):
 class SpikingMetaFormer(nn.Module):
     """Conv stages (stride 2 stem, then stride 4, 8, 16) and two transformer stages at stride 16.
 
-    dims: 4 widths [stride-4 conv, stride-8 conv, transformer stage 3, transformer stage 4].
+    dims: 4 widths [stride-4 conv, stride-8 conv, transformer stage 3, transformer stage 4];
+    sepconv_kernel: depthwise kernel of the conv stages' token mixer (7 as in MetaFormer/SDT-V3).
     The backbone exposes its parts so the student can interleave memory retrieval between blocks:
     ``conv_forward`` (pixels -> stride-16 tokens) and ``blocks`` / ``transitions``.
     """
@@ -207,6 +208,7 @@ class SpikingMetaFormer(nn.Module):
         conv_ratio: float,
         neuron: NeuronConfig,
         in_chans: int = 2,
+        sepconv_kernel: int = 7,
     ) -> None:
         super().__init__()
         if len(dims) != 4 or len(conv_depths) != 2 or len(depths) != 2:
@@ -216,9 +218,9 @@ class SpikingMetaFormer(nn.Module):
         # encoding layer (analog input, MACs): stride 2; then stride-2 downsamplings to 4, 8, 16
         self.stem = SpikingDownsample(in_chans, d0 // 2, 7, 2, None)
         self.down1 = SpikingDownsample(d0 // 2, d0, 3, 2, neuron)
-        self.stage1 = nn.ModuleList(SpikingConvBlock(d0, neuron, conv_ratio) for _ in range(conv_depths[0]))
+        self.stage1 = nn.ModuleList(SpikingConvBlock(d0, neuron, conv_ratio, sepconv_kernel) for _ in range(conv_depths[0]))
         self.down2 = SpikingDownsample(d0, d1, 3, 2, neuron)
-        self.stage2 = nn.ModuleList(SpikingConvBlock(d1, neuron, conv_ratio) for _ in range(conv_depths[1]))
+        self.stage2 = nn.ModuleList(SpikingConvBlock(d1, neuron, conv_ratio, sepconv_kernel) for _ in range(conv_depths[1]))
         self.down3 = SpikingDownsample(d1, d2, 3, 2, neuron)
         blocks = [SpikingTransformerBlock(d2, heads, neuron, mlp_ratio) for _ in range(depths[0])]
         blocks += [SpikingTransformerBlock(d3, heads, neuron, mlp_ratio) for _ in range(depths[1])]

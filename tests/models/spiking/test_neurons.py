@@ -75,3 +75,17 @@ def test_factory_types_levels_and_errors() -> None:
         make_neuron(NeuronConfig(kind="lif", levels=2))
     with pytest.raises(ConfigError, match="model.neuron.levels"):
         make_neuron(NeuronConfig(kind="integer_lif", levels=0))
+
+
+def test_cuda_backend_request_sets_spikingjelly_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikingjelly._ops.lif import _selection
+
+    monkeypatch.setattr(_selection, "_requested", _selection._requested)  # restored after the test
+    monkeypatch.delenv("SJ_LIF_CUDA_IMPLEMENTATION", raising=False)
+    n = make_neuron(NeuronConfig(backend="triton"))
+    assert _selection._requested == "triton"
+    import os
+
+    assert os.environ["SJ_LIF_CUDA_IMPLEMENTATION"] == "triton"
+    # CPU tensors still run the Torch path
+    assert n(torch.full((2, 1), 3.0)).flatten().tolist() == [1.0, 1.0]
