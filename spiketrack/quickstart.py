@@ -1,0 +1,294 @@
+"""`spiketrack quickstart`: the whole pipeline on the embedded synthetic benchmark, on a CPU, in minutes.
+
+Stages (each resumable: a finished stage leaves ``<work>/<stage>.done`` and is skipped on the next run
+unless ``--force``; an interrupted stage continues where it stopped — data files and tracked sequences
+already written are kept, training resumes from its newest checkpoint):
+
+1. ``data``     synthetic benchmark (simulated events, exact boxes)      -> ``<work>/synth``
+2. ``teacher``  ANN ViT teacher on RGB + events                           -> ``<work>/teacher``
+3. ``student``  Spiking MetaFormer student distilled from the teacher     -> ``<work>/student``
+4. ``track``    teacher, student and the event-density baseline           -> ``<work>/results/<tracker>``
+5. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
+
+Each stage prints the ordinary command that does the same, so a user learns them as the demo runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spiketrack.config import ExperimentConfig, from_dict, load_config, parse_override
+from spiketrack.errors import ConfigError
+
+STAGES = ("data", "teacher", "student", "track", "report")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class QuickstartConfig:
+    """Settings of the quickstart itself (change them with ``--set quickstart.KEY=VALUE``)."""
+
+    train_sequences: int = 40
+    test_sequences: int = 10
+    frames: str = "80:80"  # MIN:MAX annotation frames per synthetic sequence
+    size: str = "346x260"  # synthetic sensor (DAVIS346)
+    seed: int = 0
+    teacher_config: str = "configs/quickstart_teacher.yaml"
+    student_config: str = "configs/quickstart_student.yaml"
+    report_out: str = "energy_reports/quickstart"
+    workers: int = 2  # processes for data generation and tracking
+
+
+@dataclass
+class QuickstartPlan:
+    """Resolved settings of one quickstart run."""
+
+    work: Path
+    options: QuickstartConfig
+    teacher: ExperimentConfig
+    student: ExperimentConfig
+    teacher_config_path: Path
+    student_config_path: Path
+    teacher_overrides: list[str]
+    student_overrides: list[str]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work / "synth"
+
+    def results_dir(self, tracker: str) -> Path:
+        return self.work / "results" / tracker
+
+
+def _resolve_config_path(name: str) -> Path:
+    """A config path as given, else relative to the project (``configs/`` ships beside the package)."""
+    path = Path(name)
+    if path.is_file() or path.is_absolute():
+        return path
+    candidate = PROJECT_ROOT / name
+    return candidate if candidate.is_file() else path
+
+
+def plan(work: str | Path, overrides: list[str] | None = None) -> QuickstartPlan:
+    """Split ``--set`` overrides by prefix and load both configs.
+
+    ``quickstart.KEY=V`` sets :class:`QuickstartConfig`; ``teacher.K=V`` / ``student.K=V`` set one model's
+    config; any other ``K=V`` applies to both (e.g. ``train.epochs=1``).
+    """
+    work = Path(work)
+    q: dict[str, Any] = {}
+    teacher_o: list[str] = []
+    student_o: list[str] = []
+    for text in overrides or []:
+        key, value = parse_override(text)
+        head, _, rest = key.partition(".")
+        if head == "quickstart":
+            q[rest] = value
+        elif head == "teacher":
+            teacher_o.append(text.split(".", 1)[1])
+        elif head == "student":
+            student_o.append(text.split(".", 1)[1])
+        else:
+            teacher_o.append(text)
+            student_o.append(text)
+    options = from_dict(QuickstartConfig, q, prefix="quickstart", source="--set")
+    data_root = f"data.datasets=[{{root: {json.dumps(str(work / 'synth'))}, weight: 1.0}}]"
+    t_path = _resolve_config_path(options.teacher_config)
+    s_path = _resolve_config_path(options.student_config)
+    teacher_o = [data_root, *teacher_o]
+    student_o = [data_root, *student_o]
+    teacher = load_config(t_path, teacher_o)
+    student = load_config(s_path, student_o)
+    if teacher.model.kind != "teacher" or student.model.kind != "student":
+        raise ConfigError(
+            f"quickstart: {t_path} must configure a teacher and {s_path} a student "
+            f"(got model.kind {teacher.model.kind!r} and {student.model.kind!r})"
+        )
+    return QuickstartPlan(work, options, teacher, student, t_path, s_path, teacher_o, student_o)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"key 'quickstart.size': expected WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def _frames(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"key 'quickstart.frames': expected MIN:MAX, got {text!r}") from None
+    return lo, hi
+
+
+def _sets(overrides: list[str]) -> str:
+    return " ".join(f"--set {shlex.quote(o)}" for o in overrides)
+
+
+class _Stages:
+    """Marker files that make stages resumable and skippable."""
+
+    def __init__(self, work: Path, force: bool, say: Callable[[str], None]) -> None:
+        self.work, self.force, self.say = work, force, say
+
+    def marker(self, stage: str) -> Path:
+        return self.work / f"{stage}.done"
+
+    def run(self, stage: str, command: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``fn`` unless the stage is done; returns the stage's recorded outputs."""
+        index = STAGES.index(stage) + 1
+        marker = self.marker(stage)
+        if marker.is_file() and not self.force:
+            self.say(f"[{index}/{len(STAGES)}] {stage}: done already ({marker}); --force to redo")
+            return json.loads(marker.read_text())
+        self.say(f"[{index}/{len(STAGES)}] {stage}\n    $ {command}")
+        start = time.perf_counter()
+        info = fn()
+        info["seconds"] = round(time.perf_counter() - start, 1)
+        tmp = marker.with_name(f".{marker.name}.tmp")
+        tmp.write_text(json.dumps(info, indent=1, default=str))
+        os.replace(tmp, marker)
+        self.say(f"    {stage} finished in {info['seconds']:.0f} s")
+        return info
+
+
+def quickstart(
+    work: str | Path = "work/quickstart",
+    overrides: list[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every stage; returns the report dict (also written to ``quickstart.report_out``)."""
+    from spiketrack.data.synth import generate_benchmark
+    from spiketrack.energy.report import RunSpec, build_report, render_markdown, write_report
+    from spiketrack.tracking.runner import BASELINE, track_dataset
+    from spiketrack.train.trainer import distill, train
+
+    p = plan(work, overrides)
+    o = p.options
+    p.work.mkdir(parents=True, exist_ok=True)
+    stages = _Stages(p.work, force, say)
+    total_start = time.perf_counter()
+
+    def data() -> dict[str, Any]:
+        jobs = generate_benchmark(
+            p.data_dir, o.train_sequences, o.test_sequences, seed=o.seed, size=_size(o.size),
+            frames=_frames(o.frames), workers=o.workers, progress=progress,
+        )
+        return {"dataset": str(p.data_dir), "sequences": len(jobs)}
+
+    stages.run(
+        "data",
+        f"spiketrack data synth --out {p.data_dir} --train {o.train_sequences} --test {o.test_sequences} "
+        f"--seed {o.seed} --size {o.size} --frames {o.frames} --workers {o.workers}",
+        data,
+    )
+
+    def fit(result) -> dict[str, Any]:  # noqa: ANN001 - TrainResult
+        ckpt = result.best_checkpoint or result.last_checkpoint
+        return {"checkpoint": str(ckpt), "run_dir": str(result.run_dir), "step": result.step,
+                "metrics": result.metrics}
+
+    teacher_dir = p.work / "teacher"
+    t_info = stages.run(
+        "teacher",
+        f"spiketrack train {p.teacher_config_path} {_sets(p.teacher_overrides)} --out {teacher_dir} --resume",
+        lambda: fit(train(p.teacher, teacher_dir, resume=True, progress=progress)),
+    )
+    student_dir = p.work / "student"
+    s_info = stages.run(
+        "student",
+        f"spiketrack distill {p.student_config_path} --teacher {t_info['checkpoint']} "
+        f"{_sets(p.student_overrides)} --out {student_dir} --resume",
+        lambda: fit(distill(p.student, t_info["checkpoint"], student_dir, resume=True, progress=progress)),
+    )
+
+    trackers = {
+        "teacher": (p.teacher, t_info["checkpoint"], p.teacher_config_path, p.teacher_overrides),
+        "student": (p.student, s_info["checkpoint"], p.student_config_path, p.student_overrides),
+        BASELINE: (p.student, BASELINE, p.student_config_path, p.student_overrides),
+    }
+
+    def track() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, (cfg, source, _, _) in trackers.items():
+            say(f"    tracking with the {name}")
+            summary = track_dataset(
+                cfg, source, p.data_dir, split=cfg.data.test_split, out_dir=p.results_dir(name),
+                workers=o.workers, device="cpu", energy=source != BASELINE, progress=progress,
+            )
+            out[name] = {"results": str(p.results_dir(name)), "fps": getattr(summary, "fps", None)}
+        return out
+
+    commands = []
+    for name, (cfg, source, cfg_path, sets) in trackers.items():
+        if source == BASELINE:
+            commands.append(f"spiketrack track --tracker baseline --config {cfg_path} --dataset {p.data_dir} "
+                            f"--split {cfg.data.test_split} --out {p.results_dir(name)}")
+        else:
+            commands.append(f"spiketrack track --config {cfg_path} {_sets(sets)} --checkpoint {source} "
+                            f"--dataset {p.data_dir} --split {cfg.data.test_split} --out {p.results_dir(name)} "
+                            f"--workers {o.workers} --energy")
+    stages.run("track", "\n    $ ".join(commands), track)
+
+    report_out = Path(o.report_out)
+    runs = [RunSpec(name, p.results_dir(name)) for name in ("teacher", "student")]
+    baseline_dir = p.results_dir(BASELINE)
+
+    def report() -> dict[str, Any]:
+        rep = build_report(p.data_dir, runs, split=p.student.data.test_split, protocol="eventvot")
+        from spiketrack.evaluation.evaluate import evaluate_trackers
+
+        base = evaluate_trackers(p.data_dir, [baseline_dir], names=[BASELINE], split=p.student.data.test_split)
+        rep["baselines"] = {BASELINE: base.to_dict()["trackers"][BASELINE] | {"results": str(baseline_dir)}}
+        rep["generated_by"] = {
+            "command": f"spiketrack quickstart --work {p.work}" + (f" {_sets(overrides or [])}" if overrides else ""),
+            "date": time.strftime("%Y-%m-%d"),
+            "seconds_total": round(time.perf_counter() - total_start, 1),
+        }
+        write_report(rep, report_out)
+        return {"report": str(report_out)}
+
+    stages.run(
+        "report",
+        f"spiketrack evaluate --dataset {p.data_dir} --split {p.student.data.test_split} --results "
+        f"{' '.join(str(p.results_dir(n)) for n in trackers)} --names {' '.join(trackers)}\n"
+        f"    $ spiketrack report --dataset {p.data_dir} "
+        + " ".join(f"--run {r.name}={r.results_dir}" for r in runs) + f" --out {report_out}",
+        report,
+    )
+    rep = json.loads((report_out / "report.json").read_text())
+    say("")
+    say(render_markdown(rep).split("\n## ")[0].strip())
+    if "baselines" in rep:
+        b = rep["baselines"][BASELINE]
+        say(f"\nevent-density baseline: SR {b['SR']:.1f}  PR {b['PR']:.1f}  NPR {b['NPR']:.1f}")
+    say(f"\nreport: {report_out}/report.md, report.json, accuracy_energy.png")
+    return rep
+
+
+def add_arguments_quickstart(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", default="work/quickstart", help="work folder (data, checkpoints, results)")
+    parser.add_argument("--force", action="store_true", help="redo every stage even if it finished before")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="quickstart.KEY (train_sequences, test_sequences, frames, size, seed, teacher_config, "
+        "student_config, report_out, workers), teacher.KEY / student.KEY for one model, other keys for both",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run_quickstart(args: argparse.Namespace) -> int:
+    quickstart(args.work, args.overrides, force=args.force, progress=not args.no_progress)
+    return 0
