@@ -154,6 +154,9 @@ class TrackingConfig:
     asr_m: int = 7
     asr_theta: float = 1.5
     margin: float = 0.0  # clip boxes to the image enlarged by this many pixels
+    # Box size smoothing: new (w, h) = (1 - r) * old + r * predicted (SiamFC/SiamRPN-style scale damping,
+    # Bertinetto et al. 2016, Li et al. 2018). 1.0 takes the predicted size as is (OSTrack).
+    size_update_rate: float = 1.0
     empty_score_decay: float = 0.5  # score multiplier when a frame window holds no events
 
 

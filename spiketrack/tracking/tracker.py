@@ -154,12 +154,22 @@ class ModelTracker:
             score_map = out["score_map"]
             hann = self.hann(*score_map.shape[-2:]) if self.cfg.hann_window else None
             norm, scores = decode(out, hann)
-            box = clip_box(to_image_box(norm[0], window), frame.width, frame.height, self.cfg.margin)
+            box = clip_box(self._damped(to_image_box(norm[0], window)), frame.width, frame.height, self.cfg.margin)
             self.asr.update(box_iou(box, self.box))
             self.box, self.score = box, float(scores[0])
         if self._update_due():
             self._add_template(frame)
         return self.box.copy(), self.score
+
+    def _damped(self, box: np.ndarray) -> np.ndarray:
+        """The predicted box with its size moved only ``size_update_rate`` of the way from the last size."""
+        rate = self.cfg.size_update_rate
+        if rate >= 1.0:
+            return box
+        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+        w = (1 - rate) * self.box[2] + rate * box[2]
+        h = (1 - rate) * self.box[3] + rate * box[3]
+        return np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float64)
 
     def _update_due(self) -> bool:
         c = self.cfg
