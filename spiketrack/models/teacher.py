@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from spiketrack.data.inputs import teacher_input_keys
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models.heads import CenterHead
 
@@ -37,13 +38,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "tiny": dict(dim=192, depth=12, heads=3, mlp_ratio=4.0, head_channels=128, drop_path=0.1),
     "small": dict(dim=384, depth=12, heads=6, mlp_ratio=4.0, head_channels=256, drop_path=0.1),
     "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1),
-}
-
-# Input views of each modality setting and their channel counts ('voxel' channels = cfg.data.voxel_bins).
-MODALITY_STREAMS: dict[str, tuple[str, ...]] = {
-    "events": ("events",),
-    "rgb+events": ("rgb", "events"),
-    "events+voxel": ("events", "voxel"),
 }
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ImageNet statistics (timm ViT pretraining)
@@ -320,16 +314,12 @@ def build_teacher(cfg: Any) -> ViTTeacher:
     m = cfg.model
     if m.variant not in VARIANTS:
         raise ConfigError(f"key 'model.variant': unknown teacher variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
-    if m.modalities not in MODALITY_STREAMS:
-        raise ConfigError(
-            f"key 'model.modalities': expected one of {sorted(MODALITY_STREAMS)} for the teacher, got {m.modalities!r}"
-        )
+    streams = teacher_input_keys(m.modalities)  # input views of the modality setting (one token stream each)
     params = dict(VARIANTS[m.variant])
     for key, value in m.overrides.items():
         if key not in params:
             raise ConfigError(f"key 'model.overrides.{key}': not a teacher variant field (known: {sorted(params)})")
         params[key] = value
-    streams = MODALITY_STREAMS[m.modalities]
     in_chans = {"events": 2, "rgb": 3, "voxel": cfg.data.voxel_bins}
     model = ViTTeacher(
         **params,
@@ -344,7 +334,6 @@ def build_teacher(cfg: Any) -> ViTTeacher:
 
 
 __all__ = [
-    "MODALITY_STREAMS",
     "VARIANTS",
     "LoadReport",
     "ViTTeacher",

@@ -1,6 +1,5 @@
 """Online tracking (DESIGN §4).
 
-- :mod:`~spiketrack.tracking.inputs`: model inputs from crops (shared with training: identical inputs).
 - :mod:`~spiketrack.tracking.postprocess`: Hann window, box decoding, crop -> image mapping, clipping.
 - :mod:`~spiketrack.tracking.asr`: adaptive search region (HDETrack V2).
 - :mod:`~spiketrack.tracking.tracker`: :class:`ModelTracker` for the teacher and the student.

@@ -34,7 +34,7 @@ from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
 from spiketrack.tracking.frame import TrackingFrame
-from spiketrack.tracking.inputs import InputSpec
+from spiketrack.data.inputs import InputSpec
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
 

@@ -39,29 +39,15 @@ import torch
 from torch.utils.data import Dataset
 
 from spiketrack.config import ExperimentConfig
-from spiketrack.data.crop import CropWindow, crop_events, crop_image, image_to_tensor
+from spiketrack.data.crop import CropWindow
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.h5seq import open_sequence
-from spiketrack.data.representations import count_frame, timestep_bins, voxel_grid
+from spiketrack.data.inputs import build_inputs, teacher_input_keys
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.train.targets import heatmap_targets
 
 FEATURE_STRIDE = 16  # output maps are search_size / 16 (ViT-B/16 patches, OSTrack; DESIGN model contract)
-
-MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
-    "events": ("events",),
-    "rgb+events": ("rgb", "events"),
-    "events+voxel": ("events", "voxel"),
-}
-
-
-def teacher_input_keys(modalities: str) -> tuple[str, ...]:
-    """Input dict keys of a teacher with ``cfg.model.modalities``."""
-    if modalities not in MODALITY_INPUTS:
-        raise ConfigError(f"model.modalities: expected one of {sorted(MODALITY_INPUTS)}, got {modalities!r}")
-    return MODALITY_INPUTS[modalities]
-
 
 @dataclass(frozen=True)
 class SequenceEntry:
@@ -223,20 +209,11 @@ class PairDataset(Dataset):
     ) -> dict[str, torch.Tensor]:
         """Every representation this sample needs of frame k in ``window`` (same events for all)."""
         t0, t1 = seq.frame_window(k)
-        events = crop_events(seq.frame_events(k), window, size, flip=flip)
-        if gain < 1.0 and len(events):
-            events = events[rng.random(len(events)) < gain]
-        out: dict[str, torch.Tensor] = {}
-        if "events" in self.teacher_keys:
-            out["events"] = count_frame(events, size, size)
-        if "voxel" in self.teacher_keys:
-            out["voxel"] = voxel_grid(events, size, size, self.data.voxel_bins, t0, t1)
-        if "rgb" in self.teacher_keys:
-            rgb = crop_image(image_to_tensor(seq.rgb(k)), window, size, flip=flip)
-            out["rgb"] = (rgb * gain).clamp_(0.0, 1.0)
-        if self.timesteps:
-            out["bins"] = timestep_bins(events, size, size, self.timesteps, t0, t1)
-        return out
+        thin = (lambda ev: ev[rng.random(len(ev)) < gain]) if gain < 1.0 else None
+        return build_inputs(
+            seq.frame_events(k), t0, t1, window, size, teacher_keys=self.teacher_keys, timesteps=self.timesteps,
+            voxel_bins=self.data.voxel_bins, rgb=seq.rgb(k) if "rgb" in self.teacher_keys else None, flip=flip,
+            thin=thin, rgb_gain=gain,
+        )
 
-
-__all__ = ["FEATURE_STRIDE", "MODALITY_INPUTS", "PairDataset", "SequenceEntry", "teacher_input_keys"]
+__all__ = ["FEATURE_STRIDE", "PairDataset", "SequenceEntry"]

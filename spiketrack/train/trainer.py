@@ -49,7 +49,8 @@ from spiketrack.train.distributed import (
 )
 from spiketrack.train.losses import tracking_losses
 from spiketrack.train.optim import build_optimizer
-from spiketrack.train.sampling import PairDataset, teacher_input_keys
+from spiketrack.data.inputs import teacher_input_keys
+from spiketrack.train.sampling import PairDataset
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from spiketrack.config import load_config
 from spiketrack.data.crop import CropWindow
 from spiketrack.data.events import EventArray
 from spiketrack.errors import ConfigError
-from spiketrack.tracking.inputs import InputSpec, batch_inputs, build_input, crop_event_count
+from spiketrack.data.inputs import InputSpec, batch_inputs, build_input, crop_event_count
 
 
 def _events() -> EventArray:
