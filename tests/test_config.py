@@ -67,3 +67,13 @@ def test_shipped_configs_load() -> None:
     files = sorted(root.glob("*.yaml"))
     for path in files:
         load_config(path)
+
+
+def test_yaml_numbers_follow_yaml_1_2(tmp_path: Path) -> None:
+    # YAML 1.1 (PyYAML's default) reads 10:10 as the sexagesimal 610 and 1e-3 as a string
+    key, value = parse_override("x=10:10")
+    assert value == "10:10"
+    assert parse_override("x=1e-3")[1] == 0.001
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 1e-3\n")
+    assert load_config(path).train.lr == 0.001

@@ -34,11 +34,16 @@ PATCH = 16  # ViT-B/16 patch size (Dosovitskiy et al., ICLR 2021), used by OSTra
 
 # Named variants of the family (timm ViT sizes; base = ViT-B/16 as in OSTrack-256, ~92.5 M params with head).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "quickstart": dict(dim=64, depth=4, heads=4, mlp_ratio=2.0, head_channels=32, drop_path=0.0),
-    "tiny": dict(dim=192, depth=12, heads=3, mlp_ratio=4.0, head_channels=128, drop_path=0.1),
-    "small": dict(dim=384, depth=12, heads=6, mlp_ratio=4.0, head_channels=256, drop_path=0.1),
-    "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1),
+# stem: 'patch' = 16x16 linear patch embedding (ViT; what pretrained checkpoints provide); 'conv' = four
+# 3x3 stride-2 conv-BN-ReLU layers and a 1x1 projection (Xiao et al., "Early Convolutions Help Transformers
+# See Better", NeurIPS 2021), which a ViT trained from scratch on little data learns much faster.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "quickstart": dict(dim=128, depth=4, heads=4, mlp_ratio=2.0, head_channels=64, drop_path=0.0, stem="conv"),
+    "tiny": dict(dim=192, depth=12, heads=3, mlp_ratio=4.0, head_channels=128, drop_path=0.1, stem="patch"),
+    "small": dict(dim=384, depth=12, heads=6, mlp_ratio=4.0, head_channels=256, drop_path=0.1, stem="patch"),
+    "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1, stem="patch"),
 }
+STEMS = ("patch", "conv")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ImageNet statistics (timm ViT pretraining)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,6 +83,25 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class ConvStem(nn.Module):
+    """Convolutional stem to stride 16: 4 x (conv3x3 stride 2 -> BN -> ReLU), widths dim/8 .. dim, then a
+    1x1 projection (Xiao et al., NeurIPS 2021)."""
+
+    def __init__(self, in_chans: int, dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_chans
+        for w in (max(dim // 8, 1), max(dim // 4, 1), max(dim // 2, 1), dim):
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            c = w
+        layers.append(nn.Conv2d(dim, dim, 1))
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, C, H, W] -> tokens [B, (H/16)*(W/16), dim]."""
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
 def attention_map(block: Block, x: torch.Tensor) -> torch.Tensor:
     """Softmax attention probabilities of ``block`` on input tokens x [B, N, C] -> [B, heads, N, N].
 
@@ -108,8 +132,12 @@ class ViTTeacher(nn.Module):
         in_chans: dict[str, int],
         template_size: int,
         search_size: int,
+        stem: str = "patch",
     ) -> None:
         super().__init__()
+        if stem not in STEMS:
+            raise ConfigError(f"key 'model.overrides.stem': expected one of {list(STEMS)}, got {stem!r}")
+        self.stem = stem
         for size, key in ((template_size, "data.template_size"), (search_size, "data.search_size")):
             if size % PATCH:
                 raise ConfigError(f"key '{key}': the teacher needs a multiple of {PATCH}, got {size}")
@@ -120,7 +148,8 @@ class ViTTeacher(nn.Module):
         self.num_z = self.template_grid**2
         self.num_x = self.search_grid**2
         self.input_norm = nn.ModuleDict({s: InputNorm(s) for s in streams})
-        self.patch_embed = nn.ModuleDict({s: PatchEmbed(in_chans[s], dim) for s in streams})
+        embed = PatchEmbed if stem == "patch" else ConvStem
+        self.patch_embed = nn.ModuleDict({s: embed(in_chans[s], dim) for s in streams})
         self.pos_embed_z = nn.Parameter(torch.zeros(1, self.num_z, dim))
         self.pos_embed_x = nn.Parameter(torch.zeros(1, self.num_x, dim))
         self.modality_embed = nn.Parameter(torch.zeros(len(streams), 1, dim)) if len(streams) > 1 else None
@@ -284,7 +313,7 @@ def load_pretrained(model: ViTTeacher, path: str | Path) -> LoadReport:
             target["pos_embed_z"] = _resize_pos(value, model.template_grid)
             target["pos_embed_x"] = _resize_pos(value, model.search_grid)
             report.adapted.append("pos_embed -> pos_embed_z, pos_embed_x")
-        elif key.startswith("patch_embed.proj."):
+        elif key.startswith("patch_embed.proj.") and model.stem == "patch":
             leaf = key.rsplit(".", 1)[1]
             for view in model.streams:
                 name = f"patch_embed.{view}.proj.{leaf}"

@@ -43,7 +43,7 @@ from spiketrack.data.crop import CropWindow
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.h5seq import open_sequence
 from spiketrack.data.inputs import build_inputs, teacher_input_keys
-from spiketrack.data.sequence import Sequence
+from spiketrack.data.sequence import MemorySequence, Sequence
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.train.targets import heatmap_targets
 
@@ -69,6 +69,16 @@ def _scan(root: str, split: str | None) -> list[SequenceEntry]:
             if len(visible):
                 entries.append(SequenceEntry(ds.path(name), visible, seq.has_rgb))
     return entries
+
+
+def _load_in_memory(path: Path) -> MemorySequence:
+    """The whole sequence file as a :class:`MemorySequence` (events and intensity frames decoded once)."""
+    with open_sequence(path) as seq:
+        rgb = np.stack([seq.rgb(k) for k in range(seq.num_frames)]) if seq.has_rgb else None
+        return MemorySequence(
+            seq.name, seq.width, seq.height, seq.all_events(), seq.frame_times, seq.boxes, seq.absent,
+            rgb=rgb, attributes=seq.attributes, source=seq.source,
+        )
 
 
 class PairDataset(Dataset):
@@ -120,6 +130,24 @@ class PairDataset(Dataset):
             raise ConfigError("data.datasets: sampling weights sum to 0")
         self.weights = np.asarray(weights, dtype=np.float64) / total
         self._open: OrderedDict[Path, Sequence] = OrderedDict()
+        self._memory: dict[Path, MemorySequence] = {}
+        if cfg.train.preload_mb > 0:
+            self.preload(cfg.train.preload_mb)
+
+    def preload(self, max_mb: float) -> bool:
+        """Hold every sequence in memory when their files total at most ``max_mb`` MiB (on disk).
+
+        Loaded once in this process, before the DataLoader starts its workers, so forked workers share the
+        arrays instead of re-reading HDF5 windows per sample (the bottleneck of small models on a CPU).
+        Returns whether the sequences were loaded.
+        """
+        paths = sorted({e.path for entries in self.sources for e in entries})
+        if sum(p.stat().st_size for p in paths) > max_mb * 2**20:
+            return False
+        for path in paths:
+            if path not in self._memory:
+                self._memory[path] = _load_in_memory(path)
+        return True
 
     # -- bookkeeping -------------------------------------------------------------------------------------
 
@@ -135,6 +163,8 @@ class PairDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def _sequence(self, path: Path) -> Sequence:
+        if path in self._memory:
+            return self._memory[path]
         seq = self._open.get(path)
         if seq is None:
             seq = open_sequence(path)
