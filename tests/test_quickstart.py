@@ -70,6 +70,8 @@ def test_quickstart_tiny_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert saved == json.loads(json.dumps(rep))
     assert (report_dir / "report.md").is_file() and (report_dir / "accuracy_energy.png").is_file()
     assert "baseline" in saved["baselines"]
+    rows = {row["tracker"]: row for row in saved["runs"]}
+    assert rows["student"]["parameters"] > 0 and rows["teacher"]["parameters"] > 0
     md = (report_dir / "report.md").read_text()
     assert "teacher" in md and "student" in md
     # a second run skips every finished stage
@@ -84,4 +86,4 @@ def test_full_quickstart_cli(tmp_path: Path) -> None:
     report_dir = tmp_path / "report"
     assert main(["quickstart", "--work", str(tmp_path / "work"), "--no-progress",
                  "--set", f"quickstart.report_out={report_dir}"]) == 0
-    assert json.loads((report_dir / "report.json").read_text())["rows"]
+    assert json.loads((report_dir / "report.json").read_text())["runs"]

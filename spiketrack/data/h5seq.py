@@ -160,6 +160,24 @@ def write_sequence(
     return path
 
 
+def save_sequence(path: str | Path, seq: object, *, rgb: np.ndarray | None = None, source: str | None = None) -> Path:
+    """Write an in-memory sequence (``name``, ``width``, ``height``, ``events``, ``frame_times``, ``boxes``,
+    ``absent``, ``attributes``, ``source`` attributes) with :func:`write_sequence`; ``source`` replaces its own."""
+    return write_sequence(
+        path,
+        name=seq.name,
+        width=seq.width,
+        height=seq.height,
+        events=seq.events,
+        frame_times=seq.frame_times,
+        boxes=seq.boxes,
+        absent=seq.absent,
+        rgb=rgb,
+        attributes=seq.attributes,
+        source=seq.source if source is None else source,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class SynthOptions:
 
 @dataclass
 class SynthSequence:
-    """One generated sequence, ready for :func:`spiketrack.data.h5seq.write_sequence`."""
+    """One generated sequence, ready for :func:`spiketrack.data.h5seq.save_sequence`."""
 
     name: str
     width: int
@@ -493,7 +493,7 @@ def _already_done(job: SequenceJob) -> bool:
 
 
 def _run_job(job: SequenceJob) -> JobResult:
-    from spiketrack.data.h5seq import write_sequence
+    from spiketrack.data.h5seq import save_sequence
 
     if _already_done(job):
         from spiketrack.data.h5seq import open_sequence
@@ -506,19 +506,7 @@ def _run_job(job: SequenceJob) -> JobResult:
     lo, hi = job.frames
     num_frames = int(np.random.default_rng(length_ss).integers(lo, hi + 1))
     seq = render_sequence(job.name, job.width, job.height, num_frames, render_ss, job.options)
-    write_sequence(
-        job.path,
-        name=seq.name,
-        width=seq.width,
-        height=seq.height,
-        events=seq.events,
-        frame_times=seq.frame_times,
-        boxes=seq.boxes,
-        absent=seq.absent,
-        rgb=seq.rgb,
-        attributes=seq.attributes,
-        source=job.signature,
-    )
+    save_sequence(job.path, seq, rgb=seq.rgb, source=job.signature)
     return JobResult(seq.name, num_frames, len(seq.events), tuple(seq.attributes), time.perf_counter() - start, False)
 
 

@@ -15,14 +15,12 @@ from typing import Any
 from torch import nn
 from tqdm import tqdm
 
-from spiketrack.energy.meter import EnergyMeter, sequence_energy
+from spiketrack.energy.meter import EnergyMeter, count_parameters, sequence_energy
 from spiketrack.errors import ConfigError, DataFormatError
 
 ENERGY_FORMAT = "spiketrack-energy"
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def overall_from_sequences(sequences: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -155,7 +153,7 @@ def energy_from_results(results_dir: str | Path) -> dict[str, Any]:
         "version": 1,
         "dataset": None,
         "split": None,
-        "model": {"parameters": None, "timesteps": first.get("timesteps")},
+        "model": {"parameters": first.get("parameters"), "timesteps": first.get("timesteps")},
         "profile": first.get("profile"),
         "profile_source": first.get("profile_source"),
         "overall": overall_from_sequences(sequences),

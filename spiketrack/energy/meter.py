@@ -31,6 +31,11 @@ _TOTAL_KEYS = ("calls", "mac", "sop", "sop_paper", "residual_adds", "neuron_upda
                "energy_mj_paper")
 
 
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters of ``model`` (reported beside its energy)."""
+    return sum(p.numel() for p in model.parameters())
+
+
 @dataclass
 class CallRecord:
     """One counted model call: its kind, frame and operation report."""
@@ -193,6 +198,7 @@ class EnergyMeter:
             "include_residual": self.include_residual,
             "include_neuron": self.include_neuron,
             "timesteps": self.timesteps,
+            "parameters": count_parameters(self.model),
             "frames": n,
             "total": total,
             "energy_mj_sequence": total["energy_mj"],

@@ -1,7 +1,7 @@
 """`spiketrack data convert`: public dataset layouts -> native sequence files (DESIGN §3) + split lists.
 
 Each sequence is read with the same in-place reader as :func:`spiketrack.data.readers.open_public_dataset`
-and written with :func:`spiketrack.data.h5seq.write_sequence` (temporary name, then rename), so an
+and written with :func:`spiketrack.data.h5seq.save_sequence` (temporary name, then rename), so an
 interrupted or failed sequence leaves no partial file. A bad sequence is reported and skipped; the run goes on
 and ends with a summary (exit code 1 if any sequence failed).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from spiketrack.data.dataset import write_split
-from spiketrack.data.h5seq import write_sequence
+from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.readers import FORMATS, PublicDataset, parse_split_file
 from spiketrack.data.readers.common import AbsentConvention
 from spiketrack.errors import SpiketrackError
@@ -97,19 +97,7 @@ def convert_dataset(
         try:
             with dataset.open(name) as seq:
                 frames = seq.rgb_array() if rgb and seq.has_rgb and hasattr(seq, "rgb_array") else None
-                write_sequence(
-                    target,
-                    name=seq.name,
-                    width=seq.width,
-                    height=seq.height,
-                    events=seq.events,
-                    frame_times=seq.frame_times,
-                    boxes=seq.boxes,
-                    absent=seq.absent,
-                    rgb=frames,
-                    attributes=seq.attributes,
-                    source=seq.source,
-                )
+                save_sequence(target, seq, rgb=frames)
                 summary.events += len(seq.events)
             summary.converted.append(name)
         except (SpiketrackError, OSError, ValueError, MemoryError) as exc:
