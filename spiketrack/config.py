@@ -90,6 +90,10 @@ class LossConfig:
     focal: float = 1.0
     giou: float = 2.0
     l1: float = 5.0
+    # Where the box losses read the size/offset maps: 'argmax' = at the predicted score peak (OSTrack);
+    # 'target' = at the ground-truth centre cell (CenterNet, Zhou et al. 2019), which a briefly trained
+    # model needs: boxes read at a wrong peak teach the size map to cover the target from there (too large).
+    box_at: Literal["argmax", "target"] = "argmax"
 
 
 @dataclass
@@ -160,6 +164,10 @@ class TrackingConfig:
     # Box size smoothing: new (w, h) = (1 - r) * old + r * predicted (SiamFC/SiamRPN-style scale damping,
     # Bertinetto et al. 2016, Li et al. 2018). 1.0 takes the predicted size as is (OSTrack).
     size_update_rate: float = 1.0
+    # Box width and height stay within [1/s, s] times the first box's (0: no limit). SiamFC clamps the target
+    # scale to [0.2, 5] of the initial size (Bertinetto et al. 2016): a box that grew over an empty or
+    # out-of-view search crop cannot run away to the whole image.
+    max_scale_change: float = 0.0
     empty_score_decay: float = 0.5  # score multiplier when a frame window holds no events
 
 

@@ -8,6 +8,8 @@ read at the heatmap's argmax. The ANN head serves the ViT teacher; the spiking h
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -45,6 +47,16 @@ def _head_outputs(score: torch.Tensor, size: torch.Tensor, offset: torch.Tensor)
     }
 
 
+# Initial score-map probability: the score projection's bias starts at -log((1 - p) / p) so the focal loss
+# does not begin with every cell at 0.5 (CenterNet, Zhou et al. 2019: bias -2.19, i.e. p = 0.1).
+SCORE_PRIOR = 0.1
+
+
+def init_score_bias(proj: nn.Conv2d, prior: float = SCORE_PRIOR) -> None:
+    """Set the score projection's bias to the logit of ``prior``."""
+    nn.init.constant_(proj.bias, -math.log((1 - prior) / prior))
+
+
 def _branch_channels(channels: int) -> list[int]:
     """Hidden widths of one branch: channels, /2, /4, /8 (OSTrack's center head)."""
     return [channels, max(channels // 2, 1), max(channels // 4, 1), max(channels // 8, 1)]
@@ -69,6 +81,7 @@ class CenterHead(nn.Module):
         self.score = branch(1)
         self.size = branch(2)
         self.offset = branch(2)
+        init_score_bias(self.score[-1])
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: [B, C, Hf, Wf] search features -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]."""
@@ -109,10 +122,11 @@ class SpikingCenterHead(nn.Module):
         self.score = SpikingBranch(in_channels, channels, 1, neuron)
         self.size = SpikingBranch(in_channels, channels, 2, neuron)
         self.offset = SpikingBranch(in_channels, channels, 2, neuron)
+        init_score_bias(self.score.proj)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: [T, B, C, Hf, Wf] -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]."""
         return _head_outputs(self.score(x), self.size(x), self.offset(x))
 
 
-__all__ = ["CenterHead", "SpikingBranch", "SpikingCenterHead", "decode_boxes"]
+__all__ = ["SCORE_PRIOR", "CenterHead", "SpikingBranch", "SpikingCenterHead", "decode_boxes", "init_score_bias"]

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 PATCH = 16  # ViT-B/16 patch size (Dosovitskiy et al., ICLR 2021), used by OSTrack
 
 # Named variants of the family (timm ViT sizes; base = ViT-B/16 as in OSTrack-256, ~92.5 M params with head).
-VARIANTS: dict[str, dict[str, Any]] = {
 # stem: 'patch' = 16x16 linear patch embedding (ViT; what pretrained checkpoints provide); 'conv' = four
 # 3x3 stride-2 conv-BN-ReLU layers and a 1x1 projection (Xiao et al., "Early Convolutions Help Transformers
 # See Better", NeurIPS 2021), which a ViT trained from scratch on little data learns much faster.

@@ -73,6 +73,7 @@ class ModelTracker:
         self.asr = AdaptiveSearchRegion(t.asr_tau, t.asr_m, t.asr_theta, enabled=t.asr)
         self._windows: dict[tuple[int, int], torch.Tensor] = {}
         self.box = np.zeros(4)
+        self.init_size = np.ones(2)  # (w, h) of the first box, for max_scale_change
         self.score = 0.0
         self.frames_since_init = 0
         self.slots: list[Any] = []  # student template memories; slots[0] is the first template
@@ -123,6 +124,7 @@ class ModelTracker:
         if not (np.all(np.isfinite(b)) and b[2] > 0 and b[3] > 0):
             raise ValueError(f"initial box must have positive width and height, got {b.tolist()}")
         self.box, self.score, self.frames_since_init = b, 1.0, 0
+        self.init_size = b[2:].copy()
         self._tag_frame(frame)
         self.asr.reset()
         encoded = self._encode(frame, b, "template_init")
@@ -154,7 +156,8 @@ class ModelTracker:
             score_map = out["score_map"]
             hann = self.hann(*score_map.shape[-2:]) if self.cfg.hann_window else None
             norm, scores = decode(out, hann)
-            box = clip_box(self._damped(to_image_box(norm[0], window)), frame.width, frame.height, self.cfg.margin)
+            box = self._limited(self._damped(to_image_box(norm[0], window)))
+            box = clip_box(box, frame.width, frame.height, self.cfg.margin)
             self.asr.update(box_iou(box, self.box))
             self.box, self.score = box, float(scores[0])
         if self._update_due():
@@ -169,6 +172,16 @@ class ModelTracker:
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         w = (1 - rate) * self.box[2] + rate * box[2]
         h = (1 - rate) * self.box[3] + rate * box[3]
+        return np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float64)
+
+    def _limited(self, box: np.ndarray) -> np.ndarray:
+        """The box with w and h clamped to ``[1/s, s]`` times the first box's (s = ``max_scale_change``), same centre."""
+        s = self.cfg.max_scale_change
+        if s <= 0:
+            return box
+        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+        w = float(np.clip(box[2], self.init_size[0] / s, self.init_size[0] * s))
+        h = float(np.clip(box[3], self.init_size[1] / s, self.init_size[1] * s))
         return np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float64)
 
     def _update_due(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from spiketrack.config import LossConfig
+from spiketrack.models.heads import decode_boxes
 
 FOCAL_ALPHA = 2  # CenterNet focal loss exponent on (1 - p) at positives (Zhou et al. 2019)
 FOCAL_BETA = 4  # CenterNet exponent on (1 - target) that down-weights negatives near the centre
@@ -69,11 +70,15 @@ def tracking_losses(
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Weighted loss terms and logging metrics of one forward pass.
 
-    outputs: model outputs with 'score_map' ``[N, 1, Hf, Wf]`` and 'pred_boxes' ``[N, 4]``; heatmap
+    outputs: model outputs with 'score_map' ``[N, 1, Hf, Wf]`` and 'pred_boxes' ``[N, 4]`` (with
+    ``weights.box_at == 'target'`` the boxes are decoded from 'size_map'/'offset_map' at the heatmap peak); heatmap
     ``[N, 1, Hf, Wf]``; boxes ``[N, 4]`` ground truth (cx, cy, w, h) normalised. Returns
     ``({'focal', 'giou', 'l1'} multiplied by their weights, {'iou'} detached)``.
     """
-    pred = outputs["pred_boxes"]
+    if weights.box_at == "target" and "size_map" in outputs and "offset_map" in outputs:
+        pred = decode_boxes(heatmap, outputs["size_map"], outputs["offset_map"])  # heatmap peak = centre cell
+    else:
+        pred = outputs["pred_boxes"]
     g, iou = giou_loss(pred, boxes)
     terms = {
         "focal": weights.focal * focal_loss(outputs["score_map"], heatmap),

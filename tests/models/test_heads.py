@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from spiketrack.config import NeuronConfig
-from spiketrack.models.heads import CenterHead, SpikingCenterHead, decode_boxes
+from spiketrack.models.heads import SCORE_PRIOR, CenterHead, SpikingCenterHead, decode_boxes
 
 
 def test_decode_boxes_reads_size_and_offset_at_the_score_argmax() -> None:
@@ -53,3 +56,13 @@ def test_spiking_head_projects_the_time_average() -> None:
     assert out["score_map"].shape == (2, 1, 4, 4) and out["pred_boxes"].shape == (2, 4)
     hidden = seen["hidden"].view(3, 2, *seen["hidden"].shape[1:])  # [T*B, C, H, W] -> [T, B, C, H, W]
     torch.testing.assert_close(seen["proj_in"], hidden.mean(dim=0))
+
+
+def test_score_projection_starts_at_the_prior() -> None:
+    # CenterNet's prior: bias = -log((1 - 0.1) / 0.1) = -2.1972 (Zhou et al. 2019)
+    head = CenterHead(8, 16)
+    assert head.score[-1].bias.item() == pytest.approx(-math.log(9.0), abs=1e-6)
+    with torch.no_grad():
+        head.score[-1].weight.zero_()
+        out = head.eval()(torch.rand(1, 8, 4, 4))
+    assert torch.allclose(out["score_map"], torch.full((1, 1, 4, 4), SCORE_PRIOR))

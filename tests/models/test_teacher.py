@@ -11,7 +11,7 @@ import torch
 from spiketrack.config import load_config
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models import build_model
-from spiketrack.models.teacher import ViTTeacher, attention_map, load_pretrained
+from spiketrack.models.teacher import ConvStem, PatchEmbed, ViTTeacher, attention_map, load_pretrained
 
 ZS, XS = 32, 64
 CHANNELS = {"events": 2, "rgb": 3, "voxel": 5}
@@ -152,3 +152,18 @@ def test_config_errors() -> None:
     z, x = inputs(model)
     with pytest.raises(ConfigError, match="rgb"):
         model({"events": z["events"]}, {"events": x["events"]})
+
+
+def test_conv_stem_tokens_and_patch_stem_choice() -> None:
+    conv = make_teacher("model.overrides={stem: conv}")
+    patch = make_teacher("model.overrides={stem: patch}")
+    assert isinstance(conv.patch_embed["events"], ConvStem) and isinstance(patch.patch_embed["events"], PatchEmbed)
+    stem = conv.patch_embed["events"].eval()
+    tokens = stem(torch.rand(2, 2, XS, XS))
+    assert tokens.shape == (2, (XS // 16) ** 2, conv.dim)  # stride 16, like the 16x16 patches
+    # four stride-2 3x3 convs: widths dim/8, dim/4, dim/2, dim, then the 1x1 projection
+    convs = [m for m in stem.proj if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [conv.dim // 8, conv.dim // 4, conv.dim // 2, conv.dim, conv.dim]
+    assert [c.stride[0] for c in convs] == [2, 2, 2, 2, 1]
+    with pytest.raises(ConfigError, match="model.overrides.stem"):
+        make_teacher("model.overrides={stem: hexagon}")

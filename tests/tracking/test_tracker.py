@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 from tracking_helpers import OracleStudent, OracleTeacher, iou, moving_box_sequence, small_config
 
@@ -126,3 +127,35 @@ def test_initialize_rejects_empty_box():
     frame = TrackingFrame(0, EventArray.empty(), 0, 10, 50, 50)
     with pytest.raises(ValueError, match="positive width"):
         tracker.initialize(frame, [1, 1, 0, 5])
+
+
+class GrowingStudent(OracleStudent):
+    """Finds the target like the oracle but always reports a box 0.9 x 0.9 of the search crop."""
+
+    def track(self, search_bins, memory, return_features=False):
+        out = super().track(search_bins, memory, return_features)
+        out["size_map"] = torch.full_like(out["size_map"], 0.9)
+        return out
+
+
+@pytest.mark.parametrize("limit", [0.0, 3.0])
+def test_max_scale_change_bounds_a_run_away_box(limit):
+    seq = moving_box_sequence(frames=6, velocity=(0, 0), start=(60, 50), width=400, height=400)
+    tracker = ModelTracker(GrowingStudent(), small_config(max_scale_change=limit, hann_window=False))
+    result = track_sequence(seq, tracker)
+    w, h = result.boxes[1:, 2], result.boxes[1:, 3]
+    if limit == 0:  # 0.9 x a crop of 4 x sqrt(20 * 16) = 64.4 px on the first frame, then growing
+        assert w[0] == pytest.approx(0.9 * 4 * np.sqrt(20 * 16), rel=1e-6) and w[1] > w[0]
+    else:  # clamped to 3 x the first box (20 x 16), centre kept on the target
+        assert np.allclose(w, 60.0) and np.allclose(h, 48.0)
+        cx = result.boxes[1:, 0] + w / 2
+        assert np.allclose(cx, 70.0, atol=1.0)
+
+
+def test_size_update_rate_moves_half_way():
+    seq = moving_box_sequence(frames=2, velocity=(0, 0), start=(60, 50), width=400, height=400)
+    tracker = ModelTracker(GrowingStudent(), small_config(size_update_rate=0.5, hann_window=False))
+    result = track_sequence(seq, tracker)
+    predicted = 0.9 * 4 * np.sqrt(20 * 16)
+    assert result.boxes[1, 2] == pytest.approx(0.5 * 20 + 0.5 * predicted, rel=1e-6)
+    assert result.boxes[1, 3] == pytest.approx(0.5 * 16 + 0.5 * predicted, rel=1e-6)

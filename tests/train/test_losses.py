@@ -62,3 +62,24 @@ def test_weighted_terms() -> None:
     assert terms["giou"].item() == pytest.approx(2 * giou_loss(pred, gt)[0].item())
     assert terms["focal"].item() == pytest.approx(focal_loss(score, heat).item())
     assert set(terms) == {"focal", "giou", "l1"} and "iou" in metrics
+
+
+def test_box_losses_at_the_target_centre_cell() -> None:
+    # 2x2 grid, target centre in cell (row 1, col 0); the score peaks elsewhere (row 0, col 1)
+    gt = torch.tensor([[0.3, 0.8, 0.2, 0.4]])  # cx 0.3 -> col 0 + offset 0.6; cy 0.8 -> row 1 + offset 0.6
+    heat = torch.zeros(1, 1, 2, 2)
+    heat[0, 0, 1, 0] = 1
+    score = torch.full((1, 1, 2, 2), 0.1)
+    score[0, 0, 0, 1] = 0.9
+    size = torch.zeros(1, 2, 2, 2)
+    offset = torch.zeros(1, 2, 2, 2)
+    size[0, :, 1, 0] = torch.tensor([0.2, 0.4])  # exact at the target cell, zero size at the score peak
+    offset[0, :, 1, 0] = torch.tensor([0.6, 0.6])
+    out = {"score_map": score, "size_map": size, "offset_map": offset,
+           "pred_boxes": torch.tensor([[0.75, 0.25, 0.0, 0.0]])}
+    at_target, metrics = tracking_losses(out, heat, gt, LossConfig(box_at="target"))
+    assert at_target["l1"].item() == pytest.approx(0.0, abs=1e-6)
+    assert at_target["giou"].item() == pytest.approx(0.0, abs=1e-6)
+    assert metrics["iou"].item() == pytest.approx(1.0)
+    at_peak, _ = tracking_losses(out, heat, gt, LossConfig(box_at="argmax"))
+    assert at_peak["l1"].item() == pytest.approx(5 * (0.45 + 0.55 + 0.2 + 0.4) / 4)

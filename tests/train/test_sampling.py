@@ -91,3 +91,19 @@ def test_dataset_weights(tmp_path: Path, square_dataset: Path) -> None:
     cfg.data.datasets[0].weight = 1.0
     both = PairDataset(cfg, teacher_modalities="events")
     assert {Path(both[i]["sequence"]).parent for i in range(30)} == {other, square_dataset}
+
+
+def test_preloaded_sequences_give_the_same_samples(square_dataset: Path) -> None:
+    cfg = tiny_config(square_dataset, **{"data.num_search": 2})
+    from_files = PairDataset(cfg, teacher_modalities="events+voxel", student_timesteps=2)
+    in_memory = PairDataset(cfg, teacher_modalities="events+voxel", student_timesteps=2)
+    assert in_memory.preload(max_mb=64) and len(in_memory._memory) == len(from_files.sources[0])
+    for i in range(6):
+        a, b = from_files[i], in_memory[i]
+        assert torch.equal(a["search_bins"], b["search_bins"]) and torch.equal(a["boxes"], b["boxes"])
+        assert torch.equal(a["template"]["voxel"], b["template"]["voxel"])
+    assert not in_memory._open  # no HDF5 file was opened for sampling
+    small = PairDataset(cfg, student_timesteps=2)
+    assert not small.preload(max_mb=1e-6) and not small._memory  # over the budget: files are read per sample
+    via_config = PairDataset(tiny_config(square_dataset, **{"train.preload_mb": 64}), student_timesteps=2)
+    assert len(via_config._memory) == len(from_files.sources[0])

@@ -193,7 +193,9 @@ class SpikingMetaFormer(nn.Module):
     """Conv stages (stride 2 stem, then stride 4, 8, 16) and two transformer stages at stride 16.
 
     dims: 4 widths [stride-4 conv, stride-8 conv, transformer stage 3, transformer stage 4];
-    sepconv_kernel: depthwise kernel of the conv stages' token mixer (7 as in MetaFormer/SDT-V3).
+    sepconv_kernel: depthwise kernel of the conv stages' token mixer (7 as in MetaFormer/SDT-V3);
+    stem_kernel: kernel of the encoding conv (7 as in SDT-V3). It is the only dense-input (MAC) layer at
+    full crop resolution, run T times, so it dominates a small student's energy: 3 costs 49/9 less.
     The backbone exposes its parts so the student can interleave memory retrieval between blocks:
     ``conv_forward`` (pixels -> stride-16 tokens) and ``blocks`` / ``transitions``.
     """
@@ -209,6 +211,7 @@ class SpikingMetaFormer(nn.Module):
         neuron: NeuronConfig,
         in_chans: int = 2,
         sepconv_kernel: int = 7,
+        stem_kernel: int = 7,
     ) -> None:
         super().__init__()
         if len(dims) != 4 or len(conv_depths) != 2 or len(depths) != 2:
@@ -216,7 +219,7 @@ class SpikingMetaFormer(nn.Module):
         d0, d1, d2, d3 = dims
         self.dims = list(dims)
         # encoding layer (analog input, MACs): stride 2; then stride-2 downsamplings to 4, 8, 16
-        self.stem = SpikingDownsample(in_chans, d0 // 2, 7, 2, None)
+        self.stem = SpikingDownsample(in_chans, d0 // 2, stem_kernel, 2, None)
         self.down1 = SpikingDownsample(d0 // 2, d0, 3, 2, neuron)
         self.stage1 = nn.ModuleList(SpikingConvBlock(d0, neuron, conv_ratio, sepconv_kernel) for _ in range(conv_depths[0]))
         self.down2 = SpikingDownsample(d0, d1, 3, 2, neuron)

@@ -17,7 +17,7 @@ from torch import nn
 
 from spiketrack.config import NeuronConfig
 from spiketrack.errors import ConfigError
-from spiketrack.models.heads import SpikingCenterHead
+from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
 from spiketrack.models.spiking.neurons import reset_neurons
@@ -28,15 +28,15 @@ from spiketrack.models.spiking.neurons import reset_neurons
 VARIANTS: dict[str, dict[str, Any]] = {
     "quickstart": dict(
         dims=[16, 32, 64, 96], conv_depths=[1, 1], depths=[2, 1], heads=4, mlp_ratio=2.0, conv_ratio=2.0,
-        memory_points=[1, 2], refine_steps=1, head_channels=32, sepconv_kernel=3,
+        memory_points=[1, 2], refine_steps=1, head_channels=32, sepconv_kernel=3, stem_kernel=3,
     ),
     "tiny": dict(
         dims=[64, 128, 256, 360], conv_depths=[2, 4], depths=[6, 2], heads=8, mlp_ratio=4.0, conv_ratio=4.0,
-        memory_points=[3, 5, 7], refine_steps=1, head_channels=256, sepconv_kernel=7,
+        memory_points=[3, 5, 7], refine_steps=1, head_channels=256, sepconv_kernel=7, stem_kernel=7,
     ),
     "base": dict(
         dims=[128, 256, 512, 768], conv_depths=[2, 4], depths=[9, 3], heads=8, mlp_ratio=4.0, conv_ratio=4.0,
-        memory_points=[5, 8, 11], refine_steps=1, head_channels=256, sepconv_kernel=7,
+        memory_points=[5, 8, 11], refine_steps=1, head_channels=256, sepconv_kernel=7, stem_kernel=7,
     ),
 }
 
@@ -62,12 +62,14 @@ class SpikingStudent(nn.Module):
         refine_steps: int,
         head_channels: int,
         sepconv_kernel: int,
+        stem_kernel: int,
         neuron: NeuronConfig,
         timesteps: int,
     ) -> None:
         super().__init__()
         self.backbone = SpikingMetaFormer(
-            dims, conv_depths, depths, heads, mlp_ratio, conv_ratio, neuron, sepconv_kernel=sepconv_kernel
+            dims, conv_depths, depths, heads, mlp_ratio, conv_ratio, neuron,
+            sepconv_kernel=sepconv_kernel, stem_kernel=stem_kernel,
         )
         nblocks = len(self.backbone.blocks)
         points = sorted(set(memory_points))
@@ -83,6 +85,7 @@ class SpikingStudent(nn.Module):
         self.timesteps = timesteps
         self.neuron_cfg = neuron
         self.apply(_init_weights)
+        init_score_bias(self.head.score.proj)  # after the generic init, which zeroes conv biases
 
     def reset_state(self) -> None:
         """Reset every neuron's membrane state (done at the start of each call as well)."""

@@ -221,3 +221,14 @@ def test_config_errors() -> None:
         make_student("data.search_size=60")
     model = make_student("model.overrides={dims: [8, 16, 32, 48], head_channels: 16}")
     assert model.backbone.out_dim == 48
+
+
+def test_stem_kernel_sets_the_encoding_conv() -> None:
+    for k in (3, 7):
+        cfg = load_config(None, ["model.kind=student", "model.variant=quickstart", f"model.overrides={{stem_kernel: {k}}}",
+                                 "data.template_size=32", "data.search_size=64"])
+        model = build_model(cfg)
+        conv = model.backbone.stem.conv.conv
+        assert conv.kernel_size == (k, k) and conv.padding == (k // 2, k // 2) and conv.stride == (2, 2)
+        out = model(torch.zeros(4, 1, 2, 32, 32), torch.zeros(4, 1, 2, 64, 64))
+        assert out["score_map"].shape == (1, 1, 4, 4)  # padding k // 2 keeps the stride-16 grid
