@@ -18,7 +18,7 @@ from torch import nn
 from spiketrack.config import ExperimentConfig, load_config
 from spiketrack.data.dataset import write_split
 from spiketrack.data.events import EventArray
-from spiketrack.data.h5seq import write_sequence
+from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.sequence import MemorySequence
 
 FRAME_US = 10_000
@@ -58,16 +58,7 @@ def write_dataset(root: Path, sequences: list[MemorySequence], split: str = "tes
     """Native files + split list of ``sequences`` under ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     for s in sequences:
-        write_sequence(
-            root / f"{s.name}.h5",
-            name=s.name,
-            width=s.width,
-            height=s.height,
-            events=s.events,
-            frame_times=s.frame_times,
-            boxes=s.boxes,
-            absent=s.absent,
-        )
+        save_sequence(root / f"{s.name}.h5", s)
     write_split(root, split, [s.name for s in sequences])
     return root
 
