@@ -24,13 +24,14 @@ def write_split(root: str | Path, split: str, names: list[str]) -> Path:
 
 
 def read_split(path: str | Path) -> list[str]:
-    """Names listed in a split file (blank lines and '#' comments ignored)."""
+    """Names listed in a split file (blank lines and '#' comments ignored; a UTF-8 BOM and a trailing '/' of a
+    folder name, as in public datasets' lists, are dropped)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, None, "split list not found")
     names = []
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        line = line.split("#", 1)[0].strip().rstrip("/")
         if line:
             names.append(line)
     return names

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spiketrack.data.dataset import read_split
 from spiketrack.errors import DataFormatError
 from spiketrack.evaluation.textfiles import read_boxes, read_flags
 
@@ -65,8 +66,7 @@ def _eventvot_names(root: Path, split: str | None) -> tuple[Path, list[str]]:
         return root, sorted(p.name for p in root.iterdir() if (p / EVENTVOT_GT).is_file())
     listing = root / f"{split}.txt"
     if listing.is_file():
-        names = [ln.split("#", 1)[0].strip() for ln in listing.read_text().splitlines()]
-        return root, [n for n in names if n]
+        return root, read_split(listing)
     sub = root / split
     if sub.is_dir():
         return sub, sorted(p.name for p in sub.iterdir() if (p / EVENTVOT_GT).is_file())

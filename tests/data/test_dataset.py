@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_events
+from eventgen import make_events
 from spiketrack.cli import main
 from spiketrack.data.dataset import SequenceDataset, read_split, write_split
 from spiketrack.data.h5seq import write_sequence

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from spiketrack.data.readers import coesot, eventvot, fe108, felt, visevent
 from spiketrack.data.readers.attributes import load_attributes
-from spiketrack.data.readers.common import AbsentConvention, read_name_list
+from spiketrack.data.dataset import read_split
+from spiketrack.data.readers.common import AbsentConvention
 from spiketrack.data.readers.davis import DavisLayout, open_davis_sequence
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import ConfigError, DataFormatError
@@ -96,7 +97,7 @@ class PublicDataset:
         self.splits: dict[str, list[str]] = {}
         self._discover()
         for split, path in (split_files or {}).items():
-            self.splits[split] = read_name_list(Path(path))
+            self.splits[split] = read_split(Path(path))
         self.attributes = load_attributes(attributes, sorted(self.folders), self.format.attribute_codes)
 
     def _add(self, folder: Path, split: str | None) -> None:

@@ -170,15 +170,3 @@ def load_annotations(
         absent = to_absent(flags, convention)
         check_absent_against_boxes(absent, boxes, seq, absent_path, convention)
     return Annotations(apply_absent(boxes, absent), absent)
-
-
-def read_name_list(path: Path) -> list[str]:
-    """Sequence names, one per line (blank lines and '#' comments ignored; a trailing '/' is dropped)."""
-    if not path.is_file():
-        raise DataFormatError(path, None, "split list not found")
-    names = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
-        line = line.split("#", 1)[0].strip().rstrip("/")
-        if line:
-            names.append(line)
-    return names

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spiketrack.data.dataset import read_split
 from spiketrack.data.readers.common import (
     AbsentConvention,
     load_annotations,
     read_boxes,
-    read_name_list,
     to_absent,
 )
 from spiketrack.errors import DataFormatError
@@ -113,4 +113,4 @@ def test_without_flags_empty_boxes_are_absent(tmp_path):
 def test_name_list(tmp_path):
     p = tmp_path / "list.txt"
     p.write_text("a\n\n b/ \n# comment\nc # trailing\n")
-    assert read_name_list(p) == ["a", "b", "c"]
+    assert read_split(p) == ["a", "b", "c"]
