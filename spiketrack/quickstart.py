@@ -227,7 +227,7 @@ def quickstart(
                 cfg, source, p.data_dir, split=cfg.data.test_split, out_dir=p.results_dir(name),
                 workers=o.workers, device="cpu", energy=source != BASELINE, progress=progress,
             )
-            out[name] = {"results": str(p.results_dir(name)), "fps": getattr(summary, "fps", None)}
+            out[name] = {"results": str(p.results_dir(name)), "fps": summary.fps}
         return out
 
     commands = []
