@@ -169,6 +169,13 @@ class TrackingConfig:
     # out-of-view search crop cannot run away to the whole image.
     max_scale_change: float = 0.0
     empty_score_decay: float = 0.5  # score multiplier when a frame window holds no events
+    # Lost target: a prediction scoring below lost_threshold (0: off) is not adopted and the last confident box
+    # is kept (an occluded or motionless target is found where it was). Optionally the next search crop grows by
+    # lost_search_growth per lost frame, up to lost_search_max times the normal crop (local-to-global search of
+    # long-term trackers, e.g. SiamRPN++ long-term, Li et al. 2019); 1.0 = hold only.
+    lost_threshold: float = 0.0
+    lost_search_growth: float = 1.0
+    lost_search_max: float = 2.0
 
 
 @dataclass

@@ -13,6 +13,8 @@ window, decodes the box at the argmax, maps it back to image coordinates and cli
 - Adaptive search region (:mod:`spiketrack.tracking.asr`) enlarges one search crop after repeated jumps.
 - A search crop without events (event-only models) keeps the last box and multiplies the score by
   ``tracking.empty_score_decay``: the model would see an all-zero input.
+- A prediction scoring below ``tracking.lost_threshold`` (when > 0) is not adopted: the last confident box is
+  kept and the next search crop may grow (``lost_search_growth`` per lost frame, up to ``lost_search_max``).
 
 ``meter`` (optional, e.g. :class:`spiketrack.energy.meter.EnergyMeter`) receives every model call:
 ``meter.measure(kind)`` is a context manager entered around the call, kind ``template_init`` |
@@ -80,6 +82,7 @@ class ModelTracker:
         self.memory: Any = None  # merged student memory
         self.template: ModelInput | None = None  # teacher template inputs (batched)
         self.last_window: CropWindow | None = None  # search crop of the last tracked frame
+        self.lost_scale = 1.0  # search-crop multiplier while the target is lost (tracking.lost_threshold)
 
     # ------------------------------------------------------------------------------------------ helpers
     @property
@@ -125,6 +128,7 @@ class ModelTracker:
             raise ValueError(f"initial box must have positive width and height, got {b.tolist()}")
         self.box, self.score, self.frames_since_init = b, 1.0, 0
         self.init_size = b[2:].copy()
+        self.lost_scale = 1.0
         self._tag_frame(frame)
         self.asr.reset()
         encoded = self._encode(frame, b, "template_init")
@@ -137,7 +141,7 @@ class ModelTracker:
         """Box (x, y, w, h, float64 [4]) and score in [0, 1] for ``frame``."""
         self.frames_since_init += 1
         self._tag_frame(frame)
-        window = CropWindow.around(self.box, self.data_cfg.search_factor * self.asr.scale)
+        window = CropWindow.around(self.box, self.data_cfg.search_factor * self.asr.scale * self.lost_scale)
         self.last_window = window
         with self.timer.stage("representation"):
             empty = not self.spec.needs_rgb and crop_event_count(frame.events, window) == 0
@@ -156,10 +160,17 @@ class ModelTracker:
             score_map = out["score_map"]
             hann = self.hann(*score_map.shape[-2:]) if self.cfg.hann_window else None
             norm, scores = decode(out, hann)
+            score = float(scores[0])
+            if score < self.cfg.lost_threshold:
+                # target lost: keep the last confident box, search a larger crop next frame
+                self.lost_scale = min(self.lost_scale * self.cfg.lost_search_growth, self.cfg.lost_search_max)
+                self.score = score
+                return self.box.copy(), self.score
+            self.lost_scale = 1.0
             box = self._limited(self._damped(to_image_box(norm[0], window)))
             box = clip_box(box, frame.width, frame.height, self.cfg.margin)
             self.asr.update(box_iou(box, self.box))
-            self.box, self.score = box, float(scores[0])
+            self.box, self.score = box, score
         if self._update_due():
             self._add_template(frame)
         return self.box.copy(), self.score

@@ -159,3 +159,44 @@ def test_size_update_rate_moves_half_way():
     predicted = 0.9 * 4 * np.sqrt(20 * 16)
     assert result.boxes[1, 2] == pytest.approx(0.5 * 20 + 0.5 * predicted, rel=1e-6)
     assert result.boxes[1, 3] == pytest.approx(0.5 * 16 + 0.5 * predicted, rel=1e-6)
+
+
+class DoubtfulStudent(OracleStudent):
+    """Finds the target like the oracle but reports score 0.2 on the frames in ``doubtful`` (by call count)."""
+
+    def __init__(self, doubtful: set[int]) -> None:
+        super().__init__()
+        self.doubtful = doubtful
+
+    def track(self, search_bins, memory, return_features=False):
+        out = super().track(search_bins, memory, return_features)
+        if self.searched in self.doubtful:
+            out["score_map"] = out["score_map"] * (0.2 / 0.95)
+        return out
+
+
+def test_lost_target_keeps_last_box_and_grows_the_search_crop():
+    seq = moving_box_sequence(frames=7, velocity=(2, 0), start=(60, 50), width=400, height=400)
+    cfg = small_config("student", lost_threshold=0.3, lost_search_growth=1.25, lost_search_max=1.5, asr=False)
+    tracker = ModelTracker(DoubtfulStudent({2, 3, 4}), cfg)
+    frame = lambda k: TrackingFrame(k, seq.frame_events(k), *seq.frame_window(k), seq.width, seq.height)  # noqa: E731
+    tracker.initialize(frame(0), seq.boxes[0])
+    boxes, factors = [], []
+    for k in range(1, 7):
+        prev = tracker.box.copy()
+        box, _ = tracker.track(frame(k))
+        boxes.append(box)
+        factors.append(tracker.last_window.side / CropWindow.around(prev, 1.0).side)
+    # frames 2-4 score 0.2 < 0.3: the box of frame 1 is kept and the crop grows 4 -> 5 -> 6 (capped at 1.5 x 4)
+    for k in (1, 2, 3):
+        assert np.array_equal(boxes[k], boxes[0])
+    assert factors == pytest.approx([4, 4, 5, 6, 6, 4])
+    assert iou(np.stack(boxes[4:]), seq.boxes[5:].astype(np.float64)).min() > 0.85  # found again, normal crop
+
+
+def test_lost_threshold_zero_adopts_every_prediction():
+    seq = moving_box_sequence(frames=5, velocity=(2, 0), start=(60, 50), width=400, height=400)
+    tracker = ModelTracker(DoubtfulStudent({2, 3}), small_config("student", asr=False))
+    result = track_sequence(seq, tracker)
+    assert iou(result.boxes, seq.boxes.astype(np.float64)).min() > 0.85
+    assert not np.array_equal(result.boxes[2], result.boxes[1])
