@@ -1,8 +1,10 @@
 """`spiketrack quickstart`: the whole pipeline on the embedded synthetic benchmark, on a CPU, in minutes.
 
-Stages (each resumable: a finished stage leaves ``<work>/<stage>.done`` and is skipped on the next run
-unless ``--force``; an interrupted stage continues where it stopped — data files and tracked sequences
-already written are kept, training resumes from its newest checkpoint):
+Stages (each resumable: a finished stage leaves ``<work>/<stage>.done`` and is skipped on the next run;
+an interrupted stage continues where it stopped — data files and tracked sequences already written are
+kept, training resumes from its newest checkpoint). A stage that is redone — every stage with ``--force``,
+and every stage after one that ran again — first deletes its outputs in the work folder, so it starts
+from scratch instead of resuming from what the earlier run left:
 
 1. ``data``     synthetic benchmark (simulated events, exact boxes)      -> ``<work>/synth``
 2. ``teacher``  ANN ViT teacher on RGB + events                           -> ``<work>/teacher``
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,17 +144,32 @@ class _Stages:
 
     def __init__(self, work: Path, force: bool, say: Callable[[str], None]) -> None:
         self.work, self.force, self.say = work, force, say
+        self.upstream_ran = False  # a stage ran in this call: the later stages' outputs are stale
 
     def marker(self, stage: str) -> Path:
         return self.work / f"{stage}.done"
 
-    def run(self, stage: str, command: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``fn`` unless the stage is done; returns the stage's recorded outputs."""
+    def run(
+        self, stage: str, command: str, fn: Callable[[], dict[str, Any]], outputs: tuple[Path, ...] = ()
+    ) -> dict[str, Any]:
+        """Run ``fn`` unless the stage is done; returns the stage's recorded outputs.
+
+        ``outputs`` (folders inside the work folder) are deleted first when the stage is redone rather than
+        resumed: with ``--force``, or when an earlier stage ran in this call (its inputs changed).
+        """
         index = STAGES.index(stage) + 1
         marker = self.marker(stage)
-        if marker.is_file() and not self.force:
+        redo = self.force or self.upstream_ran
+        if marker.is_file() and not redo:
             self.say(f"[{index}/{len(STAGES)}] {stage}: done already ({marker}); --force to redo")
             return json.loads(marker.read_text())
+        self.upstream_ran = True
+        marker.unlink(missing_ok=True)
+        if redo:
+            for path in outputs:
+                if path.exists():
+                    self.say(f"    removing {path} (stage redone from scratch)")
+                    shutil.rmtree(path)
         self.say(f"[{index}/{len(STAGES)}] {stage}\n    $ {command}")
         start = time.perf_counter()
         info = fn()
@@ -193,6 +211,7 @@ def quickstart(
         f"spiketrack data synth --out {p.data_dir} --train {o.train_sequences} --test {o.test_sequences} "
         f"--seed {o.seed} --size {o.size} --frames {o.frames} --workers {o.workers}",
         data,
+        outputs=(p.data_dir,),
     )
 
     def fit(result) -> dict[str, Any]:  # noqa: ANN001 - TrainResult
@@ -205,6 +224,7 @@ def quickstart(
         "teacher",
         f"spiketrack train {p.teacher_config_path} {_sets(p.teacher_overrides)} --out {teacher_dir} --resume",
         lambda: fit(train(p.teacher, teacher_dir, resume=True, progress=progress)),
+        outputs=(teacher_dir,),
     )
     student_dir = p.work / "student"
     s_info = stages.run(
@@ -212,6 +232,7 @@ def quickstart(
         f"spiketrack distill {p.student_config_path} --teacher {t_info['checkpoint']} "
         f"{_sets(p.student_overrides)} --out {student_dir} --resume",
         lambda: fit(distill(p.student, t_info["checkpoint"], student_dir, resume=True, progress=progress)),
+        outputs=(student_dir,),
     )
 
     trackers = {
@@ -240,7 +261,7 @@ def quickstart(
             commands.append(f"spiketrack track --config {cfg_path} {_sets(sets)} --checkpoint {source} "
                             f"--dataset {p.data_dir} --split {cfg.data.test_split} --out {p.results_dir(name)} "
                             f"--workers {o.workers} --energy")
-    stages.run("track", "\n    $ ".join(commands), track)
+    stages.run("track", "\n    $ ".join(commands), track, outputs=tuple(p.results_dir(n) for n in trackers))
 
     report_out = Path(o.report_out)
     runs = [RunSpec(name, p.results_dir(name)) for name in ("teacher", "student")]
@@ -282,7 +303,10 @@ def quickstart(
 
 def add_arguments_quickstart(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", default="work/quickstart", help="work folder (data, checkpoints, results)")
-    parser.add_argument("--force", action="store_true", help="redo every stage even if it finished before")
+    parser.add_argument(
+        "--force", action="store_true",
+        help="redo every stage from scratch (deletes the work folder's data, checkpoints and results first)",
+    )
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="quickstart.KEY (train_sequences, test_sequences, frames, size, seed, teacher_config, "

@@ -79,6 +79,26 @@ def test_quickstart_tiny_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     quickstart(work, overrides, progress=False)
     again = capsys.readouterr().out
     assert again.count("done already") == len(STAGES)
+    # a stage whose marker is gone runs again, resuming its own files; every later stage is redone from scratch
+    kept, stale = work / "student" / "kept.txt", work / "results" / "teacher" / "stale.txt"
+    kept.write_text("student files are resumed")
+    stale.write_text("results of the previous student")
+    (work / "student.done").unlink()
+    quickstart(work, overrides, progress=False)
+    again = capsys.readouterr().out
+    assert again.count("done already") == 2  # data, teacher
+    assert kept.is_file() and not stale.exists()
+    assert len((work / "results" / "teacher" / "test_0000.txt").read_text().split()) == 10
+    # --force redoes every stage from scratch: the data, both trainings and all results are made anew
+    old = work / "teacher" / "old.txt"
+    old.write_text("from the previous teacher")
+    quickstart(work, overrides, force=True, progress=False)
+    forced = capsys.readouterr().out
+    assert "done already" not in forced and forced.count("(stage redone from scratch)") == 6
+    assert not old.exists() and not kept.exists()
+    assert json.loads((work / "teacher.done").read_text())["step"] == 2
+    assert SequenceDataset(work / "synth").names("test") == ["test_0000"]
+    assert len((work / "results" / "student" / "test_0000.txt").read_text().split()) == 10
 
 
 @pytest.mark.slow

@@ -25,13 +25,13 @@ def run_energy(args: argparse.Namespace) -> int:
     from spiketrack.config import load_config
     from spiketrack.energy.dataset import measure_dataset, write_energy
     from spiketrack.tracking.runner import resolve_device
-    from spiketrack.train.checkpoint import load_checkpoint
+    from spiketrack.train.checkpoint import load_checkpoint_as
 
     cfg = load_config(args.config, list(args.set))
     if args.profile:
         cfg.energy.profile = args.profile
     device = resolve_device(args.device)
-    model, _ = load_checkpoint(args.checkpoint, device=device, build=lambda _stored: _build(cfg))
+    model = load_checkpoint_as(cfg, args.checkpoint, device=device)
     split = None if args.split == "all" else args.split
     data = measure_dataset(model, cfg, args.dataset, split=split, device=device, limit=args.limit)
     out = Path(args.out) if args.out else Path(f"{Path(args.dataset).name}_energy.json")
@@ -41,12 +41,6 @@ def run_energy(args: argparse.Namespace) -> int:
           f"{ov['sop_per_frame'] / 1e9:.4f} GSOP/frame, {ov['energy_mj_per_frame']:.4f} mJ/frame "
           f"({data['profile']}); mean {ov['energy_mj_per_sequence']:.4f} mJ/sequence -> {out}")
     return 0
-
-
-def _build(cfg):  # the command's config decides the model (the checkpoint's stored config is not re-read)
-    from spiketrack.models import build_model
-
-    return build_model(cfg)
 
 
 def add_arguments_report(parser: argparse.ArgumentParser) -> None:

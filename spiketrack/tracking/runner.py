@@ -4,7 +4,8 @@ For each sequence ``<out>/<name>.txt`` (``x,y,w,h`` per frame, frame 0 = the giv
 ``<out>/<name>_time.txt`` (seconds per frame: data loading + representation + model + post-processing)
 are written atomically (temporary name, then rename; the box file last), so a sequence whose box and time
 files both exist with one line per frame is finished and is skipped when the run is started again.
-``--energy`` adds ``<name>_energy.json``: :meth:`spiketrack.energy.meter.EnergyMeter.summary` of every model
+A results folder records what made it (``track_run.json``, :mod:`spiketrack.tracking.run_identity`) and is
+never resumed with another tracker or other settings. ``--energy`` adds ``<name>_energy.json``: :meth:`spiketrack.energy.meter.EnergyMeter.summary` of every model
 call of the sequence (``spiketrack report`` reads a results folder of these).
 
 Sequences run in parallel worker processes (``workers`` > 1, CPU only, one torch thread each); each worker
@@ -34,6 +35,7 @@ from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
 from spiketrack.tracking.frame import TrackingFrame
+from spiketrack.tracking.run_identity import claim_results_dir, run_identity
 from spiketrack.data.inputs import InputSpec
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
@@ -140,16 +142,15 @@ def track_sequence(
 def load_model(cfg: ExperimentConfig, checkpoint: str | Path, device: str = "cpu") -> nn.Module:
     """Model of ``cfg.model`` (the command's config decides the architecture) with the weights of ``checkpoint``.
 
-    CheckpointError (naming the file) when it is missing, unreadable or does not fit that model.
+    CheckpointError (naming the file) when it is missing, unreadable, was trained as another model than
+    ``cfg.model`` describes, or does not fit that model.
     """
-    from spiketrack.models import build_model
-    from spiketrack.train.checkpoint import load_checkpoint
+    from spiketrack.train.checkpoint import load_checkpoint_as
 
     path = Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    model, _ = load_checkpoint(path, device=device, build=lambda _stored: build_model(cfg))
-    return model
+    return load_checkpoint_as(cfg, path, device=device)
 
 
 @dataclass
@@ -314,6 +315,7 @@ def track_dataset(
     names = dataset.names(split)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
     source = _source_for(cfg, tracker, device, energy)
     todo = [n for n in names if not is_finished(out, n, energy=source.energy)]
     skipped = [n for n in names if n not in set(todo)]

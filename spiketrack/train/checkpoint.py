@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spiketrack.config import ExperimentConfig, from_dict
+from spiketrack.config import ExperimentConfig, from_dict, to_dict
 from spiketrack.errors import CheckpointError, ConfigError
 
 CHECKPOINT_FORMAT = "spiketrack-checkpoint"
@@ -104,6 +104,62 @@ def load_checkpoint(
     model = build(cfg)
     load_state(model, state["model"], path)
     return model.to(device).eval(), cfg
+
+
+# Model settings that do not change what a trained network computes in a forward pass: the weights file it
+# started from, the neuron kernel backend and the surrogate gradient (backward only).
+_FORWARD_NEUTRAL = {"pretrained", "neuron.backend", "neuron.surrogate", "neuron.surrogate_alpha", "neuron.detach_reset"}
+
+
+def model_settings(cfg: ExperimentConfig) -> dict[str, Any]:
+    """``cfg.model`` as flat dotted keys (``neuron.levels``), without the settings in ``_FORWARD_NEUTRAL``."""
+
+    def flat(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict) and key != "overrides":
+                out.update(flat(value, f"{prefix}{key}."))
+            elif f"{prefix}{key}" not in _FORWARD_NEUTRAL:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    return flat(to_dict(cfg.model), "")
+
+
+def check_model_config(cfg: ExperimentConfig, stored: ExperimentConfig, path: str | Path) -> None:
+    """:class:`CheckpointError` when ``cfg.model`` describes another network than the one ``path`` was trained as.
+
+    Weights can fit a model and still mean something else (e.g. ``model.neuron.levels`` 4 instead of 8:
+    same tensors, different spikes), so the settings are compared, not only the state-dict keys.
+    """
+    mine, theirs = model_settings(cfg), model_settings(stored)
+    diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if diff:
+        listed = ", ".join(f"model.{k}: config {mine.get(k)!r}, checkpoint {theirs.get(k)!r}" for k in diff)
+        raise CheckpointError(
+            f"{path}: the config describes another model than the checkpoint was trained as ({listed}); "
+            "use the training config (its run folder has config.yaml) or --set these keys"
+        )
+
+
+def load_checkpoint_as(
+    cfg: ExperimentConfig,
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    build: Callable[[ExperimentConfig], nn.Module] | None = None,
+) -> nn.Module:
+    """Model of ``cfg`` (eval mode, on ``device``) with the weights of ``path``, after :func:`check_model_config`."""
+    if build is None:
+        from spiketrack.models import build_model
+
+        build = build_model
+
+    def build_checked(stored: ExperimentConfig) -> nn.Module:
+        check_model_config(cfg, stored, path)
+        return build(cfg)
+
+    model, _ = load_checkpoint(path, device=device, build=build_checked)
+    return model
 
 
 def _step_of(path: Path) -> int:

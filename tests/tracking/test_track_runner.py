@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -12,6 +13,7 @@ from tracking_helpers import OracleStudent, iou, moving_box_sequence, small_conf
 from spiketrack.cli import main
 from spiketrack.config import dump_config
 from spiketrack.evaluation.textfiles import read_boxes, read_times
+from spiketrack.tracking.run_identity import IDENTITY_FILE
 from spiketrack.tracking.runner import is_finished, track_dataset
 
 
@@ -78,6 +80,41 @@ def test_truncated_result_is_redone(dataset, tmp_path):
     assert not is_finished(out, "b")
     summary = track_dataset(cfg, OracleStudent(), root, "test", out, progress=False)
     assert summary.tracked == ["b"] and len(read_times(out / "b_time.txt")) == 5
+
+
+def test_results_folder_is_not_resumed_with_other_settings_or_weights(dataset, tmp_path):
+    from spiketrack.config import to_dict
+    from spiketrack.errors import ConfigError
+    from spiketrack.models import build_model
+    from spiketrack.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, atomic_save
+
+    root, _ = dataset
+    cfg = small_config("student")
+    out = tmp_path / "base"
+    track_dataset(cfg, "baseline", root, "test", out, progress=False)
+    assert json.loads((out / IDENTITY_FILE).read_text())["tracker"] == "baseline"
+    # other tracking options: refused, naming the key, and nothing in the folder changes
+    cfg.tracking.size_update_rate = 0.5
+    stamp = (out / "a.txt").stat().st_mtime_ns
+    with pytest.raises(ConfigError, match=r"tracking.size_update_rate: then 1.0, now 0.5"):
+        track_dataset(cfg, "baseline", root, "test", out, progress=False)
+    assert (out / "a.txt").stat().st_mtime_ns == stamp
+    # the same checkpoint path with other weights (a model retrained into the same run folder): refused
+    ckpt_cfg = small_config("student")
+    ckpt = tmp_path / "run" / "best.pt"
+
+    def save(seed: int) -> None:
+        torch.manual_seed(seed)
+        atomic_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "student",
+                     "config": to_dict(ckpt_cfg), "model": build_model(ckpt_cfg).state_dict()}, ckpt)
+
+    save(0)
+    res = tmp_path / "student"
+    assert sorted(track_dataset(ckpt_cfg, ckpt, root, "test", res, progress=False).tracked) == ["a", "b", "c"]
+    assert track_dataset(ckpt_cfg, ckpt, root, "test", res, progress=False).skipped == ["a", "b", "c"]
+    save(1)
+    with pytest.raises(ConfigError, match="tracker sha256"):
+        track_dataset(ckpt_cfg, ckpt, root, "test", res, progress=False)
 
 
 def test_cli_baseline_parallel_matches_sequential(dataset, tmp_path, capsys):

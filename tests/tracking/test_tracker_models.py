@@ -120,3 +120,10 @@ def test_cli_tracks_from_a_checkpoint(tmp_path, capsys):
     # a checkpoint of another architecture is a reported error, not a traceback
     rc = main([*args, "--out", str(tmp_path / "o2"), "--set", "model.kind=teacher"])
     assert rc == 2 and "student.pt" in capsys.readouterr().err
+    # weights that fit but were trained as another neuron: refused, naming the key, before anything is tracked
+    rc = main([*args, "--out", str(tmp_path / "o3"), "--set", "model.neuron.tau=3.0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "student.pt" in err and "model.neuron.tau: config 3.0, checkpoint 2.0" in err
+    assert not (tmp_path / "o3" / "s.txt").exists()
+    # settings that do not change the forward pass are free to differ
+    assert main([*args, "--out", str(tmp_path / "o4"), "--set", "model.neuron.backend=torch"]) == 0

@@ -98,3 +98,25 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     torch.save({"weights": torch.ones(1)}, other)
     with pytest.raises(CheckpointError, match="other.pt.*format"):
         read_checkpoint(other)
+
+
+def test_check_model_config_names_every_differing_model_key(tmp_path: Path) -> None:
+    from spiketrack.config import ExperimentConfig
+    from spiketrack.train.checkpoint import check_model_config
+
+    stored = ExperimentConfig()
+    stored.model.neuron.levels = 8
+    stored.model.overrides = {"dims": [8, 16, 32, 48]}
+    cfg = ExperimentConfig()
+    cfg.model.neuron.levels = 4
+    with pytest.raises(CheckpointError) as err:
+        check_model_config(cfg, stored, tmp_path / "run.pt")
+    text = str(err.value)
+    assert "run.pt" in text and "model.neuron.levels: config 4, checkpoint 8" in text
+    assert "model.overrides: config {}, checkpoint {'dims': [8, 16, 32, 48]}" in text
+    # training-only and kernel settings, and non-model sections, may differ
+    cfg = ExperimentConfig()
+    cfg.model.neuron.levels, cfg.model.overrides = 8, {"dims": [8, 16, 32, 48]}
+    cfg.model.pretrained, cfg.model.neuron.backend, cfg.model.neuron.surrogate = "/w.pth", "torch", "atan"
+    cfg.tracking.size_update_rate, cfg.data.search_size = 0.2, 256
+    check_model_config(cfg, stored, tmp_path / "run.pt")

@@ -1,0 +1,76 @@
+"""What produced a results folder, so that resuming never mixes two trackers' results.
+
+``spiketrack track`` skips sequences that are already finished in its ``--out`` folder. That is how an
+interrupted run resumes, but it would silently keep old results when the folder is reused with another
+checkpoint or other settings. The runner therefore writes ``track_run.json`` (the tracker — checkpoint path
+and SHA-256, ``baseline`` or an in-process model — and every setting that changes the boxes: the model, the
+input crops and the tracking options) and refuses, naming the differing keys, to add results made otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from spiketrack.config import ExperimentConfig, to_dict
+from spiketrack.errors import ConfigError
+from spiketrack.train.checkpoint import model_settings
+
+IDENTITY_FILE = "track_run.json"
+
+# data keys that shape the tracker's inputs (the others only concern training pairs)
+_INPUT_KEYS = ("template_size", "search_size", "template_factor", "search_factor", "timesteps", "voxel_bins")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_identity(cfg: ExperimentConfig, tracker: str | Path | nn.Module, baseline: str) -> dict[str, Any]:
+    """Flat ``{key: value}`` identity of a tracking run (see the module docstring)."""
+    if isinstance(tracker, nn.Module):
+        ident: dict[str, Any] = {"tracker": f"in-process {type(tracker).__name__}"}
+    elif str(tracker) == baseline:
+        ident = {"tracker": baseline}
+    else:
+        path = Path(tracker)
+        ident = {"tracker": str(path.resolve()), "tracker sha256": _sha256(path) if path.is_file() else None}
+    data = to_dict(cfg.data)
+    ident.update({f"data.{k}": data[k] for k in _INPUT_KEYS})
+    ident.update({f"model.{k}": v for k, v in model_settings(cfg).items()})
+    ident.update({f"tracking.{k}": v for k, v in to_dict(cfg.tracking).items()})
+    return json.loads(json.dumps(ident))  # plain JSON values, as they read back from the file
+
+
+def claim_results_dir(out: Path, identity: dict[str, Any]) -> None:
+    """Record ``identity`` in ``out``, or raise ConfigError if ``out`` holds results made by another run."""
+    path = out / IDENTITY_FILE
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: unreadable ({exc}); delete it if the results folder is yours") from exc
+        diff = sorted(k for k in before.keys() | identity.keys() if before.get(k) != identity.get(k))
+        if diff:
+            listed = "; ".join(f"{k}: then {before.get(k)!r}, now {identity.get(k)!r}" for k in diff[:6])
+            more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
+            raise ConfigError(
+                f"{out}: holds results of another tracking run ({listed}{more}); finished sequences would be "
+                "kept from it. Use another --out, or delete the folder to track again"
+            )
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(identity, indent=1))
+    os.replace(tmp, path)
+
+
+__all__ = ["IDENTITY_FILE", "claim_results_dir", "run_identity"]
