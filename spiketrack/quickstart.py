@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, from_dict, load_config, parse_override
 from spiketrack.errors import ConfigError
 
@@ -174,9 +174,7 @@ class _Stages:
         start = time.perf_counter()
         info = fn()
         info["seconds"] = round(time.perf_counter() - start, 1)
-        tmp = marker.with_name(f".{marker.name}.tmp")
-        tmp.write_text(json.dumps(info, indent=1, default=str))
-        os.replace(tmp, marker)
+        atomic_write_text(marker, json.dumps(info, indent=1, default=str))
         self.say(f"    {stage} finished in {info['seconds']:.0f} s")
         return info
 

@@ -19,13 +19,9 @@ from torchvision.ops import box_iou
 
 from spiketrack.config import DatasetSource
 from spiketrack.train.checkpoint import load_checkpoint
+from spiketrack.train.losses import cxcywh_to_xyxy
 from spiketrack.train.sampling import PairDataset
 from spiketrack.train.trainer import run_model
-
-
-def _corners(boxes: torch.Tensor) -> torch.Tensor:
-    """(cx, cy, w, h) -> (x1, y1, x2, y2)."""
-    return torch.cat([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], dim=1)
 
 
 def one_step_iou(checkpoint: str, root: str, split: str, samples: int, seed: int, batch: int = 64) -> dict[str, float]:
@@ -48,7 +44,7 @@ def one_step_iou(checkpoint: str, root: str, split: str, samples: int, seed: int
             items = default_collate([dataset[i] for i in range(start, min(start + batch, samples))])
             pred = run_model(model, kind, items, cfg.data.num_search)["pred_boxes"].reshape(-1, 4)
             true = items["boxes"].reshape(-1, 4)
-            ious.append(box_iou(_corners(pred), _corners(true)).diag())
+            ious.append(box_iou(cxcywh_to_xyxy(pred), cxcywh_to_xyxy(true)).diag())
             log_w.append(torch.log(pred[:, 2] / true[:, 2]))
             log_h.append(torch.log(pred[:, 3] / true[:, 3]))
     iou, lw, lh = torch.cat(ious), torch.cat(log_w), torch.cat(log_h)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.data.h5seq import open_sequence
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import DataFormatError
@@ -16,11 +16,7 @@ def write_split(root: str | Path, split: str, names: list[str]) -> Path:
     """Write ``<root>/<split>.txt`` (one sequence name per line) atomically."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    path = root / f"{split}.txt"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(f"{n}\n" for n in names))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(root / f"{split}.txt", "".join(f"{n}\n" for n in names))
 
 
 def read_split(path: str | Path) -> list[str]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, to_dict
 from spiketrack.errors import ConfigError
 from spiketrack.train.checkpoint import model_settings
@@ -68,9 +68,7 @@ def claim_results_dir(out: Path, identity: dict[str, Any]) -> None:
                 "kept from it. Use another --out, or delete the folder to track again"
             )
         return
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(identity, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(identity, indent=1))
 
 
 __all__ = ["IDENTITY_FILE", "claim_results_dir", "run_identity"]

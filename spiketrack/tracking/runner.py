@@ -5,8 +5,9 @@ For each sequence ``<out>/<name>.txt`` (``x,y,w,h`` per frame, frame 0 = the giv
 are written atomically (temporary name, then rename; the box file last), so a sequence whose box and time
 files both exist with one line per frame is finished and is skipped when the run is started again.
 A results folder records what made it (``track_run.json``, :mod:`spiketrack.tracking.run_identity`) and is
-never resumed with another tracker or other settings. ``--energy`` adds ``<name>_energy.json``: :meth:`spiketrack.energy.meter.EnergyMeter.summary` of every model
-call of the sequence (``spiketrack report`` reads a results folder of these).
+never resumed with another tracker or other settings. ``--energy`` adds ``<name>_energy.json``:
+:meth:`spiketrack.energy.meter.EnergyMeter.summary` of every model call of the sequence (``spiketrack report``
+reads a results folder of these).
 
 Sequences run in parallel worker processes (``workers`` > 1, CPU only, one torch thread each); each worker
 builds its tracker once. Per-stage seconds are summed over the run so the slowest stage is known.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
@@ -47,12 +48,6 @@ BASELINE = "baseline"
 def result_paths(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
     """``<name>.txt``, ``<name>_time.txt`` and ``<name>_energy.json`` in ``out_dir``."""
     return out_dir / f"{name}.txt", out_dir / f"{name}_time.txt", out_dir / f"{name}_energy.json"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _count_lines(path: Path) -> int:
@@ -74,9 +69,9 @@ def write_results(
     """Write the energy and time files, then the box file (its presence marks the sequence finished)."""
     box_path, time_path, energy_path = result_paths(out_dir, name)
     if energy is not None:
-        _atomic_write(energy_path, json.dumps(energy, indent=1))
-    _atomic_write(time_path, "".join(f"{t:.6f}\n" for t in times))
-    _atomic_write(box_path, "".join(f"{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n" for b in boxes))
+        atomic_write_text(energy_path, json.dumps(energy, indent=1))
+    atomic_write_text(time_path, "".join(f"{t:.6f}\n" for t in times))
+    atomic_write_text(box_path, "".join(f"{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n" for b in boxes))
 
 
 # ------------------------------------------------------------------------------------------------ one sequence
