@@ -137,7 +137,6 @@ class DistillTerm:
 class DistillConfig:
     """Hierarchical distillation from a frozen teacher (similarity, features, responses, temporal Fourier)."""
 
-    teacher_config: str | None = None  # YAML of the teacher; its checkpoint is given on the command line
     similarity: DistillTerm = field(default_factory=DistillTerm)
     feature: DistillTerm = field(default_factory=DistillTerm)
     feature_layers: list[int] = field(default_factory=lambda: [-1])
@@ -182,7 +181,7 @@ class TrackingConfig:
 class EnergyConfig:
     """Operation counting and energy profile (DESIGN §6)."""
 
-    profile: str = "45nm-fp32"
+    profile: str = "45nm-fp32"  # name in spiketrack.energy.profiles.PROFILES (its DEFAULT_PROFILE)
     count_residual: bool = False
     count_neuron: bool = False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from spiketrack.config import EnergyConfig
 from spiketrack.errors import ConfigError
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V.
@@ -83,7 +84,7 @@ PROFILES: dict[str, EnergyProfile] = {
     )
 }
 
-DEFAULT_PROFILE = "45nm-fp32"
+DEFAULT_PROFILE = EnergyConfig.profile  # the config default is the one place that names it
 
 
 def get_profile(profile: str | EnergyProfile) -> EnergyProfile:
