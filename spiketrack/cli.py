@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from spiketrack import __version__
 from spiketrack.errors import SpiketrackError
@@ -30,19 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(name: str):
-    module_name, _ = COMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    add = getattr(module, f"add_arguments_{name}", None)
-    run = getattr(module, f"run_{name}", None)
-    if add is None or run is None:
-        return None
-    return add, run
+def _load(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """``(add_arguments_<name>, run_<name>)`` of the command's module (imported only now)."""
+    module = importlib.import_module(COMMANDS[name][0])
+    return getattr(module, f"add_arguments_{name}"), getattr(module, f"run_{name}")
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -56,9 +47,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == selected:
-            loaded = _load(name)
-            if loaded is not None:
-                loaded[0](p)
+            _load(name)[0](p)
     return parser
 
 
@@ -72,12 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    loaded = _load(args.command)
-    if loaded is None:
-        print(f"spiketrack {args.command}: not built yet in this version", file=sys.stderr)
-        return 2
+    run = _load(args.command)[1]
     try:
-        return int(loaded[1](args) or 0)
+        return int(run(args) or 0)
     except SpiketrackError as exc:
         print(f"spiketrack {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 from spiketrack.data.h5seq import Violation, open_sequence, validate_sequence
 from spiketrack.errors import SpiketrackError
 
@@ -58,19 +57,13 @@ def validate_folder(root: str | Path) -> tuple[int, list[Violation]]:
 def add_arguments_data(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("synth", help="generate the synthetic benchmark (simulated events, exact boxes)")
-    try:
-        from spiketrack.data.synth import add_synth_arguments
-    except ImportError:  # pragma: no cover - only while the module is missing
-        add_synth_arguments = None
-    if add_synth_arguments is not None:
-        add_synth_arguments(p)
+    from spiketrack.data.synth import add_synth_arguments
+
+    add_synth_arguments(p)
     p = sub.add_parser("convert", help="convert a public dataset (EventVOT, FE108, VisEvent, COESOT, FELT)")
-    try:
-        from spiketrack.data.readers.convert import add_convert_arguments
-    except ImportError:  # pragma: no cover - only while the module is missing
-        add_convert_arguments = None
-    if add_convert_arguments is not None:
-        add_convert_arguments(p)
+    from spiketrack.data.readers.convert import add_convert_arguments
+
+    add_convert_arguments(p)
     p = sub.add_parser("info", help="summary of a sequence file")
     p.add_argument("file", help="native sequence file (.h5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -33,11 +33,6 @@ class EventArray:
     def __getitem__(self, index: slice | np.ndarray) -> EventArray:
         return EventArray(self.t[index], self.x[index], self.y[index], self.p[index])
 
-    @property
-    def duration_us(self) -> int:
-        """Time between first and last event (0 for fewer than two events)."""
-        return int(self.t[-1] - self.t[0]) if len(self) > 1 else 0
-
     @staticmethod
     def from_arrays(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> EventArray:
         """Cast to the canonical dtypes (polarity: anything > 0 is ON)."""

@@ -35,7 +35,6 @@ from spiketrack.data.textures import background_texture, random_texture, resize
 from spiketrack.errors import ConfigError
 
 GENERATOR_VERSION = 1
-SIZES = {"346x260": (346, 260), "1280x720": (1280, 720)}  # DAVIS346 and EventVOT's Prophesee EVK4 resolutions
 SOURCE_PREFIX = "spiketrack-synth"
 
 # Probability that a sequence is given each challenge (attributes are then measured, not copied from these).

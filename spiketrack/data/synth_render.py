@@ -31,10 +31,6 @@ class Motion:
             v += a * np.sin(2.0 * np.pi * f * t + p)
         return float(v)
 
-    def peak_speed(self) -> float:
-        """An upper bound of |d/dt| in units per second."""
-        return float(sum(2.0 * np.pi * abs(a) * f for a, f in zip(self.amps, self.freqs, strict=True)))
-
 
 @dataclass
 class Sprite:

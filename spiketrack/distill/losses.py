@@ -35,7 +35,6 @@ from spiketrack.distill.align import (
 )
 from spiketrack.errors import ConfigError
 
-KD_TERMS = ("similarity", "feature", "response", "fourier")
 # similarity_source -> (student output key, teacher output key) (model contract, spiketrack.models)
 _SIMILARITY_KEYS = {"features": ("features", "features"), "attentions": ("similarity", "attentions")}
 
@@ -172,7 +171,6 @@ class DistillLoss(nn.Module):
 
 
 __all__ = [
-    "KD_TERMS",
     "DistillLoss",
     "feature_kd",
     "fourier_kd",

@@ -88,12 +88,9 @@ def tracking_losses(
     return terms, {"iou": iou.detach()}
 
 
-LOSS_KEYS = ("focal", "giou", "l1")
-
 __all__ = [
     "FOCAL_ALPHA",
     "FOCAL_BETA",
-    "LOSS_KEYS",
     "cxcywh_to_xyxy",
     "focal_loss",
     "giou",

@@ -83,7 +83,6 @@ class SpikingStudent(nn.Module):
         )
         self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
         self.timesteps = timesteps
-        self.neuron_cfg = neuron
         self.apply(_init_weights)
         init_score_bias(self.head.score.proj)  # after the generic init, which zeroes conv biases
 
