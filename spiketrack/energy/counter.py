@@ -15,10 +15,12 @@ What is counted (DESIGN §6)
   (event-count inputs, analog tensors, every layer of the ANN teacher) is **dense**. A module attribute
   ``spiketrack_input_kind = "dense" | "spike"`` overrides the decision for that module.
 * **Spike counts.** A spike tensor's elements are converted to counts: binary spikes count 1; integer spikes
-  whose values lie in {0, 1/D, ..., 1} carry ``D * value`` unit spikes (D from the neuron's
-  ``spiketrack_spike_scale``, else its ``levels`` attribute when the values fit, else the smallest D <= 64
-  that makes every value an integer multiple of 1/D); spikingjelly's ``ILIFNode`` already emits counts
-  {0..D} (scale 1). A neuron output that fits no D (analog) is not a spike tensor.
+  whose values lie in {0, 1/D, ..., 1} carry ``D * value`` unit spikes. A neuron **declares** its D with an
+  integer attribute ``levels`` (every neuron of :mod:`spiketrack.models.spiking.neurons` does; this is the
+  whole protocol); for a neuron that declares nothing (spikingjelly's own nodes, user modules) D is
+  **inferred** as the smallest D <= 64 that makes every output value an integer multiple of 1/D, and an
+  output that fits no D (analog) is not a spike tensor. spikingjelly's ``ILIFNode`` emits counts {0..D}
+  (inferred scale 1).
 * **Exact SOPs** = fan-out of every unit spike: conv ``conv(counts, ones_like(weight), stride, padding,
   dilation, groups).sum()`` (zero padding receives no spikes, so border and stride effects are exact);
   linear ``counts.sum() * out_features``; ``A @ B`` with ``(counts_A @ ones).sum()`` when only A is spikes
@@ -244,25 +246,30 @@ def _is_counted(module: nn.Module) -> bool:
     return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, SpikeMatMul))
 
 
-def infer_spike_scale(values: torch.Tensor, hint: int | float | None = None) -> float | None:
+def neuron_spike_scale(module: nn.Module, out: torch.Tensor) -> float | None:
+    """D of a neuron's output: declared by its integer ``levels`` attribute, else inferred from the values."""
+    levels = getattr(module, "levels", None)
+    if isinstance(levels, int) and levels >= 1:
+        return float(levels)
+    return infer_spike_scale(out)
+
+
+def infer_spike_scale(values: torch.Tensor) -> float | None:
     """Unit spikes per unit of value: 1 for binary/count tensors, D for values in {0, 1/D, ..., 1}.
 
-    ``hint`` (a neuron's declared scale) is tried first. Returns None when the values are not
-    non-negative multiples of 1/D for any D <= 64 (an analog tensor, not spikes).
+    Returns None when the values are not non-negative multiples of 1/D for any D <= 64 (an analog tensor,
+    not spikes).
     """
     v = values.detach()
-    if v.numel() == 0:
-        return float(hint or 1)
-    if v.dtype == torch.bool:
+    if v.numel() == 0 or v.dtype == torch.bool:
         return 1.0
     v = v.float()
     if bool((v < 0).any()):
         return None
-    candidates = ([float(hint)] if hint else []) + [float(d) for d in range(1, _MAX_LEVELS + 1)]
-    for d in candidates:
+    for d in range(1, _MAX_LEVELS + 1):
         scaled = v * d
-        if bool(((scaled - scaled.round()).abs() <= 1e-4 * max(d, 1.0)).all()):
-            return d
+        if bool(((scaled - scaled.round()).abs() <= 1e-4 * d).all()):
+            return float(d)
     return None
 
 
@@ -304,12 +311,12 @@ class _FunctionWatcher(TorchFunctionMode):
         try:
             c._busy = True
             if name in _LAYOUT_OPS:
-                c._propagate(name, args, kwargs, out)
+                c._propagate(args, out)
             elif name == "pad":
                 value = kwargs.get("value", args[3] if len(args) > 3 else None)
                 mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
                 if mode == "constant" and not value:
-                    c._propagate(name, args[:1], {}, out)
+                    c._propagate(args[:1], out)
             elif c._layer_depth == 0 and c._neuron_depth == 0:
                 if name in _MATMUL_OPS and len(args) >= 2:
                     c._count_function_matmul(args[0], args[1], out)
@@ -403,19 +410,18 @@ class OperationCounter:
         entry = self._spikes.get(t.untyped_storage().data_ptr())
         return None if entry is None else entry[1]
 
-    def _kind(self, module: nn.Module | None, t: torch.Tensor) -> tuple[str, float]:
-        override = getattr(module, "spiketrack_input_kind", None) if module is not None else None
-        if override is not None:
-            if override not in (DENSE, SPIKE):
-                raise ValueError(f"{self._names.get(module)}.spiketrack_input_kind must be 'dense' or 'spike'")
-            if override == DENSE:
-                return DENSE, 1.0
-            scale = self._spike_scale(t)
-            return SPIKE, scale if scale is not None else 1.0
+    def _kind(self, t: torch.Tensor, module: nn.Module | None = None) -> tuple[str, float]:
+        """(kind, D) of a layer input: spikes by provenance, unless ``module.spiketrack_input_kind`` says."""
+        override = getattr(module, "spiketrack_input_kind", None)
+        if override not in (None, DENSE, SPIKE):
+            raise ValueError(f"{self._names.get(module)}.spiketrack_input_kind must be 'dense' or 'spike'")
         scale = self._spike_scale(t)
-        return (DENSE, 1.0) if scale is None else (SPIKE, scale)
+        if override == DENSE or (override is None and scale is None):
+            return DENSE, 1.0
+        return SPIKE, scale if scale is not None else 1.0
 
-    def _propagate(self, name: str, args: Any, kwargs: dict, out: Any) -> None:
+    def _propagate(self, args: Any, out: Any) -> None:
+        """Mark the outputs of a layout operation as spikes when all its tensor inputs are spikes of one D."""
         inputs = _tensor_args(args)
         if not inputs:
             return
@@ -473,10 +479,8 @@ class OperationCounter:
     def _count_neuron(self, module: nn.Module, name: str, out: Any) -> None:
         if not isinstance(out, torch.Tensor):
             return
-        explicit = getattr(module, "spiketrack_spike_scale", None)
-        # ``levels`` (D) of spiketrack's integer neurons is tried first: a D = 4 output that happens to hold
-        # only 0 and 1 (= 4 unit spikes) must not be read as binary
-        scale = float(explicit) if explicit else infer_spike_scale(out, getattr(module, "levels", None))
+        # a declared D matters: a D = 4 output that happens to hold only 0 and 1 (= 4 unit spikes) is not binary
+        scale = neuron_spike_scale(module, out)
         spikes = 0
         if scale is not None:
             self._register_spikes(out, scale)
@@ -487,7 +491,9 @@ class OperationCounter:
         if isinstance(module, SpikeMatMul):
             a = args[0] if args else kwargs["a"]
             b = args[1] if len(args) > 1 else kwargs["b"]
-            self._record_matmul(self._unique(name), "SpikeMatMul", a, b, out, module)
+            dense = getattr(module, "spiketrack_input_kind", None) == DENSE
+            kinds = (self._kind(a, module), (DENSE, 1.0) if dense else self._kind(b))
+            self._record_matmul(self._unique(name), "SpikeMatMul", a, b, out, kinds)
         elif isinstance(module, nn.Linear):
             x = args[0] if args else next(iter(kwargs.values()))
             self._record_linear(self._unique(name), module, x, out)
@@ -544,7 +550,7 @@ class OperationCounter:
         chunks = self._time_chunks(lead, multistep)
         per_out = module.in_channels // module.groups * math.prod(module.weight.shape[2:])
         dense_mac = out.numel() * per_out
-        kind, scale = self._kind(module, x)
+        kind, scale = self._kind(x, module)
         sop_per_sample = counts = None
         if kind == SPIKE:
             counts = _counts(xf, scale)
@@ -566,13 +572,47 @@ class OperationCounter:
         lead = tuple(x.shape[:-1])
         chunks = self._time_chunks(lead, multistep) if x.ndim >= 2 else None
         dense_mac = out.numel() * module.in_features
-        kind, scale = self._kind(module, x)
+        kind, scale = self._kind(x, module)
         sop_per_sample = counts = None
         if kind == SPIKE:
             counts = _counts(x, scale)
             sop_per_sample = counts.reshape(-1, module.in_features).double().sum(1) * module.out_features
         self._finish(name, type_name or type(module).__name__, kind, kind, dense_mac, sop_per_sample, counts, None, chunks,
                      list(x.shape), list(out.shape))
+
+    def _record_product(
+        self,
+        name: str,
+        type_name: str,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        out: torch.Tensor,
+        kinds: tuple[tuple[str, float], tuple[str, float]],
+        dense_mac: int,
+        chunks: int | None,
+        product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> None:
+        """A two-operand product (matmul, einsum): MACs when both operands are dense, else exact SOPs.
+
+        ``product(counts_a, counts_b)`` gives the SOPs per leading sample; a dense operand enters as ones, so
+        every unit spike of the other operand fans out to all the values it meets.
+        """
+        (ka, sa), (kb, sb) = kinds
+        operands = f"{ka}@{kb}"
+        if ka == DENSE and kb == DENSE:
+            self._finish(name, type_name, DENSE, operands, dense_mac, None, None, None, chunks, list(a.shape),
+                         list(out.shape))
+            return
+        ca = _counts(a, sa) if ka == SPIKE else torch.ones_like(a, dtype=torch.float32)
+        cb = _counts(b, sb) if kb == SPIKE else torch.ones_like(b, dtype=torch.float32)
+        per_sample = product(ca, cb)
+        # firing-rate statistics follow the left spike operand, split along the same leading dims
+        spike_counts = ca if ka == SPIKE else cb
+        fr_paper = float(spike_counts.double().mean().item()) if spike_counts.numel() else 0.0
+        if chunks and (spike_counts.numel() % chunks or per_sample.numel() % chunks):
+            chunks = None
+        self._finish(name, type_name, SPIKE, operands, dense_mac, per_sample, spike_counts, fr_paper, chunks,
+                     list(a.shape), list(out.shape))
 
     def _record_matmul(
         self,
@@ -581,44 +621,27 @@ class OperationCounter:
         a: torch.Tensor,
         b: torch.Tensor,
         out: torch.Tensor,
-        module: nn.Module | None = None,
-        kinds: tuple[tuple[str, float], tuple[str, float]] | None = None,
+        kinds: tuple[tuple[str, float], tuple[str, float]],
     ) -> None:
-        ka, sa = kinds[0] if kinds else self._kind(module, a)
-        kb, sb = kinds[1] if kinds else self._kind(None, b)
-        if module is not None and getattr(module, "spiketrack_input_kind", None) == DENSE:
-            kb = DENSE
-        a1 = a.unsqueeze(0) if a.ndim == 1 else a
-        kdim = a1.shape[-1]
-        dense_mac = out.numel() * kdim
+        """``a @ b``: out.numel() * K MACs; time chunks from the leading (batch) dimensions of the output."""
         lead = tuple(out.shape[:-2]) if out.ndim > 2 else ()
         chunks = self._time_chunks(lead, False) if lead else None
-        operands = f"{ka}@{kb}"
-        if ka == DENSE and kb == DENSE:
-            self._finish(name, type_name, DENSE, operands, dense_mac, None, None, None, chunks, list(a.shape),
-                         list(out.shape))
-            return
-        ca = _counts(a, sa) if ka == SPIKE else torch.ones_like(a, dtype=torch.float32)
-        cb = _counts(b, sb) if kb == SPIKE else torch.ones_like(b, dtype=torch.float32)
-        prod = ca @ cb
-        per_sample = prod.reshape(-1, *prod.shape[-2:]).double().sum((-1, -2)) if prod.ndim > 2 else prod.double().sum().reshape(1)
-        spike_counts = ca if ka == SPIKE else cb
-        fr_paper = float(spike_counts.double().mean().item()) if spike_counts.numel() else 0.0
-        # firing-rate statistics follow the left spike operand, split along the same leading dims
-        stats_counts = spike_counts
-        if chunks and stats_counts.numel() % chunks != 0:
-            chunks = None
-        if chunks and per_sample.numel() % chunks != 0:
-            chunks = None
-        self._finish(name, type_name, SPIKE, operands, dense_mac, per_sample, stats_counts, fr_paper, chunks,
-                     list(a.shape), list(out.shape))
+
+        def per_sample(ca: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
+            prod = ca @ cb
+            if prod.ndim <= 2:
+                return prod.double().sum().reshape(1)
+            return prod.reshape(-1, *prod.shape[-2:]).double().sum((-1, -2))
+
+        self._record_product(name, type_name, a, b, out, kinds, out.numel() * a.shape[-1], chunks, per_sample)
 
     def _count_function_matmul(self, a: Any, b: Any, out: Any) -> None:
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and isinstance(out, torch.Tensor)):
             return
         if a.ndim < 1 or b.ndim < 1:
             return
-        self._record_matmul(self._unique(f"{self._parent()}.matmul"), "matmul", a, b, out)
+        self._record_matmul(self._unique(f"{self._parent()}.matmul"), "matmul", a, b, out,
+                            (self._kind(a), self._kind(b)))
 
     def _parent(self) -> str:
         return self._stack[-1] if self._stack else type(self.model).__name__
@@ -642,20 +665,10 @@ class OperationCounter:
         sizes: dict[str, int] = {}
         for sub, t in zip(lhs.split(","), (a, b)):
             sizes.update({ch: int(d) for ch, d in zip(sub, t.shape)})
-        dense_mac = math.prod(sizes.values())
-        (ka, sa), (kb, sb) = self._kind(None, a), self._kind(None, b)
-        name = self._unique(f"{self._parent()}.einsum")
-        if ka == DENSE and kb == DENSE:
-            self._finish(name, "einsum", DENSE, "dense@dense", dense_mac, None, None, None, None, list(a.shape),
-                         list(out.shape))
-            return
-        ca = _counts(a, sa) if ka == SPIKE else torch.ones_like(a, dtype=torch.float32)
-        cb = _counts(b, sb) if kb == SPIKE else torch.ones_like(b, dtype=torch.float32)
-        sop = torch.einsum(equation, ca, cb).double().sum().reshape(1)
-        spike_counts = ca if ka == SPIKE else cb
-        fr = float(spike_counts.double().mean().item())
-        self._finish(name, "einsum", SPIKE, f"{ka}@{kb}", dense_mac, sop, spike_counts, fr, None, list(a.shape),
-                     list(out.shape))
+        self._record_product(
+            self._unique(f"{self._parent()}.einsum"), "einsum", a, b, out, (self._kind(a), self._kind(b)),
+            math.prod(sizes.values()), None, lambda ca, cb: torch.einsum(equation, ca, cb).double().sum().reshape(1),
+        )
 
     def _count_sdpa(self, args: tuple, kwargs: dict, out: Any) -> None:
         q = args[0] if len(args) > 0 else kwargs["query"]
@@ -665,10 +678,10 @@ class OperationCounter:
         kt = k.transpose(-2, -1)
         scores = torch.empty(*q.shape[:-1], k.shape[-2], device=q.device)  # [..., N, M] attention weights
         self._record_matmul(self._unique(f"{parent}.attn_qk"), "scaled_dot_product_attention", q, kt, scores,
-                            kinds=(self._kind(None, q), self._kind(None, k)))
+                            (self._kind(q), self._kind(k)))
         # softmax(QK^T) is dense: the attention-times-value product costs MACs unless V is the only spike operand
         self._record_matmul(self._unique(f"{parent}.attn_v"), "scaled_dot_product_attention", scores, v, out,
-                            kinds=((DENSE, 1.0), self._kind(None, v)))
+                            ((DENSE, 1.0), self._kind(v)))
 
 
 def count_operations(

@@ -118,6 +118,18 @@ def test_integer_spikes_count_their_value():
     assert rep2.layers[0].sop == 30
 
 
+def test_declared_levels_are_taken_as_is():
+    class Declared(nn.Module):  # D = 4 declared: an output of only 0 and 1 holds 4 unit spikes per 1
+        spiketrack_is_neuron = True
+        levels = 4
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x > 0).float()
+
+    rep = count_operations(nn.Sequential(Declared(), nn.Linear(3, 2)), torch.tensor([[1.0, 0.0, 1.0]]))
+    assert rep.neurons[0].spikes == 8 and rep.layers[0].sop == 8 * 2
+
+
 def test_infer_spike_scale():
     assert infer_spike_scale(torch.tensor([0.0, 1.0, 1.0])) == 1
     assert infer_spike_scale(torch.tensor([0.0, 0.25, 0.75])) == 4
