@@ -1,14 +1,16 @@
 """Operation counting, energy profiles and energy-accuracy reports (DESIGN §6).
 
 - :func:`count_operations` / :class:`OperationCounter` -> :class:`OperationReport` (per-layer MACs, exact SOPs,
-  paper-convention SOPs, firing rates per timestep) — :mod:`spiketrack.energy.counter`
+  paper-convention SOPs, firing rates per timestep) — :mod:`spiketrack.energy.counter`,
+  :mod:`spiketrack.energy.operations`
 - profiles (pJ per MAC / per SOP, with sources) — :mod:`spiketrack.energy.profiles`
 - per-sequence accounting: :class:`EnergyMeter`, :func:`sequence_energy` — :mod:`spiketrack.energy.meter`
 - dataset runs and reports — :mod:`spiketrack.energy.dataset`, :mod:`spiketrack.energy.report`
 """
 
-from spiketrack.energy.counter import LayerOps, OperationCounter, OperationReport, count_call, count_operations
+from spiketrack.energy.counter import OperationCounter, count_call, count_operations
 from spiketrack.energy.meter import EnergyMeter, sequence_energy
+from spiketrack.energy.operations import LayerOps, OperationReport
 from spiketrack.energy.profiles import PROFILES, EnergyProfile, get_profile
 
 __all__ = [

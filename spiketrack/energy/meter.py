@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from spiketrack.energy.counter import OperationCounter, OperationReport
+from spiketrack.energy.counter import OperationCounter
+from spiketrack.energy.operations import OperationReport
 from spiketrack.energy.profiles import DEFAULT_PROFILE, get_profile
 
 KINDS = ("template_init", "template_update", "search")

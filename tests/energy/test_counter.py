@@ -291,7 +291,7 @@ def test_module_called_twice_is_listed_twice_and_round_trips():
 
     rep = count_operations(Twice(), torch.ones(1, 3))
     assert [lay.name for lay in rep.layers] == ["fc", "fc#1"] and rep.total_mac == 12
-    from spiketrack.energy.counter import OperationReport
+    from spiketrack.energy.operations import OperationReport
 
     again = OperationReport.from_dict(rep.to_dict())
     assert again.to_dict() == rep.to_dict()
