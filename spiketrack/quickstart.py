@@ -188,6 +188,7 @@ def quickstart(
 ) -> dict[str, Any]:
     """Run every stage; returns the report dict (also written to ``quickstart.report_out``)."""
     from spiketrack.data.synth import generate_benchmark
+    from spiketrack.energy.meter import EnergyMeter
     from spiketrack.energy.report import RunSpec, build_report, render_markdown, write_report
     from spiketrack.tracking.runner import BASELINE, track_dataset
     from spiketrack.train.trainer import distill, train
@@ -245,7 +246,8 @@ def quickstart(
             say(f"    tracking with the {name}")
             summary = track_dataset(
                 cfg, source, p.data_dir, split=cfg.data.test_split, out_dir=p.results_dir(name),
-                workers=o.workers, device="cpu", energy=source != BASELINE, progress=progress,
+                workers=o.workers, device="cpu", meter=EnergyMeter.from_config if source != BASELINE else None,
+                progress=progress,
             )
             out[name] = {"results": str(p.results_dir(name)), "fps": summary.fps}
         return out

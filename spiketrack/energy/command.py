@@ -24,8 +24,8 @@ def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
 def run_energy(args: argparse.Namespace) -> int:
     from spiketrack.config import load_config
     from spiketrack.energy.dataset import measure_dataset, write_energy
-    from spiketrack.tracking.runner import resolve_device
-    from spiketrack.train.checkpoint import load_checkpoint_as
+    from spiketrack.device import resolve_device
+    from spiketrack.models.checkpoint import load_checkpoint_as
 
     cfg = load_config(args.config, list(args.set))
     if args.profile:
