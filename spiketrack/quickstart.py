@@ -12,7 +12,9 @@ from scratch instead of resuming from what the earlier run left:
 4. ``track``    teacher, student and the event-density baseline           -> ``<work>/results/<tracker>``
 5. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
 
-Each stage prints the ordinary command that does the same, so a user learns them as the demo runs.
+Each stage prints the ordinary command that does the same, so a user learns them as the demo runs. The
+printed line and the run come from one argument list (:class:`StageCommand`): the stage parses it with the
+``spiketrack`` parser and calls the command's library function with the parsed arguments.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import json
 import shlex
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,8 +137,29 @@ def _frames(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _sets(overrides: list[str]) -> str:
-    return " ".join(f"--set {shlex.quote(o)}" for o in overrides)
+def _sets(overrides: list[str]) -> list[str]:
+    """``--set KEY=VALUE`` arguments, one pair per override."""
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+@dataclass(frozen=True)
+class StageCommand:
+    """A ``spiketrack`` command line: a stage prints it and runs what the CLI's own parser reads from it."""
+
+    argv: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return shlex.join(("spiketrack", *self.argv))
+
+    def args(self) -> argparse.Namespace:
+        """``argv`` parsed by the ``spiketrack`` parser, exactly as the printed command line would be."""
+        from spiketrack.cli import build_parser
+
+        return build_parser(self.argv[0]).parse_args(list(self.argv))
+
+
+def _command(*argv: str | Path | int) -> StageCommand:
+    return StageCommand(tuple(str(a) for a in argv))
 
 
 class _Stages:
@@ -150,9 +173,15 @@ class _Stages:
         return self.work / f"{stage}.done"
 
     def run(
-        self, stage: str, command: str, fn: Callable[[], dict[str, Any]], outputs: tuple[Path, ...] = ()
+        self,
+        stage: str,
+        commands: Sequence[StageCommand],
+        fn: Callable[[], dict[str, Any]],
+        outputs: tuple[Path, ...] = (),
     ) -> dict[str, Any]:
         """Run ``fn`` unless the stage is done; returns the stage's recorded outputs.
+
+        ``commands`` are printed as the stage's ordinary command lines (``fn`` runs what they parse to).
 
         ``outputs`` (folders inside the work folder) are deleted first when the stage is redone rather than
         resumed: with ``--force``, or when an earlier stage ran in this call (its inputs changed).
@@ -170,7 +199,8 @@ class _Stages:
                 if path.exists():
                     self.say(f"    removing {path} (stage redone from scratch)")
                     shutil.rmtree(path)
-        self.say(f"[{index}/{len(STAGES)}] {stage}\n    $ {command}")
+        listed = "\n    $ ".join(str(c) for c in commands)
+        self.say(f"[{index}/{len(STAGES)}] {stage}\n    $ {listed}")
         start = time.perf_counter()
         info = fn()
         info["seconds"] = round(time.perf_counter() - start, 1)
@@ -187,30 +217,31 @@ def quickstart(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run every stage; returns the report dict (also written to ``quickstart.report_out``)."""
-    from spiketrack.data.synth import generate_benchmark
-    from spiketrack.energy.report import RunSpec, build_report, render_markdown, write_report
-    from spiketrack.tracking.runner import BASELINE, track_dataset
-    from spiketrack.train.trainer import distill, train
+    from spiketrack.data.synth import SynthOptions, generate_benchmark
+    from spiketrack.energy.command import report_from_args
+    from spiketrack.energy.report import render_markdown, write_report
+    from spiketrack.energy.track_command import track_from_args
+    from spiketrack.evaluation.command import evaluate_from_args
+    from spiketrack.tracking.runner import BASELINE
+    from spiketrack.train.command import distill_from_args, train_from_args
 
     p = plan(work, overrides)
     o = p.options
     p.work.mkdir(parents=True, exist_ok=True)
     stages = _Stages(p.work, force, say)
 
-    def data() -> dict[str, Any]:
-        jobs = generate_benchmark(
-            p.data_dir, o.train_sequences, o.test_sequences, seed=o.seed, size=_size(o.size),
-            frames=_frames(o.frames), workers=o.workers, progress=progress,
-        )
-        return {"dataset": str(p.data_dir), "sequences": len(jobs)}
+    synth = _command("data", "synth", "--out", p.data_dir, "--train", o.train_sequences, "--test", o.test_sequences,
+                     "--seed", o.seed, "--size", o.size, "--frames", o.frames, "--workers", o.workers)
 
-    stages.run(
-        "data",
-        f"spiketrack data synth --out {p.data_dir} --train {o.train_sequences} --test {o.test_sequences} "
-        f"--seed {o.seed} --size {o.size} --frames {o.frames} --workers {o.workers}",
-        data,
-        outputs=(p.data_dir,),
-    )
+    def data() -> dict[str, Any]:
+        a = synth.args()
+        jobs = generate_benchmark(
+            Path(a.out), a.train, a.test, seed=a.seed, size=_size(a.size), frames=_frames(a.frames),
+            options=SynthOptions(fps=float(a.fps), rgb=not a.no_rgb), workers=a.workers, progress=progress,
+        )
+        return {"dataset": a.out, "sequences": len(jobs)}
+
+    stages.run("data", [synth], data, outputs=(p.data_dir,))
 
     def fit(result) -> dict[str, Any]:  # noqa: ANN001 - TrainResult
         ckpt = result.best_checkpoint or result.last_checkpoint
@@ -218,62 +249,56 @@ def quickstart(
                 "metrics": result.metrics}
 
     teacher_dir = p.work / "teacher"
-    t_info = stages.run(
-        "teacher",
-        f"spiketrack train {p.teacher_config_path} {_sets(p.teacher_overrides)} --out {teacher_dir} --resume",
-        lambda: fit(train(p.teacher, teacher_dir, resume=True, progress=progress)),
-        outputs=(teacher_dir,),
-    )
+    teach = _command("train", p.teacher_config_path, *_sets(p.teacher_overrides), "--out", teacher_dir, "--resume")
+    t_info = stages.run("teacher", [teach], lambda: fit(train_from_args(teach.args(), progress)),
+                        outputs=(teacher_dir,))
     student_dir = p.work / "student"
-    s_info = stages.run(
-        "student",
-        f"spiketrack distill {p.student_config_path} --teacher {t_info['checkpoint']} "
-        f"{_sets(p.student_overrides)} --out {student_dir} --resume",
-        lambda: fit(distill(p.student, t_info["checkpoint"], student_dir, resume=True, progress=progress)),
-        outputs=(student_dir,),
-    )
+    learn = _command("distill", p.student_config_path, "--teacher", t_info["checkpoint"],
+                     *_sets(p.student_overrides), "--out", student_dir, "--resume")
+    s_info = stages.run("student", [learn], lambda: fit(distill_from_args(learn.args(), progress)),
+                        outputs=(student_dir,))
 
+    split = p.student.data.test_split
     trackers = {
-        "teacher": (p.teacher, t_info["checkpoint"], p.teacher_config_path, p.teacher_overrides),
-        "student": (p.student, s_info["checkpoint"], p.student_config_path, p.student_overrides),
-        BASELINE: (p.student, BASELINE, p.student_config_path, p.student_overrides),
+        "teacher": _command("track", "--config", p.teacher_config_path, *_sets(p.teacher_overrides),
+                            "--checkpoint", t_info["checkpoint"], "--dataset", p.data_dir,
+                            "--split", p.teacher.data.test_split, "--out", p.results_dir("teacher"),
+                            "--workers", o.workers, "--energy"),
+        "student": _command("track", "--config", p.student_config_path, *_sets(p.student_overrides),
+                            "--checkpoint", s_info["checkpoint"], "--dataset", p.data_dir, "--split", split,
+                            "--out", p.results_dir("student"), "--workers", o.workers, "--energy"),
+        BASELINE: _command("track", "--tracker", BASELINE, "--config", p.student_config_path,
+                           *_sets(p.student_overrides), "--dataset", p.data_dir, "--split", split,
+                           "--out", p.results_dir(BASELINE), "--workers", o.workers),
     }
 
     def track() -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, (cfg, source, _, _) in trackers.items():
+        for name, command in trackers.items():
             say(f"    tracking with the {name}")
-            summary = track_dataset(
-                cfg, source, p.data_dir, split=cfg.data.test_split, out_dir=p.results_dir(name),
-                workers=o.workers, device="cpu", energy=source != BASELINE, progress=progress,
-            )
-            out[name] = {"results": str(p.results_dir(name)), "fps": summary.fps}
+            a = command.args()
+            summary = track_from_args(a, progress=progress)
+            out[name] = {"results": a.out, "fps": summary.fps}
         return out
 
-    commands = []
-    for name, (cfg, source, cfg_path, sets) in trackers.items():
-        if source == BASELINE:
-            commands.append(f"spiketrack track --tracker baseline --config {cfg_path} --dataset {p.data_dir} "
-                            f"--split {cfg.data.test_split} --out {p.results_dir(name)}")
-        else:
-            commands.append(f"spiketrack track --config {cfg_path} {_sets(sets)} --checkpoint {source} "
-                            f"--dataset {p.data_dir} --split {cfg.data.test_split} --out {p.results_dir(name)} "
-                            f"--workers {o.workers} --energy")
-    stages.run("track", "\n    $ ".join(commands), track, outputs=tuple(p.results_dir(n) for n in trackers))
+    stages.run("track", list(trackers.values()), track, outputs=tuple(p.results_dir(n) for n in trackers))
 
     report_out = Path(o.report_out)
-    runs = [RunSpec(name, p.results_dir(name)) for name in ("teacher", "student")]
-    baseline_dir = p.results_dir(BASELINE)
+    evaluate = _command("evaluate", "--dataset", p.data_dir, "--split", split, "--results", p.results_dir(BASELINE),
+                        "--names", BASELINE)
+    runs = [f"{name}={p.results_dir(name)}" for name in ("teacher", "student")]
+    reporting = _command("report", "--dataset", p.data_dir, "--split", split,
+                         *[arg for run in runs for arg in ("--run", run)], "--out", report_out)
+    quickstart_command = _command("quickstart", "--work", p.work, *_sets(overrides or []))
 
     def report() -> dict[str, Any]:
         report_start = time.perf_counter()
-        rep = build_report(p.data_dir, runs, split=p.student.data.test_split, protocol="eventvot")
-        from spiketrack.evaluation.evaluate import evaluate_trackers
-
-        base = evaluate_trackers(p.data_dir, [baseline_dir], names=[BASELINE], split=p.student.data.test_split)
-        rep["baselines"] = {BASELINE: base.to_dict()["trackers"][BASELINE] | {"results": str(baseline_dir)}}
+        r, e = reporting.args(), evaluate.args()
+        rep = report_from_args(r)
+        base = evaluate_from_args(e).to_dict()["trackers"]
+        rep["baselines"] = {name: base[name] | {"results": results} for name, results in zip(e.names, e.results)}
         rep["generated_by"] = {
-            "command": f"spiketrack quickstart --work {p.work}" + (f" {_sets(overrides or [])}" if overrides else ""),
+            "command": str(quickstart_command),
             "date": time.strftime("%Y-%m-%d"),
             # every stage's own time (stages done by an earlier run count with the time they took then)
             "seconds_total": round(sum(
@@ -281,17 +306,10 @@ def quickstart(
                 if stages.marker(s).is_file()
             ) + time.perf_counter() - report_start, 1),
         }
-        write_report(rep, report_out)
-        return {"report": str(report_out)}
+        write_report(rep, r.out)
+        return {"report": r.out}
 
-    stages.run(
-        "report",
-        f"spiketrack evaluate --dataset {p.data_dir} --split {p.student.data.test_split} --results "
-        f"{' '.join(str(p.results_dir(n)) for n in trackers)} --names {' '.join(trackers)}\n"
-        f"    $ spiketrack report --dataset {p.data_dir} "
-        + " ".join(f"--run {r.name}={r.results_dir}" for r in runs) + f" --out {report_out}",
-        report,
-    )
+    stages.run("report", [evaluate, reporting], report)
     rep = json.loads((report_out / "report.json").read_text())
     say("")
     say(render_markdown(rep).split("\n## ")[0].strip())

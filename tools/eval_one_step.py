@@ -18,7 +18,7 @@ from torch.utils.data import default_collate
 from torchvision.ops import box_iou
 
 from spiketrack.config import DatasetSource
-from spiketrack.train.checkpoint import load_checkpoint
+from spiketrack.models.checkpoint import load_checkpoint
 from spiketrack.train.losses import cxcywh_to_xyxy
 from spiketrack.train.sampling import PairDataset
 from spiketrack.train.trainer import run_model

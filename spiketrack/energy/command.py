@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from spiketrack.energy.profiles import PROFILES
 
@@ -24,8 +25,8 @@ def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
 def run_energy(args: argparse.Namespace) -> int:
     from spiketrack.config import load_config
     from spiketrack.energy.dataset import measure_dataset, write_energy
-    from spiketrack.tracking.runner import resolve_device
-    from spiketrack.train.checkpoint import load_checkpoint_as
+    from spiketrack.device import resolve_device
+    from spiketrack.models.checkpoint import load_checkpoint_as
 
     cfg = load_config(args.config, list(args.set))
     if args.profile:
@@ -54,12 +55,19 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-missing", action="store_true", help="count missing result files as failures")
 
 
-def run_report(args: argparse.Namespace) -> int:
-    from spiketrack.energy.report import RunSpec, build_report, write_report
+def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~spiketrack.energy.report.build_report` call of ``spiketrack report ARGS`` (written by the caller)."""
+    from spiketrack.energy.report import RunSpec, build_report
 
     runs = [RunSpec.parse(r) for r in args.run]
     split = None if args.split == "all" else args.split
-    report = build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing)
+    return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from spiketrack.energy.report import write_report
+
+    report = report_from_args(args)
     paths = write_report(report, args.out)
     for r in report["runs"]:
         print(f"{r['tracker']}: SR {r['SR']:.1f}  {r['energy_mj_per_frame']:.4f} mJ/frame")

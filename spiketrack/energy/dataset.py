@@ -1,9 +1,11 @@
 """Energy of a model over every sequence of a dataset: the library behind ``spiketrack energy``.
 
-Each sequence is tracked with the online tracker (:func:`spiketrack.energy.meter.sequence_energy`), so the
-counted inputs are the crops the tracker really sees. The result (JSON-ready dict) holds the per-sequence
-summaries and an ``overall`` block: operations and energy per frame (all calls of all sequences divided by
-all frames), mean energy per sequence, firing rate, and the per-layer table of the search branch per frame.
+Each sequence is tracked with the online tracker through the runner's own path
+(:func:`spiketrack.tracking.runner.run_sequence` with :meth:`EnergyMeter.from_config` as meter factory, as
+``spiketrack track --energy`` does), so the counted inputs are the crops the tracker really sees. The result
+(JSON-ready dict) holds the per-sequence summaries and an ``overall`` block: operations and energy per frame
+(all calls of all sequences divided by all frames), mean energy per sequence, firing rate, and the per-layer
+table of the search branch per frame.
 """
 
 from __future__ import annotations
@@ -15,12 +17,27 @@ from typing import Any
 from torch import nn
 from tqdm import tqdm
 
-from spiketrack.energy.meter import EnergyMeter, count_parameters, sequence_energy
+from spiketrack.data.sequence import Sequence
+from spiketrack.energy.meter import EnergyMeter, count_parameters
 from spiketrack.errors import ConfigError, DataFormatError
+from spiketrack.tracking.runner import SequenceResult, TrackerSource, run_sequence
 
 ENERGY_FORMAT = "spiketrack-energy"
 
 
+def sequence_energy(
+    model: nn.Module, sequence: Sequence, cfg: Any, *, device: str = "cpu", meter: EnergyMeter | None = None
+) -> tuple[dict[str, Any], SequenceResult]:
+    """Track ``sequence`` with the online tracker (ground truth used only for frame 0's box) and count it.
+
+    Returns ``(summary, result)``: the :meth:`EnergyMeter.summary` dict and the tracker's
+    ``SequenceResult`` (boxes, times). The teacher is counted the same way (T = 1). ``meter``: count into this
+    meter instead of a fresh one of :meth:`EnergyMeter.from_config`.
+    """
+    factory = EnergyMeter.from_config if meter is None else (lambda _model, _cfg: meter)
+    result = run_sequence(TrackerSource(cfg, "model", model=model, device=device, meter=factory), sequence)
+    assert result.energy is not None  # a model source with a meter factory always has a meter
+    return result.energy, result
 
 
 def overall_from_sequences(sequences: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -91,9 +108,7 @@ def measure_dataset(
     sequences: dict[str, dict[str, Any]] = {}
     for name in tqdm(names, unit="seq", desc="energy", disable=not progress):
         with dataset.open(name) as seq:
-            meter = EnergyMeter.from_config(model, cfg)
-            summary, _ = sequence_energy(model, seq, cfg, device=device, meter=meter)
-        sequences[name] = summary
+            sequences[name], _ = sequence_energy(model, seq, cfg, device=device)
     prof = sequences[names[0]]
     return {
         "format": ENERGY_FORMAT,

@@ -3,14 +3,15 @@
 :class:`EnergyMeter` counts every model call of one sequence with :class:`~spiketrack.energy.counter.OperationCounter`
 and keeps frame-level and layer-level breakdowns. It serves two callers:
 
-- the tracker (``spiketrack.tracking.tracker.ModelTracker``): its ``meter.measure(kind)`` protocol, kind
-  ``template_init`` | ``template_update`` | ``search``;
+- the tracker (``spiketrack.tracking.tracker.ModelTracker``): the meter protocol of
+  :mod:`spiketrack.tracking.meter` (``measure(kind)``, kind ``template_init`` | ``template_update`` | ``search``;
+  ``set_frame``; ``summary``), with :meth:`EnergyMeter.from_config` as the runner's meter factory;
 - any loop: ``meter.count_template(fn, *inputs)`` / ``meter.count_search(fn, *inputs)`` return the call's output.
 
 Frame attribution: ``set_frame(k)`` names the frame of the following calls; without it, ``template_init`` is
 frame 0 and each ``search`` call advances to the next frame (a frame whose search crop held no events runs no
 model and costs nothing, so callers that skip frames should use ``set_frame``).
-:func:`sequence_energy` runs the real tracker over a sequence with a meter attached.
+:func:`spiketrack.energy.dataset.sequence_energy` runs the real tracker over a sequence with a meter attached.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from torch import nn
 from spiketrack.energy.counter import OperationCounter
 from spiketrack.energy.operations import OperationReport
 from spiketrack.energy.profiles import DEFAULT_PROFILE, get_profile
-
-KINDS = ("template_init", "template_update", "search")
+from spiketrack.tracking.meter import KINDS
 _TOTAL_KEYS = ("calls", "mac", "sop", "sop_paper", "residual_adds", "neuron_updates", "spikes", "energy_mj",
                "energy_mj_paper")
 
@@ -216,37 +216,3 @@ class EnergyMeter:
                 if any(r.kind == k for r in self.records)
             }
         return out
-
-
-class _FrameTaggingTracker:
-    """Tells the meter which frame each tracker call belongs to (frames without events run no model)."""
-
-    def __init__(self, tracker: Any, meter: EnergyMeter) -> None:
-        self.tracker, self.meter = tracker, meter
-        self.timer = getattr(tracker, "timer", None)
-
-    def initialize(self, frame: Any, box: Any) -> None:
-        self.meter.set_frame(frame.index)
-        self.tracker.initialize(frame, box)
-
-    def track(self, frame: Any) -> Any:
-        self.meter.set_frame(frame.index)
-        return self.tracker.track(frame)
-
-
-def sequence_energy(
-    model: nn.Module, sequence: Any, cfg: Any, *, device: str = "cpu", meter: EnergyMeter | None = None
-) -> tuple[dict[str, Any], Any]:
-    """Track ``sequence`` with the online tracker (ground truth used only for frame 0's box) and count it.
-
-    Returns ``(summary, result)``: the :meth:`EnergyMeter.summary` dict and the tracker's
-    ``SequenceResult`` (boxes, times). The teacher is counted the same way (T = 1).
-    """
-    from spiketrack.tracking.runner import track_sequence
-    from spiketrack.tracking.tracker import ModelTracker
-
-    meter = meter or EnergyMeter.from_config(model, cfg)
-    tracker = ModelTracker(model, cfg, device=device, meter=meter)
-    result = track_sequence(sequence, _FrameTaggingTracker(tracker, meter), timer=tracker.timer,
-                            needs_rgb=tracker.spec.needs_rgb)
-    return meter.summary(frames=sequence.num_frames), result

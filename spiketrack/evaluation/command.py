@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from spiketrack.evaluation.protocols import PROTOCOLS
+
+if TYPE_CHECKING:
+    from spiketrack.evaluation.evaluate import EvaluationResult
 
 MAX_NOTES_PRINTED = 20
 
@@ -32,13 +36,18 @@ def add_arguments_evaluate(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
+def evaluate_from_args(args: argparse.Namespace) -> EvaluationResult:
+    """The :func:`~spiketrack.evaluation.evaluate.evaluate_trackers` call of ``spiketrack evaluate ARGS``."""
     from spiketrack.evaluation.evaluate import evaluate_trackers
 
-    result = evaluate_trackers(
+    return evaluate_trackers(
         args.dataset, args.results, names=args.names, protocol=args.protocol,
         split=args.split, allow_missing=args.allow_missing,
     )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    result = evaluate_from_args(args)
     for note in result.notes[:MAX_NOTES_PRINTED]:
         print(f"note: {note}", file=sys.stderr)
     if len(result.notes) > MAX_NOTES_PRINTED:

@@ -16,6 +16,8 @@ crop sizes come from ``cfg.data``. Call protocol (see the contract in each class
   (per transformer block [B, Ns, C], averaged over T) and 'similarity' (per block [B, heads, Ns, Ns],
   spike Q K^T averaged over T).
 
+A trained model is rebuilt from a checkpoint (its stored config) by :mod:`spiketrack.models.checkpoint`.
+
 Outputs of both: 'score_map' [B, 1, Hf, Wf] (sigmoid), 'size_map' [B, 2, Hf, Wf], 'offset_map'
 [B, 2, Hf, Wf] (cells), 'pred_boxes' [B, 4] (cx, cy, w, h normalised to the search crop).
 

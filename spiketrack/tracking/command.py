@@ -1,4 +1,9 @@
-"""``spiketrack track``: track every sequence of a dataset split and write result files."""
+"""``spiketrack track``: track every sequence of a dataset split and write result files.
+
+``--energy`` attaches the meter factory the caller hands in (tracking knows energy only through the meter
+protocol of :mod:`spiketrack.tracking.meter`); the CLI command is wired with the energy meter in
+:mod:`spiketrack.energy.track_command`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from pathlib import Path
 
 from spiketrack.config import load_config
 from spiketrack.errors import ConfigError
-from spiketrack.tracking.runner import BASELINE, track_dataset
+from spiketrack.tracking.meter import MeterFactory
+from spiketrack.tracking.runner import BASELINE, RunSummary, track_dataset
 
 
 def add_arguments_track(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +31,22 @@ def add_arguments_track(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_track(args: argparse.Namespace) -> int:
+def track_from_args(
+    args: argparse.Namespace, meter: MeterFactory | None = None, progress: bool | None = None
+) -> RunSummary:
+    """The :func:`track_dataset` call of ``spiketrack track ARGS``; ``meter`` counts operations with ``--energy``.
+
+    ``progress`` (default: not ``--quiet``) lets a caller that parsed a printed command line choose the bar.
+    """
     cfg = load_config(args.config, args.set)
     if args.tracker == "model" and not args.checkpoint:
         raise ConfigError("--checkpoint is required with --tracker model (or use --tracker baseline)")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.energy and meter is None:
+        raise ConfigError("--energy: no energy meter was given to count with (run `spiketrack track`)")
     source = BASELINE if args.tracker == BASELINE else args.checkpoint
-    summary = track_dataset(
+    return track_dataset(
         cfg,
         source,
         args.dataset,
@@ -40,9 +54,14 @@ def run_track(args: argparse.Namespace) -> int:
         out_dir=args.out,
         workers=args.workers,
         device=args.device,
-        energy=args.energy,
-        progress=not args.quiet,
+        meter=meter if args.energy else None,
+        progress=not args.quiet if progress is None else progress,
     )
+
+
+def run_track(args: argparse.Namespace, meter: MeterFactory | None = None) -> int:
+    """Track, write ``track_summary.json`` and print the run's speed; ``meter`` serves ``--energy``."""
+    summary = track_from_args(args, meter)
     out = Path(args.out)
     (out / "track_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())

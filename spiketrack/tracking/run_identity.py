@@ -19,7 +19,7 @@ from torch import nn
 from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, to_dict
 from spiketrack.errors import ConfigError
-from spiketrack.train.checkpoint import model_settings
+from spiketrack.models.checkpoint import model_settings
 
 IDENTITY_FILE = "track_run.json"
 

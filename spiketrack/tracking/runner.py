@@ -5,9 +5,10 @@ For each sequence ``<out>/<name>.txt`` (``x,y,w,h`` per frame, frame 0 = the giv
 are written atomically (temporary name, then rename; the box file last), so a sequence whose box and time
 files both exist with one line per frame is finished and is skipped when the run is started again.
 A results folder records what made it (``track_run.json``, :mod:`spiketrack.tracking.run_identity`) and is
-never resumed with another tracker or other settings. ``--energy`` adds ``<name>_energy.json``:
-:meth:`spiketrack.energy.meter.EnergyMeter.summary` of every model call of the sequence (``spiketrack report``
-reads a results folder of these).
+never resumed with another tracker or other settings. A meter factory (``meter``, the protocol of
+:mod:`spiketrack.tracking.meter`; ``spiketrack track --energy`` passes the energy meter's) adds
+``<name>_energy.json``: the meter's summary of every model call of the sequence (``spiketrack report`` reads a
+results folder of these). :func:`run_sequence` is the one place where a sequence is tracked with its meter.
 
 Sequences run in parallel worker processes (``workers`` > 1, CPU only, one torch thread each); each worker
 builds its tracker once. Per-stage seconds are summed over the run so the slowest stage is known.
@@ -34,8 +35,11 @@ from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
+from spiketrack.device import resolve_device
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
+from spiketrack.models.checkpoint import load_model
 from spiketrack.tracking.frame import TrackingFrame
+from spiketrack.tracking.meter import MeterFactory, SequenceMeter
 from spiketrack.tracking.run_identity import claim_results_dir, run_identity
 from spiketrack.data.inputs import InputSpec
 from spiketrack.tracking.timing import STAGES, StageTimer
@@ -134,20 +138,6 @@ def track_sequence(
 
 
 # ------------------------------------------------------------------------------------------------ trackers
-def load_model(cfg: ExperimentConfig, checkpoint: str | Path, device: str = "cpu") -> nn.Module:
-    """Model of ``cfg.model`` (the command's config decides the architecture) with the weights of ``checkpoint``.
-
-    CheckpointError (naming the file) when it is missing, unreadable, was trained as another model than
-    ``cfg.model`` describes, or does not fit that model.
-    """
-    from spiketrack.train.checkpoint import load_checkpoint_as
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    return load_checkpoint_as(cfg, path, device=device)
-
-
 @dataclass
 class TrackerSource:
     """Everything a (worker) process needs to build its tracker; picklable."""
@@ -157,7 +147,7 @@ class TrackerSource:
     checkpoint: str | None = None
     model: nn.Module | None = None
     device: str = "cpu"
-    energy: bool = False
+    meter: MeterFactory | None = None  # per-sequence meter (model trackers only)
     _model_cache: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def needs_rgb(self) -> bool:
@@ -173,7 +163,7 @@ class TrackerSource:
                 raise CheckpointError("a model tracker needs --checkpoint (or use --tracker baseline)")
         return self._model_cache
 
-    def build(self, timer: StageTimer, meter: Any = None) -> Tracker:
+    def build(self, timer: StageTimer, meter: SequenceMeter | None = None) -> Tracker:
         """A fresh tracker for one sequence (the model itself is built once per process)."""
         if self.kind == BASELINE:
             from spiketrack.tracking.baseline import EventDensityParams, EventDensityTracker
@@ -181,26 +171,30 @@ class TrackerSource:
             return EventDensityTracker(EventDensityParams(empty_score_decay=self.cfg.tracking.empty_score_decay))
         return ModelTracker(self.get_model(), self.cfg, device=self.device, meter=meter, timer=timer)
 
-    def make_meter(self) -> Any:
-        """Per-sequence energy meter (None unless ``energy``)."""
-        if not self.energy or self.kind == BASELINE:
+    def make_meter(self) -> SequenceMeter | None:
+        """A fresh meter for one sequence (None without a meter factory, and for the baseline)."""
+        if self.meter is None or self.kind == BASELINE:
             return None
-        from spiketrack.energy.meter import EnergyMeter
+        return self.meter(self.get_model(), self.cfg)
 
-        return EnergyMeter.from_config(self.get_model(), self.cfg)
+
+def run_sequence(source: TrackerSource, seq: Sequence) -> SequenceResult:
+    """Track ``seq`` with a fresh tracker (and meter) of ``source``; ``energy`` holds the meter's summary."""
+    timer = StageTimer(source.device)
+    meter = source.make_meter()
+    tracker = source.build(timer, meter)
+    result = track_sequence(seq, tracker, timer, needs_rgb=source.needs_rgb())
+    if meter is not None:
+        result.energy = meter.summary(frames=len(result.times))
+    return result
 
 
 def run_one(source: TrackerSource, path: Path, out_dir: Path) -> SequenceResult:
     """Track the sequence file ``path`` and write its result files."""
     from spiketrack.data.h5seq import open_sequence
 
-    timer = StageTimer(source.device)
-    meter = source.make_meter()
-    tracker = source.build(timer, meter)
     with open_sequence(path) as seq:
-        result = track_sequence(seq, tracker, timer, needs_rgb=source.needs_rgb())
-    if meter is not None:
-        result.energy = meter.summary(frames=len(result.times))
+        result = run_sequence(source, seq)
     result.name = path.stem  # results are named as the dataset lists the sequence
     write_results(out_dir, result.name, result.boxes, result.times, result.energy)
     result.boxes = result.boxes[:0]  # only the summary travels back to the main process
@@ -264,24 +258,13 @@ def _default_start_method() -> str:
 
 
 def _source_for(
-    cfg: ExperimentConfig, tracker: str | Path | nn.Module, device: str, energy: bool
+    cfg: ExperimentConfig, tracker: str | Path | nn.Module, device: str, meter: MeterFactory | None
 ) -> TrackerSource:
     if isinstance(tracker, nn.Module):
-        return TrackerSource(cfg, "model", model=tracker, device=device, energy=energy)
+        return TrackerSource(cfg, "model", model=tracker, device=device, meter=meter)
     if str(tracker) == BASELINE:
-        return TrackerSource(cfg, BASELINE, device="cpu", energy=False)
-    return TrackerSource(cfg, "model", checkpoint=str(tracker), device=device, energy=energy)
-
-
-def resolve_device(device: str | None) -> str:
-    """'cuda' only where available; None picks cuda when present, else cpu."""
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigError(f"--device {device}: expected cpu or cuda[:N]")
-    return device
+        return TrackerSource(cfg, BASELINE, device="cpu")
+    return TrackerSource(cfg, "model", checkpoint=str(tracker), device=device, meter=meter)
 
 
 def track_dataset(
@@ -292,7 +275,7 @@ def track_dataset(
     out_dir: str | Path = "results",
     workers: int = 1,
     device: str | None = "cpu",
-    energy: bool = False,
+    meter: MeterFactory | None = None,
     progress: bool = True,
     on_result: Callable[[SequenceResult], None] | None = None,
     start_method: str | None = None,
@@ -300,9 +283,11 @@ def track_dataset(
     """Track every sequence of ``split`` (None: every file) of ``dataset_dir`` into ``out_dir``.
 
     ``tracker`` is a checkpoint path, a model (``nn.Module`` honouring the model interface) or
-    ``'baseline'`` (the event-density tracker). Finished sequences are skipped. ``workers`` > 1 runs
-    sequences in parallel processes on CPU (on CUDA one process is used); ``start_method`` overrides the
-    multiprocessing start method (default: fork where available, as PyTorch's DataLoader, else spawn).
+    ``'baseline'`` (the event-density tracker). ``meter`` (model, cfg -> meter) counts every model call of
+    a sequence into ``<name>_energy.json`` (the baseline runs no model and gets none). Finished sequences are
+    skipped. ``workers`` > 1 runs sequences in parallel processes on CPU (on CUDA one process is used);
+    ``start_method`` overrides the multiprocessing start method (default: fork where available, as PyTorch's
+    DataLoader, else spawn).
     """
     start = time.perf_counter()
     device = resolve_device(device)
@@ -311,8 +296,8 @@ def track_dataset(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
-    source = _source_for(cfg, tracker, device, energy)
-    todo = [n for n in names if not is_finished(out, n, energy=source.energy)]
+    source = _source_for(cfg, tracker, device, meter)
+    todo = [n for n in names if not is_finished(out, n, energy=source.meter is not None)]
     skipped = [n for n in names if n not in set(todo)]
     workers = max(1, min(int(workers), len(todo) or 1))
     if device != "cpu":
@@ -367,10 +352,9 @@ __all__ = [
     "TrackerSource",
     "first_box",
     "is_finished",
-    "load_model",
     "result_paths",
-    "resolve_device",
     "run_one",
+    "run_sequence",
     "track_dataset",
     "track_sequence",
     "write_results",

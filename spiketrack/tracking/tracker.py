@@ -16,7 +16,7 @@ window, decodes the box at the argmax, maps it back to image coordinates and cli
 - A prediction scoring below ``tracking.lost_threshold`` (when > 0) is not adopted: the last confident box is
   kept and the next search crop may grow (``lost_search_growth`` per lost frame, up to ``lost_search_max``).
 
-``meter`` (optional, e.g. :class:`spiketrack.energy.meter.EnergyMeter`) receives every model call:
+``meter`` (optional, :class:`~spiketrack.tracking.meter.TrackerMeter`) receives every model call:
 ``meter.measure(kind)`` is a context manager entered around the call, kind ``template_init`` |
 ``template_update`` | ``search``; a meter with ``set_frame(k)`` is told each frame's index first.
 """
@@ -34,6 +34,7 @@ from spiketrack.config import ExperimentConfig
 from spiketrack.data.crop import CropWindow
 from spiketrack.tracking.asr import AdaptiveSearchRegion
 from spiketrack.tracking.frame import TrackingFrame
+from spiketrack.tracking.meter import TrackerMeter
 from spiketrack.data.inputs import InputSpec, ModelInput, batch_inputs, build_input, crop_event_count
 from spiketrack.tracking.postprocess import box_iou, clip_box, decode, hann2d, to_image_box
 from spiketrack.tracking.timing import StageTimer
@@ -45,12 +46,6 @@ class Tracker(Protocol):
     def initialize(self, frame: TrackingFrame, box: np.ndarray) -> None: ...
 
     def track(self, frame: TrackingFrame) -> tuple[np.ndarray, float]: ...
-
-
-class TrackerMeter(Protocol):
-    """Energy hook: ``measure(kind)`` wraps one model call (kind template_init | template_update | search)."""
-
-    def measure(self, kind: str) -> AbstractContextManager[Any]: ...
 
 
 class ModelTracker:

@@ -1,5 +1,6 @@
-"""spiketrack.train: pair sampling, tracking losses, the trainer (AMP, DDP, exact resume) and checkpoints.
+"""spiketrack.train: pair sampling, tracking losses, the trainer (AMP, DDP, exact resume) and checkpoint writing.
 
 Import the pieces from their modules (``spiketrack.train.trainer.train``,
-``spiketrack.train.checkpoint.load_checkpoint``); this package file imports nothing heavy.
+``spiketrack.train.checkpoint.CheckpointManager``); a model is loaded from a checkpoint with
+``spiketrack.models.checkpoint.load_checkpoint``. This package file imports nothing heavy.
 """

@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic writes, keep-last-k + best, and loading a model from a checkpoint.
+"""Checkpoint files of a training run: atomic writes, keep-last-k + best, the newest readable one for resuming.
 
 A checkpoint is a ``torch.save`` dict with ``format='spiketrack-checkpoint'``, ``version``, ``kind``
 ('teacher' | 'student'), ``config`` (the plain-data experiment config), ``model`` (state dict) and, for
@@ -10,26 +10,22 @@ Writes go to a temporary file in the same folder, are flushed to disk and then r
 name (``os.replace`` is atomic on POSIX), so a run killed while writing leaves the previous checkpoint
 intact and never a half-written file under a checkpoint name.
 
-This module imports only torch, the config and the errors, so the tracker can use it cheaply; the model
-family is imported when :func:`load_checkpoint` builds a model.
+Reading a checkpoint and rebuilding its model is the model side's job (:mod:`spiketrack.models.checkpoint`,
+so tracking and energy never import training code); this module writes and finds the files a run resumes from.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from spiketrack.config import ExperimentConfig, from_dict, to_dict
-from spiketrack.errors import CheckpointError, ConfigError
+from spiketrack.errors import CheckpointError
+from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
 
-CHECKPOINT_FORMAT = "spiketrack-checkpoint"
-CHECKPOINT_VERSION = 1
 _STEP_FILE = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
@@ -48,118 +44,6 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint dict of ``path``; :class:`CheckpointError` naming the file if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a broken file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a spiketrack checkpoint (field 'format' != '{CHECKPOINT_FORMAT}')")
-    if int(state.get("version", -1)) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {state.get('version')} is newer than this spiketrack")
-    for key in ("config", "model"):
-        if key not in state:
-            raise CheckpointError(f"{path}: field '{key}' missing")
-    return state
-
-
-def checkpoint_config(state: dict[str, Any], path: str | Path = "<checkpoint>") -> ExperimentConfig:
-    """The experiment config stored in a checkpoint."""
-    try:
-        return from_dict(ExperimentConfig, state["config"], source=f"{path} [config]")
-    except ConfigError as exc:
-        raise CheckpointError(f"{path}: stored config does not fit this spiketrack: {exc}") from exc
-
-
-def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path, field: str = "model") -> None:
-    """``model.load_state_dict`` with a :class:`CheckpointError` naming the file and the first bad keys."""
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0:3]
-        raise CheckpointError(f"{path} [{field}]: does not fit the model: {' '.join(first)}") from exc
-
-
-def load_checkpoint(
-    path: str | Path,
-    device: str | torch.device = "cpu",
-    build: Callable[[ExperimentConfig], nn.Module] | None = None,
-) -> tuple[nn.Module, ExperimentConfig]:
-    """Model (eval mode, on ``device``) and config of a checkpoint.
-
-    ``build`` makes the model from the config (default: :func:`spiketrack.models.build_model`).
-    """
-    state = read_checkpoint(path)
-    cfg = checkpoint_config(state, path)
-    if build is None:
-        from spiketrack.models import build_model
-
-        build = build_model
-    model = build(cfg)
-    load_state(model, state["model"], path)
-    return model.to(device).eval(), cfg
-
-
-# Model settings that do not change what a trained network computes in a forward pass: the weights file it
-# started from, the neuron kernel backend and the surrogate gradient (backward only).
-_FORWARD_NEUTRAL = {"pretrained", "neuron.backend", "neuron.surrogate", "neuron.surrogate_alpha", "neuron.detach_reset"}
-
-
-def model_settings(cfg: ExperimentConfig) -> dict[str, Any]:
-    """``cfg.model`` as flat dotted keys (``neuron.levels``), without the settings in ``_FORWARD_NEUTRAL``."""
-
-    def flat(data: dict[str, Any], prefix: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            if isinstance(value, dict) and key != "overrides":
-                out.update(flat(value, f"{prefix}{key}."))
-            elif f"{prefix}{key}" not in _FORWARD_NEUTRAL:
-                out[f"{prefix}{key}"] = value
-        return out
-
-    return flat(to_dict(cfg.model), "")
-
-
-def check_model_config(cfg: ExperimentConfig, stored: ExperimentConfig, path: str | Path) -> None:
-    """:class:`CheckpointError` when ``cfg.model`` describes another network than the one ``path`` was trained as.
-
-    Weights can fit a model and still mean something else (e.g. ``model.neuron.levels`` 4 instead of 8:
-    same tensors, different spikes), so the settings are compared, not only the state-dict keys.
-    """
-    mine, theirs = model_settings(cfg), model_settings(stored)
-    diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-    if diff:
-        listed = ", ".join(f"model.{k}: config {mine.get(k)!r}, checkpoint {theirs.get(k)!r}" for k in diff)
-        raise CheckpointError(
-            f"{path}: the config describes another model than the checkpoint was trained as ({listed}); "
-            "use the training config (its run folder has config.yaml) or --set these keys"
-        )
-
-
-def load_checkpoint_as(
-    cfg: ExperimentConfig,
-    path: str | Path,
-    device: str | torch.device = "cpu",
-    build: Callable[[ExperimentConfig], nn.Module] | None = None,
-) -> nn.Module:
-    """Model of ``cfg`` (eval mode, on ``device``) with the weights of ``path``, after :func:`check_model_config`."""
-    if build is None:
-        from spiketrack.models import build_model
-
-        build = build_model
-
-    def build_checked(stored: ExperimentConfig) -> nn.Module:
-        check_model_config(cfg, stored, path)
-        return build(cfg)
-
-    model, _ = load_checkpoint(path, device=device, build=build_checked)
-    return model
 
 
 def _step_of(path: Path) -> int:
@@ -204,13 +88,4 @@ class CheckpointManager:
         return None
 
 
-__all__ = [
-    "CHECKPOINT_FORMAT",
-    "CHECKPOINT_VERSION",
-    "CheckpointManager",
-    "atomic_save",
-    "checkpoint_config",
-    "load_checkpoint",
-    "load_state",
-    "read_checkpoint",
-]
+__all__ = ["CheckpointManager", "atomic_save"]

@@ -6,8 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from spiketrack.config import load_config
+
+if TYPE_CHECKING:
+    from spiketrack.train.trainer import TrainResult
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -49,28 +53,43 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """Train a teacher or student from scratch (or resume)."""
+def train_from_args(args: argparse.Namespace, progress: bool | None = None) -> TrainResult:
+    """The :func:`~spiketrack.train.trainer.train` call of ``spiketrack train ARGS`` (progress: not --no-progress)."""
     from spiketrack.train.trainer import train
 
-    _logging()
     cfg = load_config(args.config, args.overrides)
-    result = train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
-    _report(result)
+    progress = not args.no_progress if progress is None else progress
+    return train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=progress)
+
+
+def distill_from_args(args: argparse.Namespace, progress: bool | None = None) -> TrainResult:
+    """The :func:`~spiketrack.train.trainer.distill` call of ``spiketrack distill ARGS``."""
+    from spiketrack.train.trainer import distill
+
+    cfg = load_config(args.config, args.overrides)
+    progress = not args.no_progress if progress is None else progress
+    return distill(cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=progress)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train a teacher or student from scratch (or resume)."""
+    _logging()
+    _report(train_from_args(args))
     return 0
 
 
 def run_distill(args: argparse.Namespace) -> int:
     """Distil a student from a frozen teacher checkpoint (or resume)."""
-    from spiketrack.train.trainer import distill
-
     _logging()
-    cfg = load_config(args.config, args.overrides)
-    result = distill(
-        cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress
-    )
-    _report(result)
+    _report(distill_from_args(args))
     return 0
 
 
-__all__ = ["add_arguments_distill", "add_arguments_train", "run_distill", "run_train"]
+__all__ = [
+    "add_arguments_distill",
+    "add_arguments_train",
+    "distill_from_args",
+    "run_distill",
+    "run_train",
+    "train_from_args",
+]

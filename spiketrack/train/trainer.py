@@ -39,7 +39,8 @@ from tqdm import tqdm
 from spiketrack.config import ExperimentConfig, dump_config, to_dict
 from spiketrack.distill.losses import DistillLoss
 from spiketrack.errors import CheckpointError, ConfigError, SpiketrackError
-from spiketrack.train.checkpoint import CheckpointManager, load_checkpoint, load_state
+from spiketrack.models.checkpoint import load_checkpoint, load_state
+from spiketrack.train.checkpoint import CheckpointManager
 from spiketrack.train.distributed import (
     DistInfo,
     all_gather_objects,

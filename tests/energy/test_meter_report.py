@@ -17,7 +17,8 @@ from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import write_sequence
 from spiketrack.data.sequence import MemorySequence
 from spiketrack.energy.counter import count_operations
-from spiketrack.energy.meter import EnergyMeter, sequence_energy
+from spiketrack.energy.dataset import sequence_energy
+from spiketrack.energy.meter import EnergyMeter
 from spiketrack.energy.report import RunSpec
 from spiketrack.models import build_model
 

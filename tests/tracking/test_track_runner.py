@@ -86,7 +86,8 @@ def test_results_folder_is_not_resumed_with_other_settings_or_weights(dataset, t
     from spiketrack.config import to_dict
     from spiketrack.errors import ConfigError
     from spiketrack.models import build_model
-    from spiketrack.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, atomic_save
+    from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from spiketrack.train.checkpoint import atomic_save
 
     root, _ = dataset
     cfg = small_config("student")
@@ -171,7 +172,7 @@ def test_spawned_workers_track_with_a_model(dataset, tmp_path):
 
 def test_device_choice(dataset, tmp_path):
     from spiketrack.errors import ConfigError
-    from spiketrack.tracking.runner import resolve_device
+    from spiketrack.device import resolve_device
 
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(ConfigError, match="--device tpu"):

@@ -10,6 +10,7 @@ import torch
 from tracking_helpers import moving_box_sequence, small_config, write_dataset
 
 from spiketrack.data.crop import CropWindow
+from spiketrack.energy.meter import EnergyMeter
 from spiketrack.models import build_model
 from spiketrack.tracking.frame import TrackingFrame
 from spiketrack.tracking.runner import track_dataset, track_sequence
@@ -58,8 +59,8 @@ def test_energy_files_count_every_call(tmp_path):
     torch.manual_seed(0)
     cfg = small_config("student")
     root = write_dataset(tmp_path / "d", [moving_box_sequence("s", frames=3)])
-    out = tmp_path / "o"
-    summary = track_dataset(cfg, build_model(cfg), root, "test", out, energy=True, progress=False)
+    out, meter = tmp_path / "o", EnergyMeter.from_config
+    summary = track_dataset(cfg, build_model(cfg), root, "test", out, meter=meter, progress=False)
     assert summary.tracked == ["s"]
     data = json.loads((out / "s_energy.json").read_text())
     assert data["frames"] == 3 and data["timesteps"] == 2
@@ -72,7 +73,7 @@ def test_energy_files_count_every_call(tmp_path):
     assert data["energy_mj_per_frame"] == pytest.approx(total["energy_mj"] / 3)
     assert [f["kinds"] for f in data["per_frame"]] == [["template_init"], ["search"], ["search"]]
     # energy asked again on a finished run: nothing to redo
-    assert track_dataset(cfg, build_model(cfg), root, "test", out, energy=True, progress=False).tracked == []
+    assert track_dataset(cfg, build_model(cfg), root, "test", out, meter=meter, progress=False).tracked == []
 
 
 def test_rgb_teacher_reads_intensity_frames(tmp_path):
@@ -96,7 +97,8 @@ def test_cli_tracks_from_a_checkpoint(tmp_path, capsys):
     from spiketrack.cli import main
     from spiketrack.config import dump_config, to_dict
     from spiketrack.evaluation.textfiles import read_boxes
-    from spiketrack.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, atomic_save
+    from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from spiketrack.train.checkpoint import atomic_save
 
     torch.manual_seed(0)
     cfg = small_config("student")

@@ -15,7 +15,8 @@ import torch
 
 from spiketrack.errors import CheckpointError
 from spiketrack.train import checkpoint as ck
-from spiketrack.train.checkpoint import CheckpointManager, load_checkpoint, read_checkpoint
+from spiketrack.models.checkpoint import load_checkpoint, read_checkpoint
+from spiketrack.train.checkpoint import CheckpointManager
 
 
 def _state(value: float) -> dict:
@@ -102,7 +103,7 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_check_model_config_names_every_differing_model_key(tmp_path: Path) -> None:
     from spiketrack.config import ExperimentConfig
-    from spiketrack.train.checkpoint import check_model_config
+    from spiketrack.models.checkpoint import check_model_config
 
     stored = ExperimentConfig()
     stored.model.neuron.levels = 8

@@ -16,7 +16,7 @@ from torch import nn
 from spiketrack.cli import main
 from spiketrack.config import dump_config
 from spiketrack.models import build_model
-from spiketrack.train.checkpoint import load_checkpoint, read_checkpoint
+from spiketrack.models.checkpoint import load_checkpoint, read_checkpoint
 from spiketrack.train.distributed import cleanup_distributed, setup_distributed
 from spiketrack.train.trainer import NonFiniteLossError, Trainer, seed_everything, train
 

@@ -1,0 +1,40 @@
+"""The meter protocol: all that tracking knows about energy (DESIGN §1).
+
+Tracking never imports :mod:`spiketrack.energy`; a caller that wants per-sequence operation counts hands
+the runner a :data:`MeterFactory` (e.g. ``spiketrack.energy.meter.EnergyMeter.from_config``). The runner
+builds one meter per sequence, the tracker wraps every model call in ``meter.measure(kind)`` and tells the
+meter each frame's index (``set_frame``), and the runner stores ``meter.summary(frames)`` as the sequence's
+``<name>_energy.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from torch import nn
+
+from spiketrack.config import ExperimentConfig
+
+KINDS = ("template_init", "template_update", "search")  # what a model call can be, in ``measure(kind)``
+
+
+class TrackerMeter(Protocol):
+    """Energy hook: ``measure(kind)`` wraps one model call (kind template_init | template_update | search)."""
+
+    def measure(self, kind: str) -> AbstractContextManager[Any]: ...
+
+
+class SequenceMeter(TrackerMeter, Protocol):
+    """A meter for one whole sequence: frame attribution and a JSON-ready summary at the end."""
+
+    def set_frame(self, k: int) -> None: ...
+
+    def summary(self, frames: int | None = None) -> dict[str, Any]: ...
+
+
+# model, config -> a fresh meter for one sequence (picklable when the runner uses worker processes)
+MeterFactory = Callable[[nn.Module, ExperimentConfig], SequenceMeter]
+
+__all__ = ["KINDS", "MeterFactory", "SequenceMeter", "TrackerMeter"]
