@@ -15,12 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from spiketrack.config import NeuronConfig
 from spiketrack.errors import ConfigError
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
-from spiketrack.models.spiking.neurons import reset_neurons
+from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, reset_neurons
 
 # Named variants of the family. tiny/base follow SDTrack's Tiny/Base widths (Shan et al., 2025: SDTrack-Tiny
 # 19.61 M parameters); 'quickstart' is a small model for the 2-core CPU demo (64/128 crops).
@@ -63,7 +62,7 @@ class SpikingStudent(nn.Module):
         head_channels: int,
         sepconv_kernel: int,
         stem_kernel: int,
-        neuron: NeuronConfig,
+        neuron: NeuronFactory,
         timesteps: int,
     ) -> None:
         super().__init__()
@@ -83,7 +82,6 @@ class SpikingStudent(nn.Module):
         )
         self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
         self.timesteps = timesteps
-        self.neuron_cfg = neuron
         self.apply(_init_weights)
         init_score_bias(self.head.score.proj)  # after the generic init, which zeroes conv biases
 
@@ -185,7 +183,7 @@ def build_student(cfg: Any) -> SpikingStudent:
     for size, key in ((cfg.data.template_size, "data.template_size"), (cfg.data.search_size, "data.search_size")):
         if size % 16:
             raise ConfigError(f"key '{key}': the student needs a multiple of 16, got {size}")
-    return SpikingStudent(**params, neuron=m.neuron, timesteps=m.timesteps)
+    return SpikingStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
 
 
 __all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build_student"]
