@@ -66,7 +66,7 @@ def write_dataset(root: Path, sequences: list[MemorySequence], split: str = "tes
 def small_config(kind: str = "student", **tracking: object) -> ExperimentConfig:
     """Small crops (template 64, search 128) so tests stay fast; tracking options as overrides."""
     sets = [f"model.kind={kind}", "model.variant=quickstart", "data.template_size=64", "data.search_size=128"]
-    sets += ["model.timesteps=2", "data.timesteps=2"]
+    sets += ["model.timesteps=2"]
     sets += [f"tracking.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in tracking.items()]
     return load_config(None, sets)
 

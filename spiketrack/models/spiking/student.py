@@ -170,11 +170,6 @@ def build_student(cfg: Any) -> SpikingStudent:
         raise ConfigError(f"key 'model.variant': unknown student variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
     if m.modalities != "events":
         raise ConfigError(f"key 'model.modalities': the student tracks from events only, got {m.modalities!r}")
-    if cfg.data.timesteps != m.timesteps:
-        raise ConfigError(
-            f"keys 'model.timesteps' ({m.timesteps}) and 'data.timesteps' ({cfg.data.timesteps}) must agree: "
-            "the student's T timesteps are the T event bins of a frame window"
-        )
     params = dict(VARIANTS[m.variant])
     for key, value in m.overrides.items():
         if key not in params:
