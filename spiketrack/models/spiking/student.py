@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
@@ -47,6 +48,8 @@ def _normalise_events(x: torch.Tensor) -> torch.Tensor:
 
 class SpikingStudent(nn.Module):
     """The student tracker. See the module docstring for the call protocol."""
+
+    encodes_template = True  # encode_template runs the template branch (counted as a model call)
 
     def __init__(
         self,
@@ -82,6 +85,10 @@ class SpikingStudent(nn.Module):
         )
         self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
         self.timesteps = timesteps
+        self.input_spec = InputSpec.event_bins(timesteps)
+        self.feature_info = [
+            dict(num_chs=c, module=f"backbone.blocks.{i}") for i, c in enumerate(self.backbone.block_dims)
+        ]
         self.apply(_init_weights)
         init_score_bias(self.head.score.proj)  # after the generic init, which zeroes conv biases
 
@@ -163,7 +170,12 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_student(cfg: Any) -> SpikingStudent:
+def input_spec(cfg: Any) -> InputSpec:
+    """The student's inputs under ``cfg``: T = ``cfg.model.timesteps`` event bins per frame window."""
+    return InputSpec.event_bins(cfg.model.timesteps)
+
+
+def build(cfg: Any) -> SpikingStudent:
     """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
     m = cfg.model
     if m.variant not in VARIANTS:
@@ -181,4 +193,4 @@ def build_student(cfg: Any) -> SpikingStudent:
     return SpikingStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
 
 
-__all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build_student"]
+__all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build", "input_spec"]
