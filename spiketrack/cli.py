@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from spiketrack import __version__
 from spiketrack.errors import SpiketrackError
@@ -51,9 +52,55 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_BACKEND_KEY = "model.neuron.backend"
+# quickstart: the student (the only spiking model) is configured here unless --set quickstart.student_config=...
+_QUICKSTART_STUDENT = "configs/quickstart_student.yaml"
+
+
+def neuron_backend(args_list: Sequence[str]) -> str:
+    """``model.neuron.backend`` of the spiking model the command line names ('auto' when none can be read).
+
+    Read before any command module is imported (they import spikingjelly): the config given as ``--config PATH``
+    or as a ``.yaml`` argument (quickstart: its student config) and ``--set model.neuron.backend=...`` (quickstart
+    also ``student.model.neuron.backend=...``). An unreadable config is left to the command to report.
+    """
+    from spiketrack.config import load_config
+    from spiketrack.errors import SpiketrackError
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--set", dest="sets", action="append", default=[])
+    known, rest = pre.parse_known_args(list(args_list))
+    sets = {}
+    for text in known.sets:
+        key, _, value = text.partition("=")
+        sets[key.strip()] = value
+    path = known.config or next((a for a in rest if a.endswith((".yaml", ".yml"))), None)
+    overrides = [f"{_BACKEND_KEY}={sets[k]}" for k in (_BACKEND_KEY, f"student.{_BACKEND_KEY}") if k in sets]
+    if path is None and rest[:1] == ["quickstart"]:
+        path = sets.get("quickstart.student_config", _QUICKSTART_STUDENT)
+        if not Path(path).is_file():
+            path = str(Path(__file__).resolve().parent.parent / path)
+    try:
+        return load_config(path, overrides[-1:]).model.neuron.backend
+    except SpiketrackError:
+        return "auto"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage/data error)."""
+    """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage/data error).
+
+    First of all, spikingjelly's neuron implementation is chosen from the named config's
+    ``model.neuron.backend`` (:mod:`spiketrack.models.spiking.backend`), before a command imports spikingjelly.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    from spiketrack.models.spiking.backend import select_backend
+
+    try:
+        select_backend(neuron_backend(args_list))
+    except SpiketrackError as exc:
+        print(f"spiketrack: error: {exc}", file=sys.stderr)
+        return 2
     selected = next((a for a in args_list if not a.startswith("-")), None)
     selected = selected if selected in COMMANDS else None
     parser = build_parser(selected)

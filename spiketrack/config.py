@@ -44,7 +44,6 @@ class DataConfig:
     search_size: int = 256  # pixels of the square search crop
     template_factor: float = 2.0  # crop side = factor * sqrt(w*h) of the box (OSTrack)
     search_factor: float = 4.0
-    timesteps: int = 4  # T temporal bins of a frame window for the spiking student
     voxel_bins: int = 5  # B bins of the voxel-grid view (teacher `events+voxel`)
     num_search: int = 1  # search frames per training sample (3 for the temporal Fourier loss)
     max_gap: int = 50  # largest template -> search frame distance when sampling pairs
@@ -77,7 +76,7 @@ class ModelConfig:
     kind: Literal["teacher", "student"] = "student"
     variant: str = "tiny"  # named configuration in the model family's file
     modalities: str = "events"  # teacher: events | rgb+events | events+voxel; student: events
-    timesteps: int = 4  # T of the student (T x D is the temporal budget)
+    timesteps: int = 4  # T of the student = T temporal bins of a frame window (T x D is the temporal budget)
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     pretrained: str | None = None  # local path to ViT weights (timm/MAE state dict); never downloaded
     overrides: dict[str, Any] = field(default_factory=dict)  # variant fields to change (dims, depth, ...)
@@ -293,6 +292,13 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     raise ConfigError(f"{where}: unsupported annotation {tp!r}")  # pragma: no cover - schema bug
 
 
+# Keys that existed once and now live elsewhere: key -> what to write instead.
+REMOVED_KEYS: dict[str, str] = {
+    "data.timesteps": "set 'model.timesteps' instead (the student's T timesteps are the T event bins of a frame "
+    "window; there is one T)",
+}
+
+
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "<dict>") -> Any:
     """Build dataclass ``cls`` from a mapping, checking every key and type."""
     hints = get_type_hints(cls)
@@ -300,6 +306,8 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else str(key)
+        if full in REMOVED_KEYS:
+            raise ConfigError(f"{source}: key '{full}' was removed: {REMOVED_KEYS[full]}")
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{source}: unknown key '{full}' (known keys here: {known})")

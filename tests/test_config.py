@@ -77,3 +77,13 @@ def test_yaml_numbers_follow_yaml_1_2(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  lr: 1e-3\n")
     assert load_config(path).train.lr == 0.001
+
+
+def test_removed_data_timesteps_points_to_model_timesteps(tmp_path: Path) -> None:
+    p = tmp_path / "old.yaml"
+    p.write_text("data:\n  timesteps: 2\nmodel:\n  timesteps: 2\n")
+    with pytest.raises(ConfigError, match=r"old.yaml.*'data.timesteps' was removed.*'model.timesteps'"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="model.timesteps"):
+        load_config(None, ["data.timesteps=4"])
+    assert not hasattr(load_config(None).data, "timesteps")

@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     T = args.timesteps
-    cfg = load_config(None, [f"model.variant={args.variant}", f"model.timesteps={T}", f"data.timesteps={T}",
+    cfg = load_config(None, [f"model.variant={args.variant}", f"model.timesteps={T}",
                              f"data.search_size={args.search_size}", f"data.template_size={args.template_size}"])
     torch.manual_seed(0)
     model = build_model(cfg).eval()

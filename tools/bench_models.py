@@ -39,7 +39,7 @@ def _time(fn: Callable[[], object], repeats: int, device: torch.device) -> float
 def bench_student(variant: str, zs: int, xs: int, t: int, device: torch.device, repeats: int) -> tuple[float, float]:
     """(search-branch seconds per frame, template-encoding seconds) at batch 1."""
     cfg = load_config(None, ["model.kind=student", f"model.variant={variant}", f"model.timesteps={t}",
-                             f"data.timesteps={t}", f"data.template_size={zs}", f"data.search_size={xs}"])
+                             f"data.template_size={zs}", f"data.search_size={xs}"])
     model = build_model(cfg).eval().to(device)
     template, search = (x.to(device) for x in student_inputs(cfg))
     with torch.no_grad():
@@ -64,7 +64,7 @@ def bench_teacher(variant: str, modalities: str, zs: int, xs: int, device: torch
 def bench_train_step(kind: str, zs: int, xs: int, t: int, batch: int, repeats: int) -> float:
     """Seconds of one forward+backward of a quickstart model in train mode (CPU), for demo planning."""
     cfg = load_config(None, [f"model.kind={kind}", "model.variant=quickstart", f"model.timesteps={t}",
-                             f"data.timesteps={t}", f"data.template_size={zs}", f"data.search_size={xs}"])
+                             f"data.template_size={zs}", f"data.search_size={xs}"])
     model = build_model(cfg).train()
     if kind == "student":
         template, search = student_inputs(cfg, batch)

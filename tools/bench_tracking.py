@@ -63,7 +63,7 @@ def make_dataset(root: Path, sequences: int, frames: int) -> Path:
 
 def case_config(kind: str, variant: str, zs: int, xs: int, t: int = 4):
     return load_config(None, [f"model.kind={kind}", f"model.variant={variant}", f"model.timesteps={t}",
-                              f"data.timesteps={t}", f"data.template_size={zs}", f"data.search_size={xs}"])
+                              f"data.template_size={zs}", f"data.search_size={xs}"])
 
 
 def run_case(label: str, cfg, tracker, data: Path, out: Path, workers: int, device: str) -> str:

@@ -110,8 +110,7 @@ def main() -> None:
         tr = Trainer(s_cfg, Path(tmp) / "s", build_model(s_cfg), info, progress=False)
         print(f"| student quickstart 64/128, T=4 | {bench(tr, args.steps):.1f} | {peak_memory_mib(info.device)} |")
         d_cfg = config(root, "student", args.batch, num_search=3)
-        tr = Trainer(d_cfg, Path(tmp) / "d", build_model(d_cfg), info, teacher=teacher.eval(),
-                     teacher_modalities="events", progress=False)
+        tr = Trainer(d_cfg, Path(tmp) / "d", build_model(d_cfg), info, teacher=teacher.eval(), progress=False)
         rate = bench(tr, args.steps)
         print(f"| distill student <- teacher, n=3 search frames, all 4 KD terms | {rate:.1f} "
               f"(x3 pairs) | {peak_memory_mib(info.device)} |")

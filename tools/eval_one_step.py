@@ -29,11 +29,9 @@ def one_step_iou(checkpoint: str, root: str, split: str, samples: int, seed: int
     model, cfg = load_checkpoint(checkpoint)
     cfg.data.datasets = [DatasetSource(root=root, weight=1.0)]
     cfg.train.preload_mb = 0
-    kind = cfg.model.kind
     dataset = PairDataset(
         cfg,
-        teacher_modalities=cfg.model.modalities if kind == "teacher" else None,
-        student_timesteps=cfg.data.timesteps if kind == "student" else None,
+        inputs=[model.input_spec],
         split=split,
         length=samples,
         seed=seed,
@@ -42,7 +40,7 @@ def one_step_iou(checkpoint: str, root: str, split: str, samples: int, seed: int
     with torch.no_grad():
         for start in range(0, samples, batch):
             items = default_collate([dataset[i] for i in range(start, min(start + batch, samples))])
-            pred = run_model(model, kind, items, cfg.data.num_search)["pred_boxes"].reshape(-1, 4)
+            pred = run_model(model, items, cfg.data.num_search)["pred_boxes"].reshape(-1, 4)
             true = items["boxes"].reshape(-1, 4)
             ious.append(box_iou(cxcywh_to_xyxy(pred), cxcywh_to_xyxy(true)).diag())
             log_w.append(torch.log(pred[:, 2] / true[:, 2]))

@@ -1,9 +1,10 @@
 """Model inputs from a frame's events (and RGB): the single place where crops become tensors.
 
 Training and tracking must feed the model identical inputs, so both build them here:
-- student: timestep bins ``[T, 2, S, S]`` of the cropped events over the frame window ``(t0, t1]``
+What a model eats is its :class:`InputSpec` (``model.input_spec``):
+- event bins (the student): timestep bins ``[T, 2, S, S]`` of the cropped events over the frame window ``(t0, t1]``
   (T = ``cfg.model.timesteps``); batched to ``[T, B, 2, S, S]``.
-- teacher: a dict with one entry per modality of ``cfg.model.modalities`` ('events' -> ``[2, S, S]`` count
+- views (the teacher): a dict with one entry per modality of ``cfg.model.modalities`` ('events' -> ``[2, S, S]`` count
   frame, 'rgb' -> ``[3, S, S]`` in [0, 1], 'voxel' -> ``[bins, S, S]`` voxel grid); batched to ``[B, C, S, S]``.
 
 Events are cropped exactly (coordinates mapped into the output grid, see
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spiketrack.config import ExperimentConfig
 from spiketrack.data.crop import CropWindow, crop_events, crop_image, image_to_tensor
 from spiketrack.data.events import EventArray
 from spiketrack.data.representations import count_frame, timestep_bins, voxel_grid
@@ -40,34 +40,51 @@ def teacher_input_keys(modalities: str) -> tuple[str, ...]:
         raise ConfigError(f"key 'model.modalities': expected one of {sorted(MODALITY_INPUTS)}, got {modalities!r}")
     return MODALITY_INPUTS[modalities]
 
+
+def view_channels(view: str, voxel_bins: int) -> int:
+    """Channels C of one input view: 'events' 2 (ON/OFF counts), 'rgb' 3, 'voxel' ``voxel_bins`` (the one place)."""
+    return {"events": 2, "rgb": 3, "voxel": int(voxel_bins)}[view]
+
+
 ModelInput = torch.Tensor | dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a model eats: ``kind`` student|teacher, teacher modality keys, T and voxel bins."""
+    """What a model eats, declared by the model (``model.input_spec``; ``spiketrack.models.input_spec(cfg)``).
 
-    kind: str
-    modalities: tuple[str, ...] = ("events",)
-    timesteps: int = 4
+    ``timesteps`` > 0: one tensor of T event bins ``[T, 2, S, S]`` (batched ``[T, B, 2, S, S]``; the student);
+    otherwise a dict with one entry per view of ``views`` (``[C, S, S]``, batched ``[B, C, S, S]``; the teacher).
+    """
+
+    views: tuple[str, ...] = ()
+    timesteps: int = 0
     voxel_bins: int = 5
 
     @staticmethod
-    def from_config(cfg: ExperimentConfig) -> InputSpec:
-        """Spec of ``cfg.model`` (teacher modalities 'events', 'rgb+events', 'events+voxel', ...)."""
-        kind = cfg.model.kind
-        if kind == "student":
-            return InputSpec("student", ("events",), int(cfg.model.timesteps), int(cfg.data.voxel_bins))
-        mods = teacher_input_keys(cfg.model.modalities)
-        return InputSpec("teacher", mods, int(cfg.model.timesteps), int(cfg.data.voxel_bins))
+    def event_bins(timesteps: int) -> InputSpec:
+        """T event bins of the frame window."""
+        return InputSpec(timesteps=int(timesteps))
+
+    @staticmethod
+    def from_modalities(modalities: str, voxel_bins: int = 5) -> InputSpec:
+        """The views of a modality setting ('events', 'rgb+events', 'events+voxel')."""
+        return InputSpec(views=teacher_input_keys(modalities), voxel_bins=int(voxel_bins))
+
+    @property
+    def channels(self) -> dict[str, int]:
+        """Input key -> channels C: each view's, or ``{'bins': 2}`` for event bins."""
+        if self.timesteps:
+            return {"bins": 2}
+        return {v: view_channels(v, self.voxel_bins) for v in self.views}
 
     @property
     def needs_rgb(self) -> bool:
-        return self.kind == "teacher" and "rgb" in self.modalities
+        return "rgb" in self.views
 
     @property
     def needs_events(self) -> bool:
-        return self.kind == "student" or any(m != "rgb" for m in self.modalities)
+        return self.timesteps > 0 or any(v != "rgb" for v in self.views)
 
 
 def build_inputs(
@@ -126,12 +143,12 @@ def build_input(
 ) -> ModelInput:
     """One unbatched model input of the crop ``window`` resized to ``out_size`` pixels.
 
-    Returns ``[T, 2, S, S]`` (student) or a dict of ``[C, S, S]`` tensors (teacher); see :func:`build_inputs`.
+    Returns ``[T, 2, S, S]`` (event bins) or a dict of ``[C, S, S]`` tensors (views); see :func:`build_inputs`.
     """
-    if spec.kind == "student":
+    if spec.timesteps:
         return build_inputs(events, t0, t1, window, out_size, timesteps=spec.timesteps, flip=flip, device=device)["bins"]
     return build_inputs(
-        events, t0, t1, window, out_size, teacher_keys=spec.modalities, voxel_bins=spec.voxel_bins, rgb=rgb,
+        events, t0, t1, window, out_size, teacher_keys=spec.views, voxel_bins=spec.voxel_bins, rgb=rgb,
         flip=flip, device=device,
     )
 
@@ -162,4 +179,5 @@ __all__ = [
     "build_inputs",
     "crop_event_count",
     "teacher_input_keys",
+    "view_channels",
 ]

@@ -28,7 +28,6 @@ from spiketrack.config import DistillConfig
 from spiketrack.distill.align import (
     FeatureAlign,
     cosine_similarity_matrix,
-    feature_dim,
     grid_size,
     pool_similarity,
     pool_tokens,
@@ -132,11 +131,9 @@ class DistillLoss(nn.Module):
         return self.cfg.similarity.enabled or self.cfg.feature.enabled
 
     @staticmethod
-    def layer_dims(outputs: dict, layers: list[int], who: str) -> list[int]:
-        """Channel counts of the chosen layers' search features of one model's outputs."""
-        if "features" not in outputs:
-            raise ConfigError(f"distill: the {who} returned no 'features' with return_features=True")
-        return [feature_dim(f) for f in _pick(outputs["features"], layers, who)]
+    def layer_dims(feature_info: list[dict], layers: list[int], who: str) -> list[int]:
+        """Channel counts of the chosen layers, from a model's ``feature_info`` (per block ``{'num_chs': C, ...}``)."""
+        return [int(info["num_chs"]) for info in _pick(feature_info, layers, who)]
 
     def forward(self, student: dict, teacher: dict) -> dict[str, torch.Tensor]:
         """Weighted KD terms. Outputs hold B*n rows ordered (sample, search frame)."""

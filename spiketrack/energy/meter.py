@@ -117,8 +117,8 @@ class EnergyMeter:
 
     @classmethod
     def from_config(cls, model: nn.Module, cfg: Any) -> EnergyMeter:
-        """Meter with T (1 for the ANN teacher), profile and residual/neuron options from ``cfg``."""
-        timesteps = int(cfg.model.timesteps) if cfg.model.kind == "student" else 1
+        """Meter with T (the model's event bins; 1 for a model of dense views), profile and residual/neuron options."""
+        timesteps = int(model.input_spec.timesteps or 1)
         return cls(model, timesteps=timesteps, profile=cfg.energy.profile,
                    include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron)
 

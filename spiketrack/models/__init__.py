@@ -1,20 +1,27 @@
 """Models: the ANN ViT teacher, the spiking MetaFormer student and their center heads.
 
-``build_model(cfg)`` builds either from an :class:`~spiketrack.config.ExperimentConfig`:
-``cfg.model.kind`` ('teacher' | 'student') picks the family, ``cfg.model.variant`` a named variant of the
-family's ``VARIANTS`` dict (teacher: quickstart/tiny/small/base in ``teacher.py``; student:
-quickstart/tiny/base in ``spiking/student.py``), ``cfg.model.overrides`` changes variant fields, and the
-crop sizes come from ``cfg.data``. Call protocol (see the contract in each class):
+``build_model(cfg)`` is the one entry point, over :data:`FAMILIES` (``cfg.model.kind`` -> the family's file):
+``cfg.model.variant`` names a variant of the family's ``VARIANTS`` table (teacher: quickstart/tiny/small/base in
+``teacher.py``; student: quickstart/tiny/base in ``spiking/student.py``), ``cfg.model.overrides`` changes
+variant fields, the crop sizes come from ``cfg.data``, and the student's neurons from the neuron factory built
+once from ``cfg.model.neuron``. Every family module provides ``VARIANTS``, ``build(cfg)`` and ``input_spec(cfg)``.
 
-- teacher: ``model(template: dict, search: dict, return_features=False) -> dict``; inputs by view
-  ('events' [B, 2, H, W] counts, 'rgb' [B, 3, H, W] in [0, 1], 'voxel' [B, bins, H, W]).
-  With ``return_features``: 'features' (per layer [B, Ns, C], search tokens of the 'events' view) and
-  'attentions' (per layer [B, heads, Ns, Ns], the search->search block of the softmax attention).
-- student: ``encode_template(bins) -> TemplateMemory``, ``merge_memories([...]) -> TemplateMemory``,
-  ``track(search_bins, memory, return_features=False) -> dict``, ``forward(template_bins, search_bins)``,
-  ``reset_state()``; bins are [T, B, 2, H, W] polarity counts. With ``return_features``: 'features'
-  (per transformer block [B, Ns, C], averaged over T) and 'similarity' (per block [B, heads, Ns, Ns],
-  spike Q K^T averaged over T).
+One call protocol for every model (see the contract in each class):
+
+- ``encode_template(template) -> state`` (cached by the tracker), ``track(search, state, return_features=False)
+  -> dict``, ``forward(template, search, return_features=False)`` = ``track(search, encode_template(template))``.
+- ``input_spec`` (:class:`~spiketrack.data.inputs.InputSpec`): what the inputs are. Teacher: a dict of views
+  ('events' [B, 2, H, W] counts, 'rgb' [B, 3, H, W] in [0, 1], 'voxel' [B, bins, H, W]); its state is its
+  template inputs (a one-stream ViT sees them again in every ``track``; ``encodes_template = False``: encoding
+  runs no layer). Student: event bins [T, B, 2, H, W]; its state a ``TemplateMemory``.
+- ``feature_info`` (timm's habit): per block, ``{'num_chs': C, 'module': name}`` of the features that
+  ``return_features`` returns.
+- A model that supports several templates exposes ``merge_memories([state, ...]) -> state`` (the student).
+
+With ``return_features``: teacher 'features' (per layer [B, Ns, C], search tokens of the 'events' view) and
+'attentions' (per layer [B, heads, Ns, Ns], the search->search block of the softmax attention); student
+'features' (per transformer block [B, Ns, C], averaged over T) and 'similarity' (per block [B, heads, Ns, Ns],
+spike Q K^T averaged over T).
 
 A trained model is rebuilt from a checkpoint (its stored config) by :mod:`spiketrack.models.checkpoint`.
 
@@ -29,25 +36,39 @@ memory ``memory_matmul`` (K^T V) and ``retrieve_matmul`` (Q x memory slots, spik
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from spiketrack.errors import ConfigError
 
+if TYPE_CHECKING:
+    from spiketrack.data.inputs import InputSpec
+
+# family name (cfg.model.kind) -> the family's file (its VARIANTS table, build(cfg), input_spec(cfg)); imported on use
+FAMILIES: dict[str, str] = {
+    "teacher": "spiketrack.models.teacher",
+    "student": "spiketrack.models.spiking.student",
+}
+
+
+def _family(cfg: Any) -> ModuleType:
+    kind = cfg.model.kind
+    if kind not in FAMILIES:
+        raise ConfigError(f"key 'model.kind': expected one of {sorted(FAMILIES)}, got {kind!r}")
+    return importlib.import_module(FAMILIES[kind])
+
 
 def build_model(cfg: Any) -> nn.Module:
-    """Teacher or student of ``cfg`` (an ExperimentConfig), freshly initialised (teacher: pretrained ViT if set)."""
-    kind = cfg.model.kind
-    if kind == "teacher":
-        from spiketrack.models.teacher import build_teacher
-
-        return build_teacher(cfg)
-    if kind == "student":
-        from spiketrack.models.spiking.student import build_student
-
-        return build_student(cfg)
-    raise ConfigError(f"key 'model.kind': expected 'teacher' or 'student', got {kind!r}")
+    """The model of ``cfg`` (an ExperimentConfig), freshly initialised (teacher: pretrained ViT if set)."""
+    return _family(cfg).build(cfg)
 
 
-__all__ = ["build_model"]
+def input_spec(cfg: Any) -> InputSpec:
+    """What the model of ``cfg`` eats (its ``input_spec``), without building it."""
+    return _family(cfg).input_spec(cfg)
+
+
+__all__ = ["FAMILIES", "build_model", "input_spec"]

@@ -47,8 +47,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def checkpoint_config(state: dict[str, Any], path: str | Path = "<checkpoint>") -> ExperimentConfig:
     """The experiment config stored in a checkpoint."""
+    config = state["config"]
+    data = config.get("data") if isinstance(config, dict) else None
+    if isinstance(data, dict) and "timesteps" in data:  # written before data.timesteps was merged into model.timesteps
+        config = {**config, "data": {k: v for k, v in data.items() if k != "timesteps"}}
     try:
-        return from_dict(ExperimentConfig, state["config"], source=f"{path} [config]")
+        return from_dict(ExperimentConfig, config, source=f"{path} [config]")
     except ConfigError as exc:
         raise CheckpointError(f"{path}: stored config does not fit this spiketrack: {exc}") from exc
 

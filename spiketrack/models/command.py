@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from spiketrack.config import ExperimentConfig, load_config
+from spiketrack.data.inputs import view_channels
 from spiketrack.models import build_model
 
 
@@ -28,24 +29,16 @@ def _param_tensor(p: nn.Parameter | None) -> int:
     return 0 if p is None else p.numel()
 
 
-class _TeacherCall(nn.Module):
-    def __init__(self, model: nn.Module, template: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        self.model = model
-        self.template = template
-
-    def forward(self, search: dict[str, torch.Tensor]) -> Any:
-        return self.model(self.template, search)
-
-
 class _SearchBranch(nn.Module):
-    def __init__(self, model: nn.Module, memory: Any) -> None:
+    """``model.track(search, state)`` with the template state fixed (what runs every frame)."""
+
+    def __init__(self, model: nn.Module, state: Any) -> None:
         super().__init__()
         self.model = model
-        self.memory = memory
+        self.state = state
 
-    def forward(self, search: torch.Tensor) -> Any:
-        return self.model.track(search, self.memory)
+    def forward(self, search: Any) -> Any:
+        return self.model.track(search, self.state)
 
 
 class _TemplateBranch(nn.Module):
@@ -66,7 +59,7 @@ def _macs(module: nn.Module, inputs: tuple) -> int:
 
 def teacher_inputs(cfg: ExperimentConfig, streams: tuple[str, ...], batch: int = 1) -> tuple[dict, dict]:
     """Random template/search inputs of the teacher's views: view -> [B, C, H, W]."""
-    ch = {"events": 2, "rgb": 3, "voxel": cfg.data.voxel_bins}
+    ch = {v: view_channels(v, cfg.data.voxel_bins) for v in streams}
     zs, xs = cfg.data.template_size, cfg.data.search_size
     template = {v: torch.rand(batch, ch[v], zs, zs) for v in streams}
     search = {v: torch.rand(batch, ch[v], xs, xs) for v in streams}
@@ -102,7 +95,7 @@ def model_summary(cfg: ExperimentConfig, macs: bool = True) -> dict[str, Any]:
             "fusion": _count(model.fuse),
             "head": _count(model.head),
         }
-        ch = {"events": 2, "rgb": 3, "voxel": cfg.data.voxel_bins}
+        ch = model.input_spec.channels
         info["inputs"] = {
             "template": {v: [1, ch[v], zs, zs] for v in model.streams},
             "search": {v: [1, ch[v], xs, xs] for v in model.streams},
@@ -111,7 +104,8 @@ def model_summary(cfg: ExperimentConfig, macs: bool = True) -> dict[str, Any]:
         if macs:
             template, search = teacher_inputs(cfg, model.streams)
             with torch.no_grad():
-                info["macs"] = {"per_frame": _macs(_TeacherCall(model, template), (search,))}
+                state = model.encode_template(template)
+                info["macs"] = {"per_frame": _macs(_SearchBranch(model, state), (search,))}
     else:
         from spiketrack.models.spiking.neurons import implementation, neuron_levels
 

@@ -9,12 +9,13 @@ read at the heatmap's argmax. The ANN head serves the ViT teacher; the spiking h
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from spiketrack.config import NeuronConfig
-from spiketrack.models.spiking.neurons import make_neuron
+if TYPE_CHECKING:
+    from spiketrack.models.spiking.neurons import NeuronFactory
 
 
 def decode_boxes(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
@@ -91,14 +92,14 @@ class CenterHead(nn.Module):
 class SpikingBranch(nn.Module):
     """One spiking head branch: 4 x (neuron -> conv3x3 -> BN) over T, mean over T, analog 1x1 projection."""
 
-    def __init__(self, in_channels: int, channels: int, out: int, neuron: NeuronConfig) -> None:
+    def __init__(self, in_channels: int, channels: int, out: int, neuron: NeuronFactory) -> None:
         super().__init__()
         self.neurons = nn.ModuleList()
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         c = in_channels
         for w in _branch_channels(channels):
-            self.neurons.append(make_neuron(neuron))
+            self.neurons.append(neuron())
             self.convs.append(nn.Conv2d(c, w, 3, padding=1, bias=False))
             self.norms.append(nn.BatchNorm2d(w))
             c = w
@@ -117,7 +118,7 @@ class SpikingBranch(nn.Module):
 class SpikingCenterHead(nn.Module):
     """Spiking center head: three spiking branches whose outputs are averaged over the T timesteps."""
 
-    def __init__(self, in_channels: int, channels: int, neuron: NeuronConfig) -> None:
+    def __init__(self, in_channels: int, channels: int, neuron: NeuronFactory) -> None:
         super().__init__()
         self.score = SpikingBranch(in_channels, channels, 1, neuron)
         self.size = SpikingBranch(in_channels, channels, 2, neuron)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from spiketrack.data.inputs import teacher_input_keys
+from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models.heads import CenterHead
 
@@ -116,7 +116,14 @@ def attention_map(block: Block, x: torch.Tensor) -> torch.Tensor:
 
 
 class ViTTeacher(nn.Module):
-    """One-stream ViT tracker (teacher). See the module docstring for the token layout."""
+    """One-stream ViT tracker (teacher). See the module docstring for the token layout.
+
+    Call protocol (shared with the student, see :mod:`spiketrack.models`): ``encode_template(template) -> state``
+    (the template views themselves: a one-stream model relates template and search in every layer, so nothing
+    can be computed ahead), ``track(search, state)``, ``forward(template, search)``.
+    """
+
+    encodes_template = False  # encode_template runs no layer (only keeps the inputs)
 
     def __init__(
         self,
@@ -127,8 +134,7 @@ class ViTTeacher(nn.Module):
         mlp_ratio: float,
         head_channels: int,
         drop_path: float,
-        streams: tuple[str, ...],
-        in_chans: dict[str, int],
+        inputs: InputSpec,
         template_size: int,
         search_size: int,
         stem: str = "patch",
@@ -140,7 +146,9 @@ class ViTTeacher(nn.Module):
         for size, key in ((template_size, "data.template_size"), (search_size, "data.search_size")):
             if size % PATCH:
                 raise ConfigError(f"key '{key}': the teacher needs a multiple of {PATCH}, got {size}")
-        self.streams = streams
+        self.input_spec = inputs
+        streams = self.streams = inputs.views
+        in_chans = inputs.channels
         self.dim = dim
         self.template_grid = template_size // PATCH
         self.search_grid = search_size // PATCH
@@ -159,6 +167,7 @@ class ViTTeacher(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.fuse = nn.Linear(dim * len(streams), dim) if len(streams) > 1 else None
         self.head = CenterHead(dim, head_channels)
+        self.feature_info = [dict(num_chs=dim, module=f"blocks.{i}") for i in range(depth)]
         nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
         nn.init.trunc_normal_(self.pos_embed_x, std=0.02)
         if self.modality_embed is not None:
@@ -186,13 +195,26 @@ class ViTTeacher(nn.Module):
         start = stream * (self.num_z + self.num_x) + self.num_z
         return slice(start, start + self.num_x)
 
+    def encode_template(self, template: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """template: view -> [B, C, Ht, Wt] -> the template state (the same views; see the class docstring)."""
+        return template
+
     def forward(
         self,
         template: dict[str, torch.Tensor],
         search: dict[str, torch.Tensor],
         return_features: bool = False,
     ) -> dict[str, Any]:
-        """template: view -> [B, C, Ht, Wt]; search: view -> [B, C, Hs, Ws].
+        """template: view -> [B, C, Ht, Wt]; search: view -> [B, C, Hs, Ws] -> outputs of :meth:`track`."""
+        return self.track(search, self.encode_template(template), return_features)
+
+    def track(
+        self,
+        search: dict[str, torch.Tensor],
+        template: dict[str, torch.Tensor],
+        return_features: bool = False,
+    ) -> dict[str, Any]:
+        """search: view -> [B, C, Hs, Ws]; template: the state of :meth:`encode_template` (view -> [B, C, Ht, Wt]).
 
         Returns score_map [B, 1, Hf, Wf], size_map [B, 2, Hf, Wf], offset_map [B, 2, Hf, Wf],
         pred_boxes [B, 4]; with ``return_features`` also 'features' (per layer, search tokens [B, Nx, C]
@@ -337,22 +359,25 @@ def load_pretrained(model: ViTTeacher, path: str | Path) -> LoadReport:
     return report
 
 
-def build_teacher(cfg: Any) -> ViTTeacher:
+def input_spec(cfg: Any) -> InputSpec:
+    """The teacher's inputs under ``cfg``: one view (token stream) per modality of ``cfg.model.modalities``."""
+    return InputSpec.from_modalities(cfg.model.modalities, cfg.data.voxel_bins)
+
+
+def build(cfg: Any) -> ViTTeacher:
     """The teacher of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
     m = cfg.model
     if m.variant not in VARIANTS:
         raise ConfigError(f"key 'model.variant': unknown teacher variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
-    streams = teacher_input_keys(m.modalities)  # input views of the modality setting (one token stream each)
+    inputs = input_spec(cfg)
     params = dict(VARIANTS[m.variant])
     for key, value in m.overrides.items():
         if key not in params:
             raise ConfigError(f"key 'model.overrides.{key}': not a teacher variant field (known: {sorted(params)})")
         params[key] = value
-    in_chans = {"events": 2, "rgb": 3, "voxel": cfg.data.voxel_bins}
     model = ViTTeacher(
         **params,
-        streams=streams,
-        in_chans=in_chans,
+        inputs=inputs,
         template_size=cfg.data.template_size,
         search_size=cfg.data.search_size,
     )
@@ -366,6 +391,7 @@ __all__ = [
     "LoadReport",
     "ViTTeacher",
     "attention_map",
-    "build_teacher",
+    "build",
+    "input_spec",
     "load_pretrained",
 ]

@@ -24,7 +24,7 @@ from spiketrack.models.checkpoint import model_settings
 IDENTITY_FILE = "track_run.json"
 
 # data keys that shape the tracker's inputs (the others only concern training pairs)
-_INPUT_KEYS = ("template_size", "search_size", "template_factor", "search_factor", "timesteps", "voxel_bins")
+_INPUT_KEYS = ("template_size", "search_size", "template_factor", "search_factor", "voxel_bins")
 
 
 def _sha256(path: Path) -> str:

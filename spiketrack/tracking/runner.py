@@ -38,10 +38,10 @@ from spiketrack.data.sequence import Sequence
 from spiketrack.device import resolve_device
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
 from spiketrack.models.checkpoint import load_model
+from spiketrack.models import input_spec
 from spiketrack.tracking.frame import TrackingFrame
 from spiketrack.tracking.meter import MeterFactory, SequenceMeter
 from spiketrack.tracking.run_identity import claim_results_dir, run_identity
-from spiketrack.data.inputs import InputSpec
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
 
@@ -151,7 +151,7 @@ class TrackerSource:
     _model_cache: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def needs_rgb(self) -> bool:
-        return self.kind != BASELINE and InputSpec.from_config(self.cfg).needs_rgb
+        return self.kind != BASELINE and input_spec(self.cfg).needs_rgb
 
     def get_model(self) -> nn.Module:
         if self._model_cache is None:

@@ -4,12 +4,14 @@
 a search region of ``search_factor`` around the last box, runs the model, multiplies the score map by a Hann
 window, decodes the box at the argmax, maps it back to image coordinates and clips it to the image.
 
-- Student: the template branch runs once (its memory is cached); the search branch runs every frame.
-  With ``tracking.template_update`` a new template slot is encoded every ``update_interval`` frames when the
+- Every model has one call protocol (:mod:`spiketrack.models`): ``encode_template`` runs once and its state is
+  cached (student: the template memory; teacher: its template inputs, which the one-stream model sees again in
+  every call), ``track(search, state)`` runs every frame. Inputs are built as the model's ``input_spec`` says.
+- Template update, for a model that supports several templates (it exposes ``merge_memories``): with
+  ``tracking.template_update`` a new template slot is encoded every ``update_interval`` frames when the
   score exceeds ``update_threshold``; the first template is always kept, at most ``max_templates`` slots
-  (oldest added slot replaced first), combined with ``model.merge_memories``.
-- Teacher: the template inputs (all its modalities) are cached and the one-stream model runs every frame.
-  The teacher keeps its first template (a one-stream ViT has no memory slots to merge).
+  (oldest added slot replaced first), combined with ``model.merge_memories``. Other models keep their first
+  template.
 - Adaptive search region (:mod:`spiketrack.tracking.asr`) enlarges one search crop after repeated jumps.
 - A search crop without events (event-only models) keeps the last box and multiplies the score by
   ``tracking.empty_score_decay``: the model would see an all-zero input.
@@ -49,7 +51,7 @@ class Tracker(Protocol):
 
 
 class ModelTracker:
-    """Tracks one target with a teacher (``forward(template, search)``) or student (``encode_template``/``track``)."""
+    """Tracks one target with any model of the call protocol (``encode_template`` / ``track``)."""
 
     def __init__(
         self,
@@ -61,7 +63,9 @@ class ModelTracker:
     ) -> None:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model = model.to(self.device).eval()
-        self.spec = InputSpec.from_config(cfg)
+        self.spec: InputSpec = self.model.input_spec
+        self.supports_template_update = hasattr(self.model, "merge_memories")
+        self.encodes_template = bool(getattr(self.model, "encodes_template", True))
         self.data_cfg = cfg.data
         self.cfg = cfg.tracking
         self.meter = meter
@@ -73,17 +77,12 @@ class ModelTracker:
         self.init_size = np.ones(2)  # (w, h) of the first box, for max_scale_change
         self.score = 0.0
         self.frames_since_init = 0
-        self.slots: list[Any] = []  # student template memories; slots[0] is the first template
-        self.memory: Any = None  # merged student memory
-        self.template: ModelInput | None = None  # teacher template inputs (batched)
+        self.slots: list[Any] = []  # template states; slots[0] is the first template
+        self.memory: Any = None  # the state track() uses (slots merged by the model when it supports several)
         self.last_window: CropWindow | None = None  # search crop of the last tracked frame
         self.lost_scale = 1.0  # search-crop multiplier while the target is lost (tracking.lost_threshold)
 
     # ------------------------------------------------------------------------------------------ helpers
-    @property
-    def is_student(self) -> bool:
-        return self.spec.kind == "student"
-
     def _tag_frame(self, frame: TrackingFrame) -> None:
         """Tell a meter that can attribute calls to frames (``set_frame``) which frame comes next."""
         set_frame = getattr(self.meter, "set_frame", None)
@@ -99,12 +98,12 @@ class ModelTracker:
         return batch_inputs([item])
 
     def _encode(self, frame: TrackingFrame, box: np.ndarray, kind: str) -> Any:
-        """Template input around ``box`` (student: encoded to a memory)."""
+        """Template state of the crop around ``box`` (``model.encode_template``; a call that runs layers is measured)."""
         window = CropWindow.around(box, self.data_cfg.template_factor)
         with self.timer.stage("representation"):
             inputs = self._input(frame, window, self.data_cfg.template_size)
-        if not self.is_student:
-            return inputs
+        if not self.encodes_template:  # the state is the inputs themselves: no layer runs, nothing to time or count
+            return self.model.encode_template(inputs)
         with self.timer.stage("model"), self._measure(kind), torch.no_grad():
             return self.model.encode_template(inputs)
 
@@ -127,10 +126,7 @@ class ModelTracker:
         self._tag_frame(frame)
         self.asr.reset()
         encoded = self._encode(frame, b, "template_init")
-        if self.is_student:
-            self.slots, self.memory = [encoded], encoded
-        else:
-            self.template = encoded
+        self.slots, self.memory = [encoded], encoded
 
     def track(self, frame: TrackingFrame) -> tuple[np.ndarray, float]:
         """Box (x, y, w, h, float64 [4]) and score in [0, 1] for ``frame``."""
@@ -147,10 +143,7 @@ class ModelTracker:
         with self.timer.stage("representation"):
             search = self._input(frame, window, self.data_cfg.search_size)
         with self.timer.stage("model"), self._measure("search"), torch.no_grad():
-            if self.is_student:
-                out = self.model.track(search, self.memory)
-            else:
-                out = self.model(self.template, search)
+            out = self.model.track(search, self.memory)
         with self.timer.stage("postprocess"):
             score_map = out["score_map"]
             hann = self.hann(*score_map.shape[-2:]) if self.cfg.hann_window else None
@@ -193,7 +186,7 @@ class ModelTracker:
     def _update_due(self) -> bool:
         c = self.cfg
         return (
-            self.is_student
+            self.supports_template_update
             and c.template_update
             and c.max_templates > 1
             and self.frames_since_init % max(c.update_interval, 1) == 0

@@ -21,9 +21,9 @@ CenterNet/OSTrack Gaussian heatmap on the ``search_size / 16`` grid (:mod:`spike
 
 Sample layout (a dict; the default collate stacks a leading batch dimension)::
 
-    'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (teacher inputs)
-    'search':   {modality: [n, C, Ss, Ss]}                                               (teacher inputs)
-    'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (student inputs)
+    'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (views, e.g. teacher)
+    'search':   {modality: [n, C, Ss, Ss]}                                               (views)
+    'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (event bins, student)
     'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]
     'index': int   'sequence': str (file)   'frames': [1 + n] (template, search frame indices)
 """
@@ -31,6 +31,7 @@ Sample layout (a dict; the default collate stacks a leading batch dimension)::
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from spiketrack.config import ExperimentConfig
 from spiketrack.data.crop import CropWindow
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.h5seq import open_sequence
-from spiketrack.data.inputs import build_inputs, teacher_input_keys
+from spiketrack.data.inputs import InputSpec, build_inputs
 from spiketrack.data.sequence import MemorySequence, Sequence
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.train.targets import heatmap_targets
@@ -84,26 +85,28 @@ def _load_in_memory(path: Path) -> MemorySequence:
 class PairDataset(Dataset):
     """Template/search samples over several weighted datasets, deterministic per (seed, epoch, index).
 
-    ``teacher_modalities``: make teacher inputs for this modality set (None: none); ``student_timesteps``:
-    make student timestep bins with this T (None: none). Distillation asks for both.
+    ``inputs``: the input specs (``model.input_spec``) of the models fed from each sample, made from the same
+    cropped events: views (a dict, the teacher) and/or event bins (the student). Distillation asks for both.
     """
 
     def __init__(
         self,
         cfg: ExperimentConfig,
         *,
-        teacher_modalities: str | None = None,
-        student_timesteps: int | None = None,
+        inputs: SequenceABC[InputSpec] = (),
         length: int | None = None,
         split: str | None = None,
         seed: int | None = None,
     ) -> None:
         self.data = cfg.data
         self.seed = int(cfg.train.seed if seed is None else seed)
-        self.teacher_keys = teacher_input_keys(teacher_modalities) if teacher_modalities else ()
-        self.timesteps = student_timesteps
-        if not self.teacher_keys and not self.timesteps:
-            raise ConfigError("PairDataset: ask for teacher inputs, student inputs or both")
+        views = [spec for spec in inputs if not spec.timesteps]
+        bins = [spec for spec in inputs if spec.timesteps]
+        if len(views) > 1 or len(bins) > 1 or not inputs:
+            raise ConfigError("PairDataset: ask for one set of views, one of event bins, or both")
+        self.teacher_keys = views[0].views if views else ()
+        self.voxel_bins = views[0].voxel_bins if views else self.data.voxel_bins
+        self.timesteps = bins[0].timesteps if bins else 0
         self.length = int(length if length is not None else cfg.data.samples_per_epoch)
         self.epoch = 0
         if self.data.search_size % FEATURE_STRIDE:
@@ -242,7 +245,7 @@ class PairDataset(Dataset):
         thin = (lambda ev: ev[rng.random(len(ev)) < gain]) if gain < 1.0 else None
         return build_inputs(
             seq.frame_events(k), t0, t1, window, size, teacher_keys=self.teacher_keys, timesteps=self.timesteps,
-            voxel_bins=self.data.voxel_bins, rgb=seq.rgb(k) if "rgb" in self.teacher_keys else None, flip=flip,
+            voxel_bins=self.voxel_bins, rgb=seq.rgb(k) if "rgb" in self.teacher_keys else None, flip=flip,
             thin=thin, rgb_gain=gain,
         )
 

@@ -50,7 +50,6 @@ from spiketrack.train.distributed import (
 )
 from spiketrack.train.losses import tracking_losses
 from spiketrack.train.optim import build_optimizer
-from spiketrack.data.inputs import teacher_input_keys
 from spiketrack.train.sampling import PairDataset
 
 log = logging.getLogger(__name__)
@@ -88,25 +87,22 @@ def _to(x: Any, device: torch.device) -> Any:
 
 
 def teacher_inputs(batch: dict, n: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Teacher template / search dicts of B*n pairs: template ``[B*n, C, St, St]``, search ``[B*n, C, Ss, Ss]``."""
+    """Template / search view dicts of B*n pairs: template ``[B*n, C, St, St]``, search ``[B*n, C, Ss, Ss]``."""
     template = {k: v.repeat_interleave(n, dim=0) for k, v in batch["template"].items()}
     search = {k: v.flatten(0, 1) for k, v in batch["search"].items()}
     return template, search
 
 
 def student_inputs(batch: dict, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Student timestep bins of B*n pairs: ``[T, B*n, 2, St, St]`` and ``[T, B*n, 2, Ss, Ss]``."""
+    """Template / search event bins of B*n pairs: ``[T, B*n, 2, St, St]`` and ``[T, B*n, 2, Ss, Ss]``."""
     template = batch["template_bins"].repeat_interleave(n, dim=0).transpose(0, 1).contiguous()
     search = batch["search_bins"].flatten(0, 1).transpose(0, 1).contiguous()
     return template, search
 
 
-def run_model(model: nn.Module, kind: str, batch: dict, n: int, return_features: bool = False) -> dict:
-    """Forward pass of a teacher or student on a collated batch."""
-    if kind == "teacher":
-        template, search = teacher_inputs(batch, n)
-    else:
-        template, search = student_inputs(batch, n)
+def run_model(model: nn.Module, batch: dict, n: int, return_features: bool = False) -> dict:
+    """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names."""
+    template, search = (student_inputs if model.input_spec.timesteps else teacher_inputs)(batch, n)
     return model(template, search, return_features=return_features)
 
 
@@ -128,20 +124,19 @@ class LossModule(nn.Module):
         self.distill = distill
         self._teacher = [teacher] if teacher is not None else []
         self.cfg = cfg
-        self.kind = cfg.model.kind
         self.n = cfg.data.num_search
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Returns (total loss, weighted terms, detached metrics) of one micro-batch."""
         need_features = self.distill is not None and self.distill.needs_features
-        out = run_model(self.model, self.kind, batch, self.n, return_features=need_features)
+        out = run_model(self.model, batch, self.n, return_features=need_features)
         heat = batch["heatmap"].flatten(0, 1)
         boxes = batch["boxes"].flatten(0, 1)
         terms, metrics = tracking_losses(out, heat, boxes, self.cfg.train.loss)
         if self.distill is not None:
             teacher = self._teacher[0]
             with torch.no_grad():
-                t_out = run_model(teacher, "teacher", batch, self.n, return_features=need_features)
+                t_out = run_model(teacher, batch, self.n, return_features=need_features)
             terms.update(self.distill(out, t_out))
         total = torch.stack([v.float() for v in terms.values()]).sum()
         return total, terms, metrics
@@ -198,13 +193,11 @@ class Trainer:
         info: DistInfo,
         *,
         teacher: nn.Module | None = None,
-        teacher_modalities: str | None = None,
         progress: bool = True,
         extra_state: dict[str, Any] | None = None,
     ) -> None:
         self.cfg, self.run_dir, self.info, self.progress = cfg, run_dir, info, progress
         self.extra_state = extra_state or {}
-        self.teacher_modalities = teacher_modalities
         tc = cfg.train
         if tc.batch_size < 1 or tc.accumulate < 1 or tc.epochs < 1:
             raise ConfigError("train.batch_size, train.accumulate and train.epochs must be >= 1")
@@ -236,10 +229,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.dataset = PairDataset(
             cfg,
-            teacher_modalities=teacher_modalities if teacher is not None else (
-                cfg.model.modalities if self.kind == "teacher" else None
-            ),
-            student_timesteps=cfg.model.timesteps if self.kind == "student" else None,
+            inputs=[m.input_spec for m in (self.model, teacher) if m is not None],
             length=self.steps_per_epoch * global_batch,
         )
         self.sampler = DistributedSampler(
@@ -257,37 +247,15 @@ class Trainer:
     # -- set-up helpers --------------------------------------------------------------------------------
 
     def _make_distill_loss(self, teacher: nn.Module) -> DistillLoss:
-        """Probe both models once (eval mode, zero inputs, RNG untouched) for the distilled layers' widths."""
+        """Distillation terms; the distilled layers' widths come from both models' ``feature_info``."""
         cfg = self.cfg
         layers = list(cfg.distill.feature_layers)
         s_dims: list[int] = []
         t_dims: list[int] = []
         if cfg.distill.feature.enabled:
-            d = cfg.data
-            probe = {
-                "template": {k: torch.zeros(1, c, d.template_size, d.template_size, device=self.device)
-                             for k, c in self._teacher_channels().items()},
-                "search": {k: torch.zeros(1, 1, c, d.search_size, d.search_size, device=self.device)
-                           for k, c in self._teacher_channels().items()},
-                "template_bins": torch.zeros(1, cfg.model.timesteps, 2, d.template_size, d.template_size,
-                                             device=self.device),
-                "search_bins": torch.zeros(1, 1, cfg.model.timesteps, 2, d.search_size, d.search_size,
-                                           device=self.device),
-            }
-            was_training = self.model.training
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
-                self.model.eval()
-                s_out = run_model(self.model, "student", probe, 1, return_features=True)
-                t_out = run_model(teacher, "teacher", probe, 1, return_features=True)
-            self.model.train(was_training)
-            s_dims = DistillLoss.layer_dims(s_out, layers, "student")
-            t_dims = DistillLoss.layer_dims(t_out, layers, "teacher")
+            s_dims = DistillLoss.layer_dims(self.model.feature_info, layers, "student")
+            t_dims = DistillLoss.layer_dims(teacher.feature_info, layers, "teacher")
         return DistillLoss(cfg.distill, s_dims, t_dims, cfg.data.num_search)
-
-    def _teacher_channels(self) -> dict[str, int]:
-        keys = teacher_input_keys(self.teacher_modalities or "events")
-        chans = {"events": 2, "rgb": 3, "voxel": self.cfg.data.voxel_bins}
-        return {k: chans[k] for k in keys}
 
     # -- checkpoints -----------------------------------------------------------------------------------
 
@@ -548,7 +516,6 @@ def _run(
     progress: bool,
     build_model: BuildFn | None,
     teacher: nn.Module | None = None,
-    teacher_modalities: str | None = None,
     extra_state: dict[str, Any] | None = None,
 ) -> TrainResult:
     info = setup_distributed()
@@ -560,8 +527,7 @@ def _run(
         model = (build_model or _default_build)(cfg)
         seed_everything(cfg.train.seed + info.rank)  # per-process dropout / drop-path streams
         trainer = Trainer(
-            cfg, run_dir, model, info, teacher=teacher, teacher_modalities=teacher_modalities,
-            progress=progress, extra_state=extra_state,
+            cfg, run_dir, model, info, teacher=teacher, progress=progress, extra_state=extra_state,
         )
         if resume:
             found = trainer.ckpt.latest()
@@ -624,7 +590,6 @@ def distill(
                 f"data.{key}: the student uses {getattr(cfg.data, key)}, the teacher {teacher_ckpt} was trained with "
                 f"{getattr(t_cfg.data, key)}; they must match"
             )
-    modalities = t_cfg.model.modalities
     extra = {"teacher": str(teacher_ckpt)}
     return _run(
         cfg,
@@ -634,7 +599,6 @@ def distill(
         progress=progress,
         build_model=build_model,
         teacher=teacher,
-        teacher_modalities=modalities,
         extra_state=extra,
     )
 

@@ -19,18 +19,21 @@ def _events() -> EventArray:
 
 
 def test_spec_from_config():
-    assert InputSpec.from_config(load_config(None, ["model.kind=student", "model.timesteps=3"])) == InputSpec(
-        "student", ("events",), 3, 5
-    )
-    spec = InputSpec.from_config(load_config(None, ["model.kind=teacher", "model.modalities=rgb+events"]))
-    assert spec.modalities == ("rgb", "events") and spec.needs_rgb and spec.needs_events
+    from spiketrack.models import input_spec
+
+    assert input_spec(load_config(None, ["model.kind=student", "model.timesteps=3"])) == InputSpec.event_bins(3)
+    assert InputSpec.event_bins(3) == InputSpec((), 3, 5) and InputSpec.event_bins(3).channels == {"bins": 2}
+    spec = input_spec(load_config(None, ["model.kind=teacher", "model.modalities=rgb+events"]))
+    assert spec.views == ("rgb", "events") and spec.needs_rgb and spec.needs_events
+    assert spec.channels == {"rgb": 3, "events": 2}
+    assert InputSpec.from_modalities("events+voxel", 7).channels == {"events": 2, "voxel": 7}
     with pytest.raises(ConfigError, match="model.modalities"):
-        InputSpec.from_config(load_config(None, ["model.kind=teacher", "model.modalities=events+depth"]))
+        input_spec(load_config(None, ["model.kind=teacher", "model.modalities=events+depth"]))
 
 
 def test_student_bins_are_crop_of_time_slices():
     window = CropWindow(cx=12.0, cy=12.0, side=8.0)  # covers pixels 8..15; output 8x8 -> one pixel per cell
-    x = build_input(InputSpec("student", timesteps=2), _events(), 0, 100, window, 8)
+    x = build_input(InputSpec.event_bins(2), _events(), 0, 100, window, 8)
     assert x.shape == (2, 2, 8, 8)
     assert x.sum() == 3  # the far event is outside the crop
     assert x[0, 1, 2, 2] == 1 and x[0, 0, 2, 2] == 1  # (10, 10) -> cell (2, 2), first half of the window
@@ -38,7 +41,7 @@ def test_student_bins_are_crop_of_time_slices():
 
 
 def test_teacher_dict_and_batching():
-    spec = InputSpec("teacher", ("events", "voxel", "rgb"), voxel_bins=3)
+    spec = InputSpec(("events", "voxel", "rgb"), voxel_bins=3)
     rgb = np.zeros((20, 20, 3), np.uint8)
     rgb[10, 10] = 255
     window = CropWindow(cx=12.0, cy=12.0, side=8.0)

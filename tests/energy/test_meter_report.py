@@ -24,7 +24,7 @@ from spiketrack.models import build_model
 
 FRAME_US = 10_000
 SETS = ["model.kind=student", "model.variant=quickstart", "data.template_size=64", "data.search_size=128",
-        "model.timesteps=2", "data.timesteps=2"]
+        "model.timesteps=2"]
 
 
 def box_sequence(name: str, frames: int = 4) -> MemorySequence:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from spiketrack.config import NeuronConfig
+from spiketrack.models.spiking.neurons import neuron_factory
 from spiketrack.models.heads import SCORE_PRIOR, CenterHead, SpikingCenterHead, decode_boxes
 
 
@@ -47,7 +48,7 @@ def test_center_head_shapes_and_ranges() -> None:
 
 def test_spiking_head_projects_the_time_average() -> None:
     torch.manual_seed(0)
-    head = SpikingCenterHead(8, 16, NeuronConfig()).eval()
+    head = SpikingCenterHead(8, 16, neuron_factory(NeuronConfig())).eval()
     seen: dict[str, torch.Tensor] = {}
     branch = head.score
     branch.norms[-1].register_forward_hook(lambda m, i, o: seen.__setitem__("hidden", o))

@@ -36,7 +36,7 @@ def test_real_model_tracks_without_window_like_its_own_head(kind):
         window = CropWindow.around(prev, cfg.data.search_factor)
         search = tracker._input(_frame(seq, k), window, cfg.data.search_size)
         with torch.no_grad():
-            out = model.track(search, tracker.memory) if kind == "student" else model(tracker.template, search)
+            out = model.track(search, tracker.memory)  # one call protocol: the cached template state
         expected = window.crop_to_box(out["pred_boxes"][0].double().numpy())
         assert box == pytest.approx(expected, abs=1e-3)
         assert score == pytest.approx(float(out["score_map"].max()), abs=1e-6)
@@ -84,7 +84,7 @@ def test_rgb_teacher_reads_intensity_frames(tmp_path):
     seq._rgb = np.random.default_rng(0).integers(0, 255, (3, seq.height, seq.width, 3), dtype=np.uint8)
     tracker = ModelTracker(build_model(cfg), cfg)
     result = track_sequence(seq, tracker, needs_rgb=True)
-    assert set(tracker.template) == {"rgb", "events"} and tracker.template["rgb"].shape == (1, 3, 64, 64)
+    assert set(tracker.memory) == {"rgb", "events"} and tracker.memory["rgb"].shape == (1, 3, 64, 64)
     assert np.all(np.isfinite(result.boxes))
     seq._rgb = None
     from spiketrack.errors import ConfigError

@@ -17,6 +17,7 @@ from torch import nn
 
 from spiketrack.config import ExperimentConfig, load_config
 from spiketrack.data.dataset import write_split
+from spiketrack.data.inputs import InputSpec
 from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.sequence import MemorySequence
@@ -66,7 +67,7 @@ def write_dataset(root: Path, sequences: list[MemorySequence], split: str = "tes
 def small_config(kind: str = "student", **tracking: object) -> ExperimentConfig:
     """Small crops (template 64, search 128) so tests stay fast; tracking options as overrides."""
     sets = [f"model.kind={kind}", "model.variant=quickstart", "data.template_size=64", "data.search_size=128"]
-    sets += ["model.timesteps=2", "data.timesteps=2"]
+    sets += ["model.timesteps=2"]
     sets += [f"tracking.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in tracking.items()]
     return load_config(None, sets)
 
@@ -99,6 +100,8 @@ def oracle_maps(counts: torch.Tensor, stride: int = 16) -> dict[str, torch.Tenso
 class OracleStudent(nn.Module):
     """Student interface whose search branch locates the target from its own event bins."""
 
+    input_spec = InputSpec.event_bins(2)  # small_config's model.timesteps
+
     def __init__(self) -> None:
         super().__init__()
         self.encoded = 0
@@ -126,14 +129,23 @@ class OracleStudent(nn.Module):
 class OracleTeacher(nn.Module):
     """Teacher interface (dict inputs by modality) that locates the target from its 'events' count frame."""
 
+    input_spec = InputSpec.from_modalities("events")
+    encodes_template = False
+
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
 
-    def forward(self, template: dict, search: dict, return_features: bool = False) -> dict:
+    def encode_template(self, template: dict) -> dict:
+        return template
+
+    def track(self, search: dict, template: dict, return_features: bool = False) -> dict:
         assert set(template) == set(search) == {"events"}, (set(template), set(search))
         self.calls += 1
         return oracle_maps(search["events"].sum(dim=1))
+
+    def forward(self, template: dict, search: dict, return_features: bool = False) -> dict:
+        return self.track(search, self.encode_template(template), return_features)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

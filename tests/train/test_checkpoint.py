@@ -121,3 +121,11 @@ def test_check_model_config_names_every_differing_model_key(tmp_path: Path) -> N
     cfg.model.pretrained, cfg.model.neuron.backend, cfg.model.neuron.surrogate = "/w.pth", "torch", "atan"
     cfg.tracking.size_update_rate, cfg.data.search_size = 0.2, 256
     check_model_config(cfg, stored, tmp_path / "run.pt")
+
+
+def test_config_of_an_older_checkpoint_with_data_timesteps_still_reads() -> None:
+    from spiketrack.config import load_config, to_dict
+
+    stored = to_dict(load_config(None, ["model.timesteps=2"]))
+    stored["data"]["timesteps"] = 2  # written before data.timesteps was merged into model.timesteps
+    assert ck.checkpoint_config({"config": stored}).model.timesteps == 2

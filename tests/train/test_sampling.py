@@ -11,12 +11,13 @@ from trainsynth import make_dataset, tiny_config
 
 from spiketrack.config import DatasetSource
 from spiketrack.data.h5seq import open_sequence
+from spiketrack.data.inputs import InputSpec
 from spiketrack.train.sampling import PairDataset
 
 
 def test_shapes_for_distillation(square_dataset: Path) -> None:
     cfg = tiny_config(square_dataset, **{"data.num_search": 3})
-    ds = PairDataset(cfg, teacher_modalities="events+voxel", student_timesteps=2)
+    ds = PairDataset(cfg, inputs=[InputSpec.from_modalities("events+voxel", cfg.data.voxel_bins), InputSpec.event_bins(2)])
     s = ds[5]
     assert s["template"]["events"].shape == (2, 32, 32)
     assert s["template"]["voxel"].shape == (cfg.data.voxel_bins, 32, 32)
@@ -31,8 +32,8 @@ def test_shapes_for_distillation(square_dataset: Path) -> None:
 
 def test_deterministic_per_index_and_epoch(square_dataset: Path) -> None:
     cfg = tiny_config(square_dataset)
-    a = PairDataset(cfg, student_timesteps=2)
-    b = PairDataset(cfg, student_timesteps=2)
+    a = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
+    b = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
     assert torch.equal(a[3]["search_bins"], b[3]["search_bins"])
     assert torch.equal(a[3]["boxes"], b[3]["boxes"])
     b.set_epoch(1)
@@ -41,7 +42,7 @@ def test_deterministic_per_index_and_epoch(square_dataset: Path) -> None:
 
 def test_frames_causal_visible_within_gap(square_dataset: Path) -> None:
     cfg = tiny_config(square_dataset, **{"data.num_search": 3, "data.max_gap": 4})
-    ds = PairDataset(cfg, student_timesteps=2)
+    ds = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
     with open_sequence(square_dataset / "seq00.h5") as seq:
         visible = np.flatnonzero(seq.absent == 0)
     for i in range(40):
@@ -56,7 +57,7 @@ def test_unjittered_search_box_is_centred_and_heatmap_peaks_there(square_dataset
         square_dataset,
         **{"data.center_jitter": 0.0, "data.scale_jitter": 0.0, "data.flip": False, "data.brightness_jitter": 0.0},
     )
-    ds = PairDataset(cfg, teacher_modalities="rgb+events")
+    ds = PairDataset(cfg, inputs=[InputSpec.from_modalities("rgb+events")])
     s = ds[0]
     cx, cy, w, h = s["boxes"][0].tolist()
     assert cx == pytest.approx(0.5) and cy == pytest.approx(0.5)
@@ -69,8 +70,8 @@ def test_unjittered_search_box_is_centred_and_heatmap_peaks_there(square_dataset
 
 def test_flip_mirrors_box_and_events(square_dataset: Path) -> None:
     base = {"data.center_jitter": 0.0, "data.scale_jitter": 0.0, "data.brightness_jitter": 0.0}
-    plain = PairDataset(tiny_config(square_dataset, **base, **{"data.flip": False}), teacher_modalities="events")
-    flipping = PairDataset(tiny_config(square_dataset, **base), teacher_modalities="events")
+    plain = PairDataset(tiny_config(square_dataset, **base, **{"data.flip": False}), inputs=[InputSpec.from_modalities("events")])
+    flipping = PairDataset(tiny_config(square_dataset, **base), inputs=[InputSpec.from_modalities("events")])
     for i in range(20):  # find an index whose flip coin came up heads (same RNG stream otherwise)
         a, b = plain[i], flipping[i]
         if not torch.equal(a["search"]["events"], b["search"]["events"]):
@@ -85,25 +86,25 @@ def test_dataset_weights(tmp_path: Path, square_dataset: Path) -> None:
     cfg = tiny_config(square_dataset)
     cfg.data.datasets[0].weight = 0.0
     cfg.data.datasets.append(DatasetSource(root=str(other), weight=1.0))
-    ds = PairDataset(cfg, teacher_modalities="events")
+    ds = PairDataset(cfg, inputs=[InputSpec.from_modalities("events")])
     assert ds.weights.tolist() == [0.0, 1.0]
     assert {Path(ds[i]["sequence"]).parent for i in range(8)} == {other}
     cfg.data.datasets[0].weight = 1.0
-    both = PairDataset(cfg, teacher_modalities="events")
+    both = PairDataset(cfg, inputs=[InputSpec.from_modalities("events")])
     assert {Path(both[i]["sequence"]).parent for i in range(30)} == {other, square_dataset}
 
 
 def test_preloaded_sequences_give_the_same_samples(square_dataset: Path) -> None:
     cfg = tiny_config(square_dataset, **{"data.num_search": 2})
-    from_files = PairDataset(cfg, teacher_modalities="events+voxel", student_timesteps=2)
-    in_memory = PairDataset(cfg, teacher_modalities="events+voxel", student_timesteps=2)
+    from_files = PairDataset(cfg, inputs=[InputSpec.from_modalities("events+voxel", cfg.data.voxel_bins), InputSpec.event_bins(2)])
+    in_memory = PairDataset(cfg, inputs=[InputSpec.from_modalities("events+voxel", cfg.data.voxel_bins), InputSpec.event_bins(2)])
     assert in_memory.preload(max_mb=64) and len(in_memory._memory) == len(from_files.sources[0])
     for i in range(6):
         a, b = from_files[i], in_memory[i]
         assert torch.equal(a["search_bins"], b["search_bins"]) and torch.equal(a["boxes"], b["boxes"])
         assert torch.equal(a["template"]["voxel"], b["template"]["voxel"])
     assert not in_memory._open  # no HDF5 file was opened for sampling
-    small = PairDataset(cfg, student_timesteps=2)
+    small = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
     assert not small.preload(max_mb=1e-6) and not small._memory  # over the budget: files are read per sample
-    via_config = PairDataset(tiny_config(square_dataset, **{"train.preload_mb": 64}), student_timesteps=2)
+    via_config = PairDataset(tiny_config(square_dataset, **{"train.preload_mb": 64}), inputs=[InputSpec.event_bins(2)])
     assert len(via_config._memory) == len(from_files.sources[0])

@@ -76,6 +76,7 @@ class _NaNScore(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.input_spec = model.input_spec  # the wrapped model's inputs (model protocol)
 
     def forward(self, template, search, return_features=False):  # noqa: ANN001
         out = self.model(template, search, return_features)

@@ -80,7 +80,6 @@ def tiny_config(root: Path, kind: str = "student", **overrides: object) -> Exper
         f"data.datasets=[{{root: '{root}', weight: 1.0}}]",
         "data.template_size=32",
         "data.search_size=64",
-        "data.timesteps=2",
         "data.samples_per_epoch=8",
         "data.max_gap=5",
         f"model.kind={kind}",

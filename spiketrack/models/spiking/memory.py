@@ -13,14 +13,16 @@ The search branch never writes to the memory; the template never sees the search
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from spiketrack.config import NeuronConfig
 from spiketrack.models.spiking.metaformer import SeqLinearBN
-from spiketrack.models.spiking.neurons import make_neuron
 from spiketrack.models.spiking.ops import SpikeMatMul
+
+if TYPE_CHECKING:
+    from spiketrack.models.spiking.neurons import NeuronFactory
 
 
 @dataclass
@@ -49,25 +51,25 @@ class TemplateMemory:
 class MemoryRetrieval(nn.Module):
     """Builds a template memory and retrieves from it for the search tokens at one point of the backbone."""
 
-    def __init__(self, dim: int, heads: int, neuron: NeuronConfig, refine_steps: int = 1) -> None:
+    def __init__(self, dim: int, heads: int, neuron: NeuronFactory, refine_steps: int = 1) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads = heads
         self.head_dim = dim // heads
         # template side: keys and values
-        self.n_template = make_neuron(neuron)
+        self.n_template = neuron()
         self.k, self.v = SeqLinearBN(dim, dim), SeqLinearBN(dim, dim)
-        self.nk, self.nv = make_neuron(neuron), make_neuron(neuron)
+        self.nk, self.nv = neuron(), neuron()
         self.memory_matmul = SpikeMatMul()  # K^T V: spike x spike
         # search side: query, retrieval, refinement, output
-        self.n_search = make_neuron(neuron)
+        self.n_search = neuron()
         self.q = SeqLinearBN(dim, dim)
         steps = refine_steps + 1
-        self.nq = nn.ModuleList(make_neuron(neuron) for _ in range(steps))
+        self.nq = nn.ModuleList(neuron() for _ in range(steps))
         self.retrieve_matmul = nn.ModuleList(SpikeMatMul() for _ in range(steps))  # Q M: spike x count
         self.retrieve_bn = nn.ModuleList(nn.BatchNorm1d(dim) for _ in range(steps))
-        self.nr = nn.ModuleList(make_neuron(neuron) for _ in range(steps))
+        self.nr = nn.ModuleList(neuron() for _ in range(steps))
         self.refine = nn.ModuleList(SeqLinearBN(dim, dim) for _ in range(refine_steps))
         self.out = SeqLinearBN(dim, dim)
         # gate over memory slots: per-head score from the slot's mean memory row

@@ -10,12 +10,15 @@ membrane inputs, neurons sit inside the blocks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from spiketrack.config import NeuronConfig
-from spiketrack.models.spiking.neurons import make_neuron
 from spiketrack.models.spiking.ops import SpikeMatMul
+
+if TYPE_CHECKING:
+    from spiketrack.models.spiking.neurons import NeuronFactory
 
 ATTN_SCALE = 0.125  # fixed scale of spike-driven self-attention (Spike-driven Transformer V2, Yao et al., ICLR 2024)
 
@@ -52,9 +55,9 @@ class SeqLinearBN(nn.Module):
 class SpikingDownsample(nn.Module):
     """(neuron ->) strided conv + BN. The first one is the encoding layer and takes analog input."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int, neuron: NeuronConfig | None) -> None:
+    def __init__(self, cin: int, cout: int, k: int, stride: int, neuron: NeuronFactory | None) -> None:
         super().__init__()
-        self.neuron = make_neuron(neuron) if neuron is not None else None
+        self.neuron = neuron() if neuron is not None else None
         self.conv = SeqConvBN(cin, cout, k, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,12 +68,12 @@ class SpikingDownsample(nn.Module):
 class SepConv(nn.Module):
     """MetaFormer separable-conv token mixer: pw expand -> depthwise 7x7 -> pw project, a neuron before each."""
 
-    def __init__(self, dim: int, neuron: NeuronConfig, expansion: int = 2, kernel: int = 7) -> None:
+    def __init__(self, dim: int, neuron: NeuronFactory, expansion: int = 2, kernel: int = 7) -> None:
         super().__init__()
         hidden = dim * expansion
-        self.n1, self.pw1 = make_neuron(neuron), SeqConvBN(dim, hidden, 1)
-        self.n2, self.dw = make_neuron(neuron), SeqConvBN(hidden, hidden, kernel, groups=hidden)
-        self.n3, self.pw2 = make_neuron(neuron), SeqConvBN(hidden, dim, 1)
+        self.n1, self.pw1 = neuron(), SeqConvBN(dim, hidden, 1)
+        self.n2, self.dw = neuron(), SeqConvBN(hidden, hidden, kernel, groups=hidden)
+        self.n3, self.pw2 = neuron(), SeqConvBN(hidden, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [T, B, C, H, W] -> [T, B, C, H, W]."""
@@ -80,11 +83,11 @@ class SepConv(nn.Module):
 class ChannelConv(nn.Module):
     """Conv channel mixer: neuron -> conv3x3 (C -> rC) -> neuron -> conv3x3 (rC -> C)."""
 
-    def __init__(self, dim: int, neuron: NeuronConfig, ratio: float) -> None:
+    def __init__(self, dim: int, neuron: NeuronFactory, ratio: float) -> None:
         super().__init__()
         hidden = int(dim * ratio)
-        self.n1, self.c1 = make_neuron(neuron), SeqConvBN(dim, hidden, 3)
-        self.n2, self.c2 = make_neuron(neuron), SeqConvBN(hidden, dim, 3)
+        self.n1, self.c1 = neuron(), SeqConvBN(dim, hidden, 3)
+        self.n2, self.c2 = neuron(), SeqConvBN(hidden, dim, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [T, B, C, H, W] -> [T, B, C, H, W]."""
@@ -94,7 +97,7 @@ class ChannelConv(nn.Module):
 class SpikingConvBlock(nn.Module):
     """x + SepConv(x), then + ChannelConv(x) (membrane shortcuts)."""
 
-    def __init__(self, dim: int, neuron: NeuronConfig, ratio: float, kernel: int = 7) -> None:
+    def __init__(self, dim: int, neuron: NeuronFactory, ratio: float, kernel: int = 7) -> None:
         super().__init__()
         self.mixer = SepConv(dim, neuron, kernel=kernel)
         self.mlp = ChannelConv(dim, neuron, ratio)
@@ -112,19 +115,19 @@ class SpikeDrivenSelfAttention(nn.Module):
     count), so the energy counter sees them. The N x N similarity Q K^T is computed only on request.
     """
 
-    def __init__(self, dim: int, heads: int, neuron: NeuronConfig) -> None:
+    def __init__(self, dim: int, heads: int, neuron: NeuronFactory) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads = heads
-        self.n_in = make_neuron(neuron)
+        self.n_in = neuron()
         self.q, self.k, self.v = SeqLinearBN(dim, dim), SeqLinearBN(dim, dim), SeqLinearBN(dim, dim)
-        self.nq, self.nk, self.nv = make_neuron(neuron), make_neuron(neuron), make_neuron(neuron)
+        self.nq, self.nk, self.nv = neuron(), neuron(), neuron()
         self.kv_matmul = SpikeMatMul()
         self.qkv_matmul = SpikeMatMul()
         self.sim_matmul = SpikeMatMul()  # only used when similarity maps are requested
         self.attn_bn = nn.BatchNorm1d(dim)
-        self.n_attn = make_neuron(neuron)
+        self.n_attn = neuron()
         self.proj = SeqLinearBN(dim, dim)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,11 +153,11 @@ class SpikeDrivenSelfAttention(nn.Module):
 class SpikingMLP(nn.Module):
     """Token MLP: neuron -> linear (C -> rC) -> neuron -> linear (rC -> C), each with BN."""
 
-    def __init__(self, dim: int, neuron: NeuronConfig, ratio: float) -> None:
+    def __init__(self, dim: int, neuron: NeuronFactory, ratio: float) -> None:
         super().__init__()
         hidden = int(dim * ratio)
-        self.n1, self.fc1 = make_neuron(neuron), SeqLinearBN(dim, hidden)
-        self.n2, self.fc2 = make_neuron(neuron), SeqLinearBN(hidden, dim)
+        self.n1, self.fc1 = neuron(), SeqLinearBN(dim, hidden)
+        self.n2, self.fc2 = neuron(), SeqLinearBN(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [T, B, N, C] -> [T, B, N, C]."""
@@ -164,7 +167,7 @@ class SpikingMLP(nn.Module):
 class SpikingTransformerBlock(nn.Module):
     """x + SDSA(x), then + MLP(x) (membrane shortcuts)."""
 
-    def __init__(self, dim: int, heads: int, neuron: NeuronConfig, ratio: float) -> None:
+    def __init__(self, dim: int, heads: int, neuron: NeuronFactory, ratio: float) -> None:
         super().__init__()
         self.attn = SpikeDrivenSelfAttention(dim, heads, neuron)
         self.mlp = SpikingMLP(dim, neuron, ratio)
@@ -179,9 +182,9 @@ class SpikingTransformerBlock(nn.Module):
 class TokenProjection(nn.Module):
     """Stage transition at constant stride: neuron -> linear + BN (C_in -> C_out) on tokens."""
 
-    def __init__(self, cin: int, cout: int, neuron: NeuronConfig) -> None:
+    def __init__(self, cin: int, cout: int, neuron: NeuronFactory) -> None:
         super().__init__()
-        self.neuron = make_neuron(neuron)
+        self.neuron = neuron()
         self.proj = SeqLinearBN(cin, cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -208,7 +211,7 @@ class SpikingMetaFormer(nn.Module):
         heads: int,
         mlp_ratio: float,
         conv_ratio: float,
-        neuron: NeuronConfig,
+        neuron: NeuronFactory,
         in_chans: int = 2,
         sepconv_kernel: int = 7,
         stem_kernel: int = 7,

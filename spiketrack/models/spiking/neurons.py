@@ -1,38 +1,33 @@
 """The one place that decides neuron type, step mode and backend of the spiking student.
 
-Every spiking layer asks :func:`make_neuron` for its neuron; nothing else in the package builds
-spikingjelly neurons. All neurons run in multi-step mode (``step_mode='m'``): they take
-``[T, B, ...]`` tensors and keep a membrane state across the T timesteps of one call.
+:func:`neuron_factory` turns ``cfg.model.neuron`` into a *neuron factory*: a callable that returns a fresh
+multi-step neuron module each time it is called (spikingjelly's ``spiking_neuron=`` habit, timm's
+``act_layer=``). :func:`spiketrack.models.build_model` builds it once and hands it to the model, whose layers call
+it for every neuron; nothing else in the package builds spikingjelly neurons. All neurons run in multi-step mode
+(``step_mode='m'``): they take ``[T, B, ...]`` tensors and keep a membrane state across the T timesteps of one call.
 
-Two kinds (``NeuronConfig.kind``):
+Kinds (``NeuronConfig.kind``), one row each in :data:`NEURONS` (class, levels rule, spikingjelly op):
 
 - ``lif``: binary spikes {0, 1} from spikingjelly's ``LIFNode`` (hard reset to 0, tau, threshold,
-  detach_reset and surrogate gradient from the config).
+  detach_reset and surrogate gradient from the config); D = 1.
 - ``integer_lif``: integer-valued spikes with D = ``levels`` levels from spikingjelly's ``ILIFNode``
   (I-LIF, Luo et al., ECCV 2024: spike = round(clamp(v / threshold, 0, D)), soft reset). The count
-  is divided by D, so outputs lie in {0, 1/D, ..., 1}; ``neuron.levels`` (D) lets the energy
-  counter recover the integer count (``out * levels``) that it charges as synaptic events.
+  is divided by D, so outputs lie in {0, 1/D, ..., 1}.
 
-Backends. spikingjelly 2.0 has no ``backend=`` argument any more: ``functional.lif_multi_step``
-dispatches on the tensor's device. On CPU it runs the Torch reference; on CUDA it picks a fused
-implementation in the priority order native CUDA > Triton > Torch, overridable per process with the
-environment variables ``SJ_LIF_CUDA_IMPLEMENTATION`` / ``SJ_ILIF_CUDA_IMPLEMENTATION``
-(``auto|cuda|triton|torch``). The config's ``backend`` maps onto that:
+Every neuron module carries ``levels`` (D), so the energy counter recovers the integer count (``out * levels``)
+that it charges as synaptic events.
 
-- ``auto`` (default): spikingjelly's own choice, i.e. the accelerated kernels on CUDA and the Torch
-  path on CPU.
-- ``torch``: the Torch reference loop on every device (for debugging and for timing the CUDA
-  path against it).
-- ``cuda`` / ``triton``: request that CUDA implementation for the whole process (sets the
-  spikingjelly selection for LIF and I-LIF; on CPU tensors the Torch path still runs).
-
-The fused kernels only accept spikingjelly's built-in surrogates (Sigmoid, ATan, ...); other
-surrogates fall back to the Torch reference inside spikingjelly.
+Backends: ``cfg.backend`` is a process-wide choice of spikingjelly's CUDA implementation, made through its
+environment variables before spikingjelly is imported (:mod:`spiketrack.models.spiking.backend`); on CPU every
+backend runs spikingjelly's Torch path. The fused kernels only accept spikingjelly's built-in surrogates
+(Sigmoid, ATan, ...); other surrogates fall back to the Torch reference inside spikingjelly.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 from spikingjelly.activation_based import functional as sj_functional
@@ -42,6 +37,7 @@ from torch import nn
 
 from spiketrack.config import NeuronConfig
 from spiketrack.errors import ConfigError
+from spiketrack.models.spiking.backend import SJ_OPS, resolve_backend, select_backend
 
 # spikingjelly surrogate classes selectable by name (lower case) in NeuronConfig.surrogate.
 SURROGATES: dict[str, type] = {
@@ -54,30 +50,28 @@ SURROGATES: dict[str, type] = {
     "erf": sj_surrogate.Erf,
 }
 
-_ENV = {"lif": "SJ_LIF_CUDA_IMPLEMENTATION", "integer_lif": "SJ_ILIF_CUDA_IMPLEMENTATION"}
+NeuronFactory = Callable[[], nn.Module]
+"""A callable returning a fresh multi-step neuron ([T, B, ...] -> [T, B, ...] values in {0, 1/D, ..., 1})."""
 
 
-def _surrogate(cfg: NeuronConfig) -> nn.Module:
-    name = cfg.surrogate.lower()
-    if name not in SURROGATES:
+def _surrogate_class(name: str) -> type:
+    if name.lower() not in SURROGATES:
+        raise ConfigError(f"key 'model.neuron.surrogate': unknown surrogate {name!r}; expected one of {sorted(SURROGATES)}")
+    return SURROGATES[name.lower()]
+
+
+def _binary_levels(levels: int) -> int:
+    if levels != 1:
         raise ConfigError(
-            f"key 'model.neuron.surrogate': unknown surrogate {cfg.surrogate!r}; expected one of {sorted(SURROGATES)}"
+            f"key 'model.neuron.levels': binary 'lif' neurons have 1 level, got {levels}; use kind 'integer_lif' for D > 1"
         )
-    return SURROGATES[name](alpha=cfg.surrogate_alpha)
+    return 1
 
 
-def _request_cuda_implementation(kind: str, name: str) -> None:
-    """Ask spikingjelly to use CUDA implementation ``name`` for neuron ``kind`` in this process."""
-    os.environ[_ENV[kind]] = name
-    # spikingjelly reads the variable when its ops package is imported; update an existing selection.
-    if kind == "lif":
-        from spikingjelly._ops.lif import _selection
-    else:
-        from spikingjelly._ops.ilif import _selection
-    if _selection._requested != name:
-        _selection._requested = name
-        _selection._selections.clear()
-        _selection._compiled_selections.clear()
+def _integer_levels(levels: int) -> int:
+    if levels < 1:
+        raise ConfigError(f"key 'model.neuron.levels': expected an integer >= 1, got {levels}")
+    return int(levels)
 
 
 class LIF(sj_neuron.LIFNode):
@@ -85,104 +79,118 @@ class LIF(sj_neuron.LIFNode):
 
     levels: int = 1
 
-    def __init__(self, cfg: NeuronConfig, torch_path: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        detach_reset: bool = True,
+        surrogate: str = "sigmoid",
+        surrogate_alpha: float = 4.0,
+        levels: int = 1,
+    ) -> None:
+        _binary_levels(levels)
         super().__init__(
-            tau=cfg.tau,
+            tau=tau,
             decay_input=True,
-            v_threshold=cfg.v_threshold,
+            v_threshold=v_threshold,
             v_reset=0.0,
-            surrogate_function=_surrogate(cfg),
-            detach_reset=cfg.detach_reset,
+            surrogate_function=_surrogate_class(surrogate)(alpha=surrogate_alpha),
+            detach_reset=detach_reset,
             step_mode="m",
         )
-        self.torch_path = torch_path
-
-    def multi_step_forward(self, x_seq: torch.Tensor, *args: torch.Tensor, **kwargs: object) -> torch.Tensor:
-        """x_seq: [T, B, ...] membrane input -> [T, B, ...] spikes."""
-        if not self.torch_path:
-            return super().multi_step_forward(x_seq, *args, **kwargs)
-        from spikingjelly._ops.lif.reference import multi_step
-
-        (v,) = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
-        spikes, v, _ = multi_step(
-            x_seq, v, self.tau, True, self.v_threshold, self.v_reset, self.surrogate_function, self.detach_reset
-        )
-        self._memories["v"] = v
-        return spikes
 
 
 class IntegerLIF(sj_neuron.ILIFNode):
     """Integer-valued multi-step I-LIF neuron normalised to {0, 1/D, ..., 1}.
 
-    forward: [T, B, ...] -> [T, B, ...] values count / D, count in {0, ..., D}.
+    forward: [T, B, ...] -> [T, B, ...] values count / D, count in {0, ..., D}. Its surrogate gradient is
+    spikingjelly's ``MultiLevelSpikeCount(D)`` (``surrogate`` / ``surrogate_alpha`` do not apply).
     """
 
-    def __init__(self, cfg: NeuronConfig, torch_path: bool = False) -> None:
-        if cfg.levels < 1:
-            raise ConfigError(f"key 'model.neuron.levels': expected an integer >= 1, got {cfg.levels}")
+    def __init__(
+        self,
+        *,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        detach_reset: bool = True,
+        surrogate: str = "sigmoid",
+        surrogate_alpha: float = 4.0,
+        levels: int = 1,
+    ) -> None:
+        del surrogate, surrogate_alpha  # I-LIF trains through its multi-level spike-count surrogate
+        levels = _integer_levels(levels)
         super().__init__(
-            tau=cfg.tau,
-            v_threshold=cfg.v_threshold,
-            surrogate_function=sj_surrogate.MultiLevelSpikeCount(cfg.levels),
-            detach_reset=cfg.detach_reset,
+            tau=tau,
+            v_threshold=v_threshold,
+            surrogate_function=sj_surrogate.MultiLevelSpikeCount(levels),
+            detach_reset=detach_reset,
             step_mode="m",
         )
-        self.levels = int(cfg.levels)
-        self.torch_path = torch_path
+        self.levels = int(levels)
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args: torch.Tensor, **kwargs: object) -> torch.Tensor:
         """x_seq: [T, B, ...] membrane input -> [T, B, ...] normalised spike counts."""
-        if self.torch_path:
-            from spikingjelly._ops.ilif.reference import multi_step
-
-            (v,) = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
-            fn = self.surrogate_function
-            lower, upper = _ilif_window(fn)
-            counts, v, _ = multi_step(
-                x_seq, v, self.tau, float(self.levels), lower, upper, self.v_threshold, self.detach_reset
-            )
-            self.v = v
-        else:
-            counts = super().multi_step_forward(x_seq, *args, **kwargs)
-        return counts / self.levels
+        return super().multi_step_forward(x_seq, *args, **kwargs) / self.levels
 
 
-def _ilif_window(fn: sj_surrogate.MultiLevelSpikeCount) -> tuple[float, float]:
-    """Rectangular surrogate window [lower, upper] of a MultiLevelSpikeCount (default [0, D])."""
-    return float(getattr(fn, "grad_min", 0.0)), float(getattr(fn, "grad_max", fn.max_spike_count))
+@dataclass(frozen=True)
+class NeuronKind:
+    """One neuron kind: its module class, its levels rule (configured D -> D) and its spikingjelly op name."""
+
+    cls: type[nn.Module]
+    levels: Callable[[int], int]
+    op: str  # spikingjelly neuron op: functional.neuron_implementation(op, ...), SJ_<OP>_CUDA_IMPLEMENTATION
 
 
-SpikingNeuron = (LIF, IntegerLIF)
+NEURONS: dict[str, NeuronKind] = {
+    "lif": NeuronKind(LIF, _binary_levels, "lif"),
+    "integer_lif": NeuronKind(IntegerLIF, _integer_levels, "ilif"),
+}
+assert {k.op for k in NEURONS.values()} <= set(SJ_OPS), "backend.SJ_OPS must list every neuron op"
+
+SpikingNeuron = tuple(k.cls for k in NEURONS.values())
+
+
+def _kind(cfg: NeuronConfig) -> NeuronKind:
+    if cfg.kind not in NEURONS:
+        raise ConfigError(f"key 'model.neuron.kind': expected one of {sorted(NEURONS)}, got {cfg.kind!r}")
+    return NEURONS[cfg.kind]
+
+
+def neuron_factory(cfg: NeuronConfig) -> NeuronFactory:
+    """The neuron factory of ``cfg`` (checked once here): call it for each fresh neuron module."""
+    kind = _kind(cfg)
+    select_backend(cfg.backend)
+    _surrogate_class(cfg.surrogate)
+    return partial(
+        kind.cls,
+        tau=cfg.tau,
+        v_threshold=cfg.v_threshold,
+        detach_reset=cfg.detach_reset,
+        surrogate=cfg.surrogate,
+        surrogate_alpha=cfg.surrogate_alpha,
+        levels=kind.levels(cfg.levels),
+    )
 
 
 def make_neuron(cfg: NeuronConfig) -> nn.Module:
-    """A multi-step neuron as configured ([T, B, ...] -> [T, B, ...] values in {0, 1/D, ..., 1})."""
-    if cfg.kind not in _ENV:
-        raise ConfigError(f"key 'model.neuron.kind': expected 'lif' or 'integer_lif', got {cfg.kind!r}")
-    if cfg.backend in ("cuda", "triton"):
-        _request_cuda_implementation(cfg.kind, cfg.backend)
-    torch_path = cfg.backend == "torch"
-    if cfg.kind == "lif":
-        if cfg.levels != 1:
-            raise ConfigError(
-                f"key 'model.neuron.levels': binary 'lif' neurons have 1 level, got {cfg.levels}; "
-                "use kind 'integer_lif' for D > 1"
-            )
-        return LIF(cfg, torch_path)
-    return IntegerLIF(cfg, torch_path)
+    """One neuron as configured (``neuron_factory(cfg)()``)."""
+    return neuron_factory(cfg)()
 
 
 def neuron_levels(cfg: NeuronConfig) -> int:
     """D, the number of non-zero spike levels (1 for binary LIF)."""
-    return 1 if cfg.kind == "lif" else int(cfg.levels)
+    return _kind(cfg).levels(cfg.levels)
 
 
 def implementation(cfg: NeuronConfig, device: torch.device) -> str:
-    """Name of the implementation spikingjelly runs for this neuron on ``device`` (e.g. 'cuda', 'torch-reference')."""
-    if cfg.backend == "torch":
-        return "torch-reference"
-    name = "lif" if cfg.kind == "lif" else "ilif"
-    return str(sj_functional.neuron_implementation(name, device)["implementation"])
+    """Implementation spikingjelly binds for this neuron on ``device`` (e.g. 'triton', 'torch-reference').
+
+    Asks spikingjelly's public ``functional.neuron_implementation``; on CPU that is always its Torch reference.
+    """
+    resolve_backend(cfg.backend)
+    return str(sj_functional.neuron_implementation(_kind(cfg).op, device)["implementation"])
 
 
 def reset_neurons(module: nn.Module) -> None:
@@ -192,11 +200,15 @@ def reset_neurons(module: nn.Module) -> None:
 
 __all__ = [
     "LIF",
+    "NEURONS",
     "IntegerLIF",
+    "NeuronFactory",
+    "NeuronKind",
     "SURROGATES",
     "SpikingNeuron",
     "implementation",
     "make_neuron",
+    "neuron_factory",
     "neuron_levels",
     "reset_neurons",
 ]

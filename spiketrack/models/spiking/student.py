@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from spiketrack.config import NeuronConfig
+from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
-from spiketrack.models.spiking.neurons import reset_neurons
+from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, reset_neurons
 
 # Named variants of the family. tiny/base follow SDTrack's Tiny/Base widths (Shan et al., 2025: SDTrack-Tiny
 # 19.61 M parameters); 'quickstart' is a small model for the 2-core CPU demo (64/128 crops).
@@ -49,6 +49,8 @@ def _normalise_events(x: torch.Tensor) -> torch.Tensor:
 class SpikingStudent(nn.Module):
     """The student tracker. See the module docstring for the call protocol."""
 
+    encodes_template = True  # encode_template runs the template branch (counted as a model call)
+
     def __init__(
         self,
         *,
@@ -63,7 +65,7 @@ class SpikingStudent(nn.Module):
         head_channels: int,
         sepconv_kernel: int,
         stem_kernel: int,
-        neuron: NeuronConfig,
+        neuron: NeuronFactory,
         timesteps: int,
     ) -> None:
         super().__init__()
@@ -83,6 +85,10 @@ class SpikingStudent(nn.Module):
         )
         self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
         self.timesteps = timesteps
+        self.input_spec = InputSpec.event_bins(timesteps)
+        self.feature_info = [
+            dict(num_chs=c, module=f"backbone.blocks.{i}") for i, c in enumerate(self.backbone.block_dims)
+        ]
         self.apply(_init_weights)
         init_score_bias(self.head.score.proj)  # after the generic init, which zeroes conv biases
 
@@ -164,18 +170,18 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_student(cfg: Any) -> SpikingStudent:
+def input_spec(cfg: Any) -> InputSpec:
+    """The student's inputs under ``cfg``: T = ``cfg.model.timesteps`` event bins per frame window."""
+    return InputSpec.event_bins(cfg.model.timesteps)
+
+
+def build(cfg: Any) -> SpikingStudent:
     """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
     m = cfg.model
     if m.variant not in VARIANTS:
         raise ConfigError(f"key 'model.variant': unknown student variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
     if m.modalities != "events":
         raise ConfigError(f"key 'model.modalities': the student tracks from events only, got {m.modalities!r}")
-    if cfg.data.timesteps != m.timesteps:
-        raise ConfigError(
-            f"keys 'model.timesteps' ({m.timesteps}) and 'data.timesteps' ({cfg.data.timesteps}) must agree: "
-            "the student's T timesteps are the T event bins of a frame window"
-        )
     params = dict(VARIANTS[m.variant])
     for key, value in m.overrides.items():
         if key not in params:
@@ -184,7 +190,7 @@ def build_student(cfg: Any) -> SpikingStudent:
     for size, key in ((cfg.data.template_size, "data.template_size"), (cfg.data.search_size, "data.search_size")):
         if size % 16:
             raise ConfigError(f"key '{key}': the student needs a multiple of 16, got {size}")
-    return SpikingStudent(**params, neuron=m.neuron, timesteps=m.timesteps)
+    return SpikingStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
 
 
-__all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build_student"]
+__all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build", "input_spec"]

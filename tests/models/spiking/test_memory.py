@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from spiketrack.config import NeuronConfig
+from spiketrack.models.spiking.neurons import neuron_factory
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
 
 
 def test_memory_is_the_spike_product_of_keys_and_values() -> None:
     torch.manual_seed(0)
-    mod = MemoryRetrieval(16, 4, NeuronConfig()).train()
+    mod = MemoryRetrieval(16, 4, neuron_factory(NeuronConfig())).train()
     seen: dict[str, torch.Tensor] = {}
     mod.nk.register_forward_hook(lambda m, i, o: seen.__setitem__("k", o))
     mod.nv.register_forward_hook(lambda m, i, o: seen.__setitem__("v", o))
@@ -26,7 +27,7 @@ def test_memory_is_the_spike_product_of_keys_and_values() -> None:
 
 def test_gate_weights_softmax_over_slots_and_retrieval_shapes() -> None:
     torch.manual_seed(0)
-    mod = MemoryRetrieval(16, 4, NeuronConfig(), refine_steps=2).eval()
+    mod = MemoryRetrieval(16, 4, neuron_factory(NeuronConfig()), refine_steps=2).eval()
     slots = torch.stack([mod.build(torch.randn(2, 1, 6, 16) * 3) for _ in range(3)], dim=2)  # [T, B, S, h, d, d]
     w = mod.gate_weights(slots, num_tokens=6)
     assert w.shape == (1, 3, 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from spiketrack.config import NeuronConfig
+from spiketrack.models.spiking.neurons import neuron_factory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
 from spiketrack.models.spiking.neurons import reset_neurons
 from spiketrack.models.spiking.ops import SpikeMatMul
@@ -12,7 +13,7 @@ from spiketrack.models.spiking.ops import SpikeMatMul
 
 def test_stride_16_tokens_and_spike_products() -> None:
     torch.manual_seed(0)
-    net = SpikingMetaFormer([8, 16, 32, 48], [1, 1], [2, 1], 4, 2.0, 2.0, NeuronConfig(kind="integer_lif", levels=2))
+    net = SpikingMetaFormer([8, 16, 32, 48], [1, 1], [2, 1], 4, 2.0, 2.0, neuron_factory(NeuronConfig(kind="integer_lif", levels=2)))
     net.train()
     operands: list[tuple[torch.Tensor, torch.Tensor]] = []
     for m in net.modules():

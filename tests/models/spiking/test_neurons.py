@@ -77,15 +77,32 @@ def test_factory_types_levels_and_errors() -> None:
         make_neuron(NeuronConfig(kind="integer_lif", levels=0))
 
 
-def test_cuda_backend_request_sets_spikingjelly_selection(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spikingjelly._ops.lif import _selection
-
-    monkeypatch.setattr(_selection, "_requested", _selection._requested)  # restored after the test
+def test_backend_request_after_import_is_reported_not_forced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # spikingjelly is imported already: its variables are not rewritten behind its back (no private selection
+    # writes); the request is logged as not applied. CPU tensors run the Torch path whatever the backend.
     monkeypatch.delenv("SJ_LIF_CUDA_IMPLEMENTATION", raising=False)
-    n = make_neuron(NeuronConfig(backend="triton"))
-    assert _selection._requested == "triton"
+    monkeypatch.delenv("SJ_ILIF_CUDA_IMPLEMENTATION", raising=False)
+    from spiketrack.models.spiking import backend
+
+    monkeypatch.setattr(backend, "_noted", set())  # warnings are logged once per process
+    with caplog.at_level("WARNING"):
+        n = make_neuron(NeuronConfig(backend="triton"))
     import os
 
-    assert os.environ["SJ_LIF_CUDA_IMPLEMENTATION"] == "triton"
-    # CPU tensors still run the Torch path
+    assert "SJ_LIF_CUDA_IMPLEMENTATION" not in os.environ
+    assert "not applied" in caplog.text
     assert n(torch.full((2, 1), 3.0)).flatten().tolist() == [1.0, 1.0]
+    assert implementation(NeuronConfig(backend="triton"), torch.device("cpu")) == "torch-reference"
+
+
+def test_neuron_table_and_factory() -> None:
+    from spiketrack.models.spiking.neurons import NEURONS, neuron_factory
+
+    assert {k: (v.cls, v.op) for k, v in NEURONS.items()} == {"lif": (LIF, "lif"), "integer_lif": (IntegerLIF, "ilif")}
+    factory = neuron_factory(NeuronConfig(kind="integer_lif", levels=3, tau=3.0))
+    a, b = factory(), factory()
+    assert a is not b and isinstance(a, IntegerLIF) and a.levels == b.levels == 3 and a.tau == 3.0
+    with pytest.raises(ConfigError, match="model.neuron.kind"):
+        neuron_factory(NeuronConfig(kind="plif"))  # type: ignore[arg-type]

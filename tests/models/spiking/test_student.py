@@ -24,7 +24,6 @@ def make_student(*overrides: str) -> SpikingStudent:
             "model.kind=student",
             "model.variant=quickstart",
             f"model.timesteps={T}",
-            f"data.timesteps={T}",
             f"data.template_size={ZS}",
             f"data.search_size={XS}",
             *overrides,

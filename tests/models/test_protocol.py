@@ -1,0 +1,39 @@
+"""One call protocol for every model family: encode_template/track, input_spec, feature_info, build_model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spiketrack.config import load_config
+from spiketrack.errors import ConfigError
+from spiketrack.models import FAMILIES, build_model, input_spec
+
+
+def _inputs(spec, zs: int, xs: int):  # noqa: ANN001, ANN202
+    if spec.timesteps:
+        return (torch.poisson(torch.full((spec.timesteps, 2, 2, s, s), 0.5)) for s in (zs, xs))
+    return ({v: torch.rand(2, c, s, s) for v, c in spec.channels.items()} for s in (zs, xs))
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILIES))
+def test_every_family_has_the_one_call_protocol(kind: str) -> None:
+    cfg = load_config(None, [f"model.kind={kind}", "model.variant=quickstart", "model.timesteps=2",
+                             "data.template_size=32", "data.search_size=64"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    assert model.input_spec == input_spec(cfg)
+    template, search = _inputs(model.input_spec, 32, 64)
+    with torch.no_grad():
+        whole = model(template, search, return_features=True)
+        split = model.track(search, model.encode_template(template), return_features=True)
+    assert torch.equal(whole["score_map"], split["score_map"]) and whole["score_map"].shape == (2, 1, 4, 4)
+    assert [f.shape[-1] for f in whole["features"]] == [info["num_chs"] for info in model.feature_info]
+    names = dict(model.named_modules())
+    assert all(info["module"] in names for info in model.feature_info)
+    assert hasattr(model, "merge_memories") == (kind == "student")  # several template slots: the student only
+
+
+def test_build_model_names_the_families() -> None:
+    with pytest.raises(ConfigError, match="model.kind"):
+        build_model(load_config(None, ["model.kind=rnn"]))  # type: ignore[list-item]
