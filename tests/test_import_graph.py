@@ -164,7 +164,6 @@ def test_tracking_knows_neither_train_nor_energy(edges: list[Edge]) -> None:
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=False, reason="models/spiking/neurons.py still uses spikingjelly._ops (being removed)")
 def test_no_private_spikingjelly_ops(edges: list[Edge]) -> None:
     """spikingjelly's private ``_ops`` package is not an API: nothing imports it."""
     bad = [str(e) for e in edges if e.imported == "spikingjelly._ops" or e.imported.startswith("spikingjelly._ops.")]

@@ -125,7 +125,8 @@ def test_check_model_config_names_every_differing_model_key(tmp_path: Path) -> N
 
 def test_config_of_an_older_checkpoint_with_data_timesteps_still_reads() -> None:
     from spiketrack.config import load_config, to_dict
+    from spiketrack.models.checkpoint import checkpoint_config
 
     stored = to_dict(load_config(None, ["model.timesteps=2"]))
     stored["data"]["timesteps"] = 2  # written before data.timesteps was merged into model.timesteps
-    assert ck.checkpoint_config({"config": stored}).model.timesteps == 2
+    assert checkpoint_config({"config": stored}).model.timesteps == 2
