@@ -434,7 +434,9 @@ def name_config_source(message: str) -> str:
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
     """Write a config as YAML (the run folder keeps the exact config it ran with)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    from spiketrack.atomic import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 __all__ = [

@@ -12,7 +12,8 @@ from spiketrack.tracking.runner import BASELINE, track_dataset
 
 
 def add_arguments_track(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="experiment YAML (model, data sizes, tracking options)")
+    parser.add_argument("--config", help="experiment YAML (model, data sizes, tracking options); required with "
+                        "--tracker model, optional for the baseline (defaults + --set)")
     parser.add_argument("--checkpoint", help="model checkpoint (required unless --tracker baseline)")
     parser.add_argument("--dataset", required=True, help="dataset folder of <name>.h5 files and split lists")
     parser.add_argument("--split", default="test", help="split list to track (default: test; 'all' = every file)")
@@ -26,6 +27,8 @@ def add_arguments_track(parser: argparse.ArgumentParser) -> None:
 
 
 def run_track(args: argparse.Namespace) -> int:
+    if args.tracker == "model" and not args.config:
+        raise ConfigError("--config is required with --tracker model (or use --tracker baseline)")
     cfg = load_config(args.config, args.set)
     if args.tracker == "model" and not args.checkpoint:
         raise ConfigError("--checkpoint is required with --tracker model (or use --tracker baseline)")

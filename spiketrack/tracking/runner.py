@@ -36,7 +36,7 @@ from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
 from spiketrack.tracking.frame import TrackingFrame
-from spiketrack.tracking.run_identity import claim_results_dir, run_identity
+from spiketrack.tracking.run_identity import claim_results_dir, released_on_failure, run_identity
 from spiketrack.data.inputs import InputSpec
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
@@ -97,6 +97,11 @@ def first_box(seq: Sequence) -> np.ndarray:
     box = np.asarray(seq.boxes[0], dtype=np.float64)
     if seq.absent[0] or not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
         raise DataFormatError(_where(seq), "boxes[0]", f"first frame's box {box.tolist()} is not a visible box")
+    if box[0] >= seq.width or box[1] >= seq.height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
+        raise DataFormatError(
+            _where(seq), "boxes[0]",
+            f"first frame's box {box.tolist()} lies outside the {seq.width}x{seq.height} image; expected a visible box",
+        )
     return box
 
 
@@ -310,7 +315,7 @@ def track_dataset(
     names = dataset.names(split)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
+    claimed = claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
     source = _source_for(cfg, tracker, device, energy)
     todo = [n for n in names if not is_finished(out, n, energy=source.energy)]
     skipped = [n for n in names if n not in set(todo)]
@@ -330,7 +335,8 @@ def track_dataset(
         if on_result is not None:
             on_result(res)
 
-    with tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo) as bar:
+    bar_ctx = tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo)
+    with released_on_failure(out, claimed), bar_ctx as bar:
         if workers == 1:
             if todo and source.kind != BASELINE:
                 source.get_model()  # load once, before the first sequence's clock starts

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,11 +54,26 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
+def _check_zip_crc(path: Path) -> None:
+    """A torch zip checkpoint whose stored CRCs do not match (flipped bytes) is refused before it is loaded:
+    ``torch.load`` does not check them and would return corrupted weights."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return  # legacy (non-zip) torch files: torch.load decides
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (damaged zip archive: {exc})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path} [{bad}]: checksum mismatch, the checkpoint file is damaged")
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The checkpoint dict of ``path``; :class:`CheckpointError` naming the file if it is not one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    _check_zip_crc(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a broken file
@@ -199,7 +218,10 @@ class CheckpointManager:
         for path in reversed(self.step_files()):
             try:
                 return path, read_checkpoint(path)
-            except CheckpointError:
+            except CheckpointError as exc:
+                warnings.warn(f"skipping unreadable checkpoint {path} ({exc}); resuming from an older one",
+                              stacklevel=2)
+                print(f"warning: skipping unreadable checkpoint {path}: {exc}", file=sys.stderr)
                 continue
         return None
 

@@ -17,6 +17,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="run folder (default: train.out_dir of the config)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in the run folder (exactly where it stopped)")
+    parser.add_argument("--resume-changed-config", action="store_true",
+                        help="with --resume: accept a config that differs from the run's config.yaml beyond the keys "
+                             "that may change on resume (train.epochs, logging, checkpoint cadence)")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
                         help="stop (with a checkpoint) after this many optimiser steps in total")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,7 +58,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     _logging()
     cfg = load_config(args.config, args.overrides)
-    result = train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
+    result = train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress,
+                   allow_config_change=args.resume_changed_config)
     _report(result)
     return 0
 
@@ -67,7 +71,8 @@ def run_distill(args: argparse.Namespace) -> int:
     _logging()
     cfg = load_config(args.config, args.overrides)
     result = distill(
-        cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress
+        cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress,
+        allow_config_change=args.resume_changed_config,
     )
     _report(result)
     return 0
