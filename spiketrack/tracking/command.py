@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.config import load_config
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.errors import ConfigError
 from spiketrack.tracking.runner import BASELINE, track_dataset
 
@@ -34,6 +36,7 @@ def run_track(args: argparse.Namespace) -> int:
         raise ConfigError("--checkpoint is required with --tracker model (or use --tracker baseline)")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    prepare_output_dir(args.out, "results folder")
     source = BASELINE if args.tracker == BASELINE else args.checkpoint
     summary = track_dataset(
         cfg,
@@ -47,7 +50,7 @@ def run_track(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     out = Path(args.out)
-    (out / "track_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
+    atomic_write_text(out / "track_summary.json", json.dumps(summary.to_dict(), indent=1))
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())
     print(
         f"tracked {len(summary.tracked)} sequences ({len(summary.skipped)} already finished), "

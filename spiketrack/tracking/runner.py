@@ -30,7 +30,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from spiketrack.atomic import atomic_write_text
+from spiketrack.atomic import atomic_write_text, clean_stale_temps
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
@@ -313,8 +314,8 @@ def track_dataset(
     device = resolve_device(device)
     dataset = SequenceDataset(dataset_dir)
     names = dataset.names(split)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out_dir, "results folder")
+    clean_stale_temps(out)  # temporary files of a killed run
     claimed = claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
     source = _source_for(cfg, tracker, device, energy)
     todo = [n for n in names if not is_finished(out, n, energy=source.energy)]
