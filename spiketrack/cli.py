@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from spiketrack.config import name_config_source
 
             text = name_config_source(text)
-        print(f"spiketrack {args.command}: error: {text}", file=sys.stderr)
+        print(f"spiketrack {args.command}: error: {' '.join(text.split())}", file=sys.stderr)
         return 2
     except OSError as exc:
         # the user's environment (disk full, read-only or not-a-folder output, no permission): one line, exit 2;
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = environment_error_message(exc)
         if message is None:
             raise
-        print(f"spiketrack {args.command}: error: {message}", file=sys.stderr)
+        print(f"spiketrack {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spiketrack {args.command}: interrupted", file=sys.stderr)

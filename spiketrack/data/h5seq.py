@@ -14,6 +14,7 @@ frame window: a binary search over ``/events/t`` that decompresses a handful of 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections import OrderedDict
@@ -27,10 +28,11 @@ import numpy as np
 
 from spiketrack.data.events import P_DTYPE, T_DTYPE, XY_DTYPE, EventArray
 from spiketrack.data.sequence import Sequence
-from spiketrack.errors import DataFormatError
+from spiketrack.errors import DataFormatError, OutputError, environment_error_message
 
 FORMAT_NAME = "spiketrack-sequence"
 FORMAT_VERSION = 1
+IN_MEMORY_WRITE_BYTES = 1 << 30  # see write_sequence
 EVENT_CHUNK = 1 << 16  # events per chunk: 512 KiB of raw timestamps, a few ms to decompress
 _COMPRESSION = dict(compression="gzip", compression_opts=1, shuffle=True)
 
@@ -137,8 +139,13 @@ def write_sequence(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Files up to IN_MEMORY_WRITE_BYTES (raw) are built in memory and written by Python in one go: a full disk
+    # then fails in one plain write (OSError ENOSPC, temporary file removed) instead of inside HDF5, whose
+    # half-closed handles report errors from their destructors (or crash) long after the failed write.
+    raw = len(events) * 13 + (rgb.nbytes if rgb is not None else 0) + boxes.nbytes
+    buffer = io.BytesIO() if raw <= IN_MEMORY_WRITE_BYTES else None
     try:
-        with h5py.File(tmp, "w") as h5:
+        with h5py.File(buffer if buffer is not None else tmp, "w") as h5:
             h5.attrs["format"] = FORMAT_NAME
             h5.attrs["version"] = FORMAT_VERSION
             h5.attrs["name"] = name
@@ -156,9 +163,14 @@ def write_sequence(
                 h5.create_dataset("frames/rgb", data=rgb, chunks=(1, height, width, 3), **_COMPRESSION)
             h5.create_dataset("boxes", data=boxes)
             h5.create_dataset("absent", data=absent)
+        if buffer is not None:
+            tmp.write_bytes(buffer.getbuffer())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:  # HDF5's message names only the temporary file
+            reason = environment_error_message(OSError(exc.errno, os.strerror(exc.errno), str(path)))
+            raise OutputError(f"cannot write the sequence file: {reason}") from None
         raise
     return path
 

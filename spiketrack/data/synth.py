@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spiketrack.atomic import clean_stale_temps
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
@@ -542,8 +544,8 @@ def generate_benchmark(
     if width < 32 or height < 32:
         raise ConfigError(f"synth: size must be at least 32x32, got {width}x{height}")
     options = options or SynthOptions()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out, "synth output folder")
+    clean_stale_temps(out)
     jobs = [
         SequenceJob(out / f"{name}.h5", name, split, i, int(seed), width, height, tuple(frames), options)
         for split, count in (("train", n_train), ("test", n_test))
