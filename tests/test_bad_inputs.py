@@ -102,3 +102,55 @@ def test_readers_refuse_what_validate_flags(tmp_path, capsys, field, mutate):
 
     with pytest.raises(DataFormatError, match=field.replace("/", ".")):
         SequenceDataset(root).open("seq")
+
+
+# ------------------------------------------------------------------------------------------------ orphan workers
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited (a container's init may not reap it at once)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_track_workers_die_with_a_killed_parent(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    root = tmp_path / "ds"
+    seqs = [moving_box_sequence(f"s{i}", frames=120, velocity=(1, 0), width=320, height=240) for i in range(12)]
+    write_dataset(root, seqs)
+    cmd = [sys.executable, "-m", "spiketrack.cli", "track", "--tracker", "baseline", "--dataset", str(root),
+           "--out", str(tmp_path / "res"), "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            workers = _children(proc.pid)
+            time.sleep(0.02)
+        assert len(workers) >= 2, "the workers did not start"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.05)
+        survivors = [w for w in workers if _alive(w)]
+        for w in survivors:
+            os.kill(w, signal.SIGKILL)
+        assert not survivors, f"workers {survivors} outlived their killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

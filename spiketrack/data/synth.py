@@ -29,6 +29,7 @@ import numpy as np
 
 from spiketrack.atomic import clean_stale_temps
 from spiketrack.outputs import prepare_output_dir
+from spiketrack.workers import bound_initializer
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
@@ -558,7 +559,8 @@ def generate_benchmark(
             results[job.name] = _run_job(job)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=bound_initializer, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_run_job, job) for job in jobs]
             for fut in as_completed(futures):
                 res = fut.result()

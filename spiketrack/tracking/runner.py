@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -41,6 +42,7 @@ from spiketrack.tracking.run_identity import claim_results_dir, released_on_fail
 from spiketrack.data.inputs import InputSpec
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
+from spiketrack.workers import bound_initializer
 
 BASELINE = "baseline"
 
@@ -345,7 +347,9 @@ def track_dataset(
                 collect(run_one(source, dataset.path(name), out), bar)
         else:
             ctx = mp.get_context(start_method or _default_start_method())
-            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(source,))
+            pool = ProcessPoolExecutor(  # workers die with this process (spiketrack.workers)
+                workers, mp_context=ctx, initializer=bound_initializer, initargs=(os.getpid(), _init_worker, source)
+            )
             try:
                 pending = {pool.submit(_worker_run, str(dataset.path(n)), str(out)) for n in todo}
                 while pending:
