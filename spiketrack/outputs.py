@@ -46,4 +46,20 @@ def check_output_file(path: str | Path, what: str = "output file") -> Path:
     return path
 
 
-__all__ = ["check_output_file", "prepare_output_dir"]
+def check_output_dir_possible(path: str | Path, what: str = "output folder") -> Path:
+    """Check, without creating anything, that folder ``path`` could be made and written: it is not a file and
+    its nearest existing ancestor is a writable folder (for outputs written only at the end of a long run)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file; expected the {what} (give a folder path)")
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"cannot make the {what} {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot make the {what} {path}: {probe} is not writable (permission denied or read-only)")
+    return path
+
+
+__all__ = ["check_output_dir_possible", "check_output_file", "prepare_output_dir"]

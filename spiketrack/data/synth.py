@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from spiketrack.atomic import clean_stale_temps
-from spiketrack.outputs import prepare_output_dir
-from spiketrack.workers import bound_initializer
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
 from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated
 from spiketrack.data.textures import background_texture, random_texture, resize
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import prepare_output_dir
+from spiketrack.workers import bound_initializer
 
 GENERATOR_VERSION = 1
 SIZES = {"346x260": (346, 260), "1280x720": (1280, 720)}  # DAVIS346 and EventVOT's Prophesee EVK4 resolutions

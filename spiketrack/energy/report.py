@@ -16,8 +16,8 @@ from typing import Any
 
 from spiketrack.atomic import atomic_path, atomic_write_text, clean_stale_temps
 from spiketrack.energy.dataset import energy_from_results, read_energy
-from spiketrack.outputs import prepare_output_dir
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import prepare_output_dir
 
 # Published per-frame energies (45 nm, the papers' own counting). Reference points only.
 PUBLISHED_ANCHORS: list[dict[str, Any]] = [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from spiketrack.atomic import atomic_write_text
 from spiketrack.config import load_config
-from spiketrack.outputs import prepare_output_dir
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.tracking.runner import BASELINE, track_dataset
 
 

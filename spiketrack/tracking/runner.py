@@ -32,11 +32,11 @@ from torch import nn
 from tqdm import tqdm
 
 from spiketrack.atomic import atomic_write_text, clean_stale_temps
-from spiketrack.outputs import prepare_output_dir
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.tracking.frame import TrackingFrame
 from spiketrack.tracking.run_identity import claim_results_dir, released_on_failure, run_identity
 from spiketrack.data.inputs import InputSpec
