@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from spiketrack import __version__
-from spiketrack.errors import SpiketrackError
+from spiketrack.errors import ConfigError, SpiketrackError, environment_error_message
 
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -110,13 +110,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     run = _load(args.command)[1]
     try:
-        return int(run(args) or 0)
+        code = int(run(args) or 0)
+        sys.stdout.flush()  # a closed pipe (`| head`) shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _closed_stdout()
     except SpiketrackError as exc:
-        print(f"spiketrack {args.command}: error: {exc}", file=sys.stderr)
+        text = str(exc)
+        if isinstance(exc, ConfigError):
+            from spiketrack.config import name_config_source
+
+            text = name_config_source(text)
+        print(f"spiketrack {args.command}: error: {' '.join(text.split())}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # the user's environment (disk full, read-only or not-a-folder output, no permission): one line, exit 2;
+        # any other OS error is a bug and keeps its traceback
+        message = environment_error_message(exc)
+        if message is None:
+            raise
+        print(f"spiketrack {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spiketrack {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _closed_stdout() -> int:
+    """The reader of stdout went away (``spiketrack model summary ... | head``): stop quietly, as ``cat`` does."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not raise again
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

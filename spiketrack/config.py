@@ -9,6 +9,7 @@ the key (``train.epochs``) and the file. Command-line overrides use the same dot
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 from dataclasses import dataclass, field
@@ -221,6 +222,26 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _construct_mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    """A mapping whose keys are unique: a key given twice is an error (PyYAML would keep the last silently)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            line = seen.get(key)
+        except TypeError:  # unhashable key: the default constructor reports it
+            break
+        if line is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {line})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_no_duplicates)
+
+
 def _yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
@@ -234,10 +255,30 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+class _Sources(str):
+    """The config file's name, plus the ``--set`` overrides: errors about a key name where it came from."""
+
+    def __new__(cls, file: str, overrides: dict[str, str]) -> _Sources:
+        obj = super().__new__(cls, file)
+        obj.overrides = overrides
+        return obj
+
+    def for_key(self, key: str) -> str:
+        key = key.split("[", 1)[0]
+        for dotted, text in reversed(list(self.overrides.items())):
+            if key == dotted or key.startswith(dotted + ".") or dotted.startswith(key + "."):
+                return f"--set {text}"
+        return str(self)
+
+
+def _source_of(source: str, key: str) -> str:
+    return source.for_key(key) if isinstance(source, _Sources) else source
+
+
 def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     """Check and convert ``value`` to the annotated type ``tp``; ``key`` names it in errors."""
     origin = get_origin(tp)
-    where = f"{source}: key '{key}'"
+    where = f"{_source_of(source, key)}: key '{key}'"
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
@@ -284,6 +325,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -310,7 +353,7 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "
             raise ConfigError(f"{source}: key '{full}' was removed: {REMOVED_KEYS[full]}")
         if key not in names:
             known = ", ".join(sorted(names))
-            raise ConfigError(f"{source}: unknown key '{full}' (known keys here: {known})")
+            raise ConfigError(f"{_source_of(source, full)}: unknown key '{full}' (known keys here: {known})")
         kwargs[key] = _convert(value, hints[key], full, source)
     return cls(**kwargs)
 
@@ -352,8 +395,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = _yaml_load(p.read_text()) or {}
+        data = _yaml_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); save the YAML as UTF-8") from None
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None)
+        if mark is not None and problem:
+            raise ConfigError(f"{p} [line {mark.line + 1}]: not valid YAML: {problem}") from None
         raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
@@ -362,17 +411,39 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Load an experiment config from YAML (or defaults when ``path`` is None) and apply overrides."""
-    source = str(path) if path is not None else "<defaults>"
     data = load_yaml(path) if path is not None else {}
+    given: dict[str, str] = {}
     for text in overrides or []:
         key, value = parse_override(text)
         _set_dotted(data, key, value, f"--set {text}")
-    return from_dict(ExperimentConfig, data, source=source)
+        given[key] = text
+    source = _Sources(str(path) if path is not None else "<defaults>", given)
+    cfg = from_dict(ExperimentConfig, data, source=source)
+    global _LAST_SOURCES
+    _LAST_SOURCES = source
+    return cfg
+
+
+# Where the config of this process came from (the last load_config): lets a later check that names only a key
+# (``key 'model.variant': unknown student variant``, raised where the model is built) name the file or --set too.
+_LAST_SOURCES: _Sources | None = None
+_KEY_FIRST = re.compile(r"^keys? '([A-Za-z0-9_.\[\]]+)'")
+
+
+def name_config_source(message: str) -> str:
+    """Prefix ``message`` (a ConfigError text that starts with ``key 'a.b'``) with the YAML file or ``--set``
+    that gave the key, when a config was loaded in this process; other messages are returned unchanged."""
+    m = _KEY_FIRST.match(message)
+    if m is None or _LAST_SOURCES is None:
+        return message
+    return f"{_LAST_SOURCES.for_key(m.group(1))}: {message}"
 
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
     """Write a config as YAML (the run folder keeps the exact config it ran with)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    from spiketrack.atomic import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 __all__ = [
@@ -391,6 +462,7 @@ __all__ = [
     "from_dict",
     "load_config",
     "load_yaml",
+    "name_config_source",
     "parse_override",
     "to_dict",
 ]

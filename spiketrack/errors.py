@@ -31,3 +31,36 @@ class ConfigError(SpiketrackError):
 
 class CheckpointError(SpiketrackError):
     """A checkpoint is missing, unreadable or does not fit the model; the message names the file."""
+
+
+class OutputError(SpiketrackError):
+    """An output file or folder cannot be written (read-only, not a folder, disk full); names the path."""
+
+
+# errno values that are the user's environment, not a bug: the CLI reports them in one line (exit code 2)
+_ENV_ERRNOS = {
+    "ENOSPC": "no space left on the device",
+    "EDQUOT": "disk quota exceeded",
+    "EACCES": "permission denied",
+    "EPERM": "operation not permitted",
+    "EROFS": "read-only file system",
+    "ENOTDIR": "a path component is not a folder",
+    "EISDIR": "is a folder, expected a file",
+    "EEXIST": "exists and is not a folder",
+    "ENOENT": "no such file or folder",
+    "ENAMETOOLONG": "file name too long",
+}
+
+
+def environment_error_message(exc: OSError) -> str | None:
+    """One line naming the file and the problem when ``exc`` is the user's environment (disk full, no
+    permission, read-only, not a folder, ...); None for other OS errors (those are bugs and keep a traceback)."""
+    import errno as _errno
+
+    names = {getattr(_errno, name, None): text for name, text in _ENV_ERRNOS.items()}
+    names.pop(None, None)
+    if exc.errno not in names:
+        return None
+    where = exc.filename if exc.filename is not None else "<unknown file>"
+    second = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
+    return f"{where}{second}: {names[exc.errno]} ({exc.strerror or exc})"

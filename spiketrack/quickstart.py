@@ -32,6 +32,7 @@ from typing import Any
 from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, from_dict, load_config, parse_override
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import check_output_dir_possible, prepare_output_dir
 
 STAGES = ("data", "teacher", "student", "track", "report")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -227,7 +228,8 @@ def quickstart(
 
     p = plan(work, overrides)
     o = p.options
-    p.work.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(p.work, "quickstart work folder")
+    check_output_dir_possible(o.report_out, "report folder (quickstart.report_out)")  # before the long stages
     stages = _Stages(p.work, force, say)
 
     synth = _command("data", "synth", "--out", p.data_dir, "--train", o.train_sequences, "--test", o.test_sequences,

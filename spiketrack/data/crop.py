@@ -18,6 +18,7 @@ import torch
 from torchvision.ops import roi_align
 
 from spiketrack.data.events import EventArray
+from spiketrack.errors import DataFormatError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class CropWindow:
     def around(box: np.ndarray | tuple[float, ...], factor: float, min_side: float = 1.0) -> CropWindow:
         """The crop of ``factor`` around box ``(x, y, w, h)``."""
         x, y, w, h = (float(v) for v in box)
+        if not all(math.isfinite(v) for v in (x, y, w, h)):
+            raise DataFormatError(None, "boxes", f"cannot crop around the non-finite box {[x, y, w, h]}")
         side = max(math.sqrt(max(w, 0.0) * max(h, 0.0)) * factor, min_side)
         return CropWindow(x + w / 2, y + h / 2, side)
 

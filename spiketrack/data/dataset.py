@@ -26,11 +26,28 @@ def read_split(path: str | Path) -> list[str]:
     if not path.is_file():
         raise DataFormatError(path, None, "split list not found")
     names = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
+    for i, line in enumerate(_split_text(path).splitlines(), start=1):
         line = line.split("#", 1)[0].strip().rstrip("/")
         if line:
+            _check_name(path, i, line)
             names.append(line)
     return names
+
+
+def _split_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, None, f"not a UTF-8 text file (byte {exc.start})") from None
+
+
+def _check_name(path: Path, line_no: int, name: str) -> None:
+    """A listed name stays inside the dataset folder: no absolute path, no '..' component."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+        raise DataFormatError(
+            path, f"line {line_no}", f"{name!r} points outside the dataset folder; expected a sequence name"
+        )
 
 
 class SequenceDataset:
@@ -46,6 +63,8 @@ class SequenceDataset:
         if split is None:
             return sorted(p.stem for p in self.root.glob(f"*{SEQUENCE_SUFFIX}") if not p.name.startswith("."))
         names = read_split(self.root / f"{split}.txt")
+        if not names:
+            raise DataFormatError(self.root / f"{split}.txt", None, "the split list names no sequences")
         for name in names:
             if not self.path(name).is_file():
                 raise DataFormatError(self.root / f"{split}.txt", name, f"listed sequence has no file {name}.h5")

@@ -14,22 +14,25 @@ frame window: a binary search over ``/events/t`` that decompresses a handful of 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from spiketrack.data.events import P_DTYPE, T_DTYPE, XY_DTYPE, EventArray
 from spiketrack.data.sequence import Sequence
-from spiketrack.errors import DataFormatError
+from spiketrack.errors import DataFormatError, OutputError, environment_error_message
 
 FORMAT_NAME = "spiketrack-sequence"
 FORMAT_VERSION = 1
+IN_MEMORY_WRITE_BYTES = 1 << 30  # see write_sequence
 EVENT_CHUNK = 1 << 16  # events per chunk: 512 KiB of raw timestamps, a few ms to decompress
 _COMPRESSION = dict(compression="gzip", compression_opts=1, shuffle=True)
 
@@ -81,6 +84,8 @@ def _check_before_write(
         problems.append(("events/t", "timestamps decrease"))
     if len(events) and (int(events.x.max()) >= width or int(events.y.max()) >= height):
         problems.append(("events/x,y", f"events outside the {width}x{height} sensor"))
+    if len(events) and int(events.p.max()) > 1:
+        problems.append(("events/p", "polarity must be 0 (OFF) or 1 (ON)"))
     if f == 0:
         problems.append(("frames/t", "no frames"))
     elif np.any(np.diff(frame_times) <= 0):
@@ -134,8 +139,13 @@ def write_sequence(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Files up to IN_MEMORY_WRITE_BYTES (raw) are built in memory and written by Python in one go: a full disk
+    # then fails in one plain write (OSError ENOSPC, temporary file removed) instead of inside HDF5, whose
+    # half-closed handles report errors from their destructors (or crash) long after the failed write.
+    raw = len(events) * 13 + (rgb.nbytes if rgb is not None else 0) + boxes.nbytes
+    buffer = io.BytesIO() if raw <= IN_MEMORY_WRITE_BYTES else None
     try:
-        with h5py.File(tmp, "w") as h5:
+        with h5py.File(buffer if buffer is not None else tmp, "w") as h5:
             h5.attrs["format"] = FORMAT_NAME
             h5.attrs["version"] = FORMAT_VERSION
             h5.attrs["name"] = name
@@ -153,9 +163,14 @@ def write_sequence(
                 h5.create_dataset("frames/rgb", data=rgb, chunks=(1, height, width, 3), **_COMPRESSION)
             h5.create_dataset("boxes", data=boxes)
             h5.create_dataset("absent", data=absent)
+        if buffer is not None:
+            tmp.write_bytes(buffer.getbuffer())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:  # HDF5's message names only the temporary file
+            reason = environment_error_message(OSError(exc.errno, os.strerror(exc.errno), str(path)))
+            raise OutputError(f"cannot write the sequence file: {reason}") from None
         raise
     return path
 
@@ -243,6 +258,44 @@ def _structure_violations(path: Path, h5: h5py.File) -> list[Violation]:
     return out
 
 
+def _read(path: Path, ds: h5py.Dataset, index: Any, field: str) -> np.ndarray:
+    """``ds[index]``; a chunk that does not decompress (h5py OSError) is a DataFormatError naming file and field."""
+    try:
+        return ds[index]
+    except OSError as exc:
+        raise DataFormatError(path, field, f"cannot read the data (corrupt compressed chunk?): {exc}") from None
+
+
+# validate_sequence's verdict per file version (path, size, mtime, inode): readers check a file once per process
+_CHECKED: dict[tuple, list[Violation]] = {}
+
+
+def check_sequence_content(path: str | Path) -> None:
+    """Raise DataFormatError (file, field) for the first rule of DESIGN §3 that ``path`` breaks.
+
+    The same rules as ``spiketrack data validate`` (event order, sensor bounds, polarity, frame times, boxes)
+    except the intensity frames' chunks, which are checked when read. The verdict is cached per file version,
+    so a file opened many times (training samples, worker processes) is read through once per process.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        key = None
+    problems = _CHECKED.get(key) if key is not None else None
+    if problems is None:
+        problems = validate_sequence(path, read_rgb=False)
+        if key is not None:
+            if len(_CHECKED) > 4096:
+                _CHECKED.clear()
+            _CHECKED[key] = problems
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more; run `spiketrack data validate`)" if len(problems) > 1 else ""
+        raise DataFormatError(path, first.field, first.message + more)
+
+
 class H5Sequence(Sequence):
     """A native sequence file opened for reading; events are fetched per window, never all at once."""
 
@@ -256,6 +309,8 @@ class H5Sequence(Sequence):
                 first = problems[0]
                 more = f" (and {len(problems) - 1} more; run `spiketrack data validate`)" if len(problems) > 1 else ""
                 raise DataFormatError(self.path, first.field, first.message + more)
+            if self.path.is_file():
+                check_sequence_content(self.path)
             attrs = self._h5.attrs
             self.name = str(attrs["name"])
             self.width = int(attrs["width"])
@@ -286,7 +341,7 @@ class H5Sequence(Sequence):
         if cached is not None:
             self._chunk_cache.move_to_end(c)
             return cached
-        data = self._t[c * self._chunk : (c + 1) * self._chunk]
+        data = _read(self.path, self._t, slice(c * self._chunk, (c + 1) * self._chunk), "events/t")
         self._chunk_cache[c] = data
         if len(self._chunk_cache) > 8:
             self._chunk_cache.popitem(last=False)
@@ -313,19 +368,19 @@ class H5Sequence(Sequence):
         i0, i1 = self._index_after(t0), self._index_after(t1)
         if i1 <= i0:
             return EventArray.empty()
-        g = self._h5["events"]
-        t = self._t[i0:i1]
-        return EventArray(t, g["x"][i0:i1], g["y"][i0:i1], g["p"][i0:i1])
+        g, p = self._h5["events"], self.path
+        t = _read(p, self._t, slice(i0, i1), "events/t")
+        return EventArray(t, *(_read(p, g[k], slice(i0, i1), f"events/{k}") for k in ("x", "y", "p")))
 
     def all_events(self) -> EventArray:
         """The whole stream (for conversion and validation; tracking reads windows)."""
         g = self._h5["events"]
-        return EventArray(g["t"][()], g["x"][()], g["y"][()], g["p"][()])
+        return EventArray(*(_read(self.path, g[k], (), f"events/{k}") for k in ("t", "x", "y", "p")))
 
     def rgb(self, k: int) -> np.ndarray:
         if not self.has_rgb:
             return super().rgb(k)
-        return self._h5["frames/rgb"][k]
+        return _read(self.path, self._h5["frames/rgb"], k, f"frames/rgb[{k}]")
 
     def close(self) -> None:
         if self._h5.id.valid:
@@ -344,9 +399,20 @@ def open_sequence(path: str | Path) -> H5Sequence:
     return H5Sequence(path)
 
 
-def validate_sequence(path: str | Path) -> list[Violation]:
-    """Every rule of DESIGN §3, checked over the whole file; an empty list means the file is valid."""
+def validate_sequence(path: str | Path, read_rgb: bool = True) -> list[Violation]:
+    """Every rule of DESIGN §3, checked over the whole file; an empty list means the file is valid.
+
+    Every chunk is read (``read_rgb=False``: all but the intensity frames'), so a corrupt compressed chunk is
+    reported as a violation of its dataset.
+    """
     path = Path(path)
+    try:
+        return _validate_open(path, read_rgb)
+    except DataFormatError as exc:
+        return [Violation(str(path), exc.field or "file", exc.problem)]
+
+
+def _validate_open(path: Path, read_rgb: bool) -> list[Violation]:
     try:
         h5 = _open_h5(path)
     except DataFormatError as exc:
@@ -363,13 +429,19 @@ def validate_sequence(path: str | Path) -> list[Violation]:
         last = None
         bad_t = bad_x = bad_y = bad_p = False
         for start in range(0, t_ds.shape[0], step):
-            t = t_ds[start : start + step]
+            sl = slice(start, start + step)
+            t = _read(path, t_ds, sl, "events/t")
             if len(t) and ((last is not None and t[0] < last) or np.any(np.diff(t) < 0)):
                 bad_t = True
             last = t[-1] if len(t) else last
-            bad_x |= bool(len(t) and h5["events/x"][start : start + step].max() >= width)
-            bad_y |= bool(len(t) and h5["events/y"][start : start + step].max() >= height)
-            bad_p |= bool(len(t) and h5["events/p"][start : start + step].max() > 1)
+            bad_x |= bool(len(t) and _read(path, h5["events/x"], sl, "events/x").max() >= width)
+            bad_y |= bool(len(t) and _read(path, h5["events/y"], sl, "events/y").max() >= height)
+            bad_p |= bool(len(t) and _read(path, h5["events/p"], sl, "events/p").max() > 1)
+        if read_rgb and "frames/rgb" in h5:
+            rgb = h5["frames/rgb"]
+            per = max(1, rgb.chunks[0] if rgb.chunks else 1) * 8
+            for k in range(0, rgb.shape[0], per):
+                _read(path, rgb, slice(k, k + per), f"frames/rgb[{k}:{min(k + per, rgb.shape[0])}]")
         if bad_t:
             out.append(Violation(p, "events/t", "timestamps decrease (must be non-decreasing)"))
         if bad_x:
@@ -378,10 +450,10 @@ def validate_sequence(path: str | Path) -> list[Violation]:
             out.append(Violation(p, "events/y", f"y outside the sensor (height {height})"))
         if bad_p:
             out.append(Violation(p, "events/p", "polarity must be 0 (OFF) or 1 (ON)"))
-        ft = h5["frames/t"][()]
+        ft = _read(path, h5["frames/t"], (), "frames/t")
         if np.any(np.diff(ft) <= 0):
             out.append(Violation(p, "frames/t", "frame timestamps must increase strictly"))
-        boxes, absent = h5["boxes"][()], h5["absent"][()]
+        boxes, absent = _read(path, h5["boxes"], (), "boxes"), _read(path, h5["absent"], (), "absent")
         if not np.all(np.isfinite(boxes)):
             out.append(Violation(p, "boxes", "non-finite values (NaN or inf)"))
         if np.any(boxes[:, 2:] < 0):

@@ -27,12 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from spiketrack.atomic import clean_stale_temps
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
 from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated
 from spiketrack.data.textures import background_texture, random_texture, resize
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import prepare_output_dir
+from spiketrack.workers import bound_initializer
 
 GENERATOR_VERSION = 1
 SOURCE_PREFIX = "spiketrack-synth"
@@ -541,8 +544,8 @@ def generate_benchmark(
     if width < 32 or height < 32:
         raise ConfigError(f"synth: size must be at least 32x32, got {width}x{height}")
     options = options or SynthOptions()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out, "synth output folder")
+    clean_stale_temps(out)
     jobs = [
         SequenceJob(out / f"{name}.h5", name, split, i, int(seed), width, height, tuple(frames), options)
         for split, count in (("train", n_train), ("test", n_test))
@@ -555,7 +558,8 @@ def generate_benchmark(
             results[job.name] = _run_job(job)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=bound_initializer, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_run_job, job) for job in jobs]
             for fut in as_completed(futures):
                 res = fut.result()

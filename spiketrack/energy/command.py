@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spiketrack.energy.profiles import PROFILES
+from spiketrack.evaluation.protocols import PROTOCOLS
 
 
 def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
@@ -27,15 +28,17 @@ def run_energy(args: argparse.Namespace) -> int:
     from spiketrack.energy.dataset import measure_dataset, write_energy
     from spiketrack.device import resolve_device
     from spiketrack.models.checkpoint import load_checkpoint_as
+    from spiketrack.outputs import check_output_file
 
     cfg = load_config(args.config, list(args.set))
+    out = check_output_file(Path(args.out) if args.out else Path(f"{Path(args.dataset).name}_energy.json"),
+                            "energy JSON")  # before minutes of counting
     if args.profile:
         cfg.energy.profile = args.profile
     device = resolve_device(args.device)
     model = load_checkpoint_as(cfg, args.checkpoint, device=device)
     split = None if args.split == "all" else args.split
     data = measure_dataset(model, cfg, args.dataset, split=split, device=device, limit=args.limit)
-    out = Path(args.out) if args.out else Path(f"{Path(args.dataset).name}_energy.json")
     write_energy(data, out)
     ov = data["overall"]
     print(f"{ov['sequences']} sequences, {ov['frames']} frames: {ov['mac_per_frame'] / 1e9:.4f} GMAC/frame, "
@@ -51,7 +54,8 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
                              "in the results folder); repeat for several")
     parser.add_argument("--out", required=True, help="report folder, e.g. energy_reports/NAME")
     parser.add_argument("--split", default="test", help="split list (default: test; 'all' for every file)")
-    parser.add_argument("--protocol", default="eventvot", help="evaluation protocol: eventvot | pytracking")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="eventvot",
+                        help="evaluation protocol: eventvot | pytracking")
     parser.add_argument("--allow-missing", action="store_true", help="count missing result files as failures")
 
 
@@ -59,7 +63,10 @@ def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`~spiketrack.energy.report.build_report` call of ``spiketrack report ARGS`` (written by the caller)."""
     from spiketrack.energy.report import RunSpec, build_report
 
+    from spiketrack.outputs import prepare_output_dir
+
     runs = [RunSpec.parse(r) for r in args.run]
+    prepare_output_dir(args.out, "report folder")  # before the evaluation
     split = None if args.split == "all" else args.split
     return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing)
 

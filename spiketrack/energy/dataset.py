@@ -17,7 +17,9 @@ from typing import Any
 from torch import nn
 from tqdm import tqdm
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.data.sequence import Sequence
+from spiketrack.energy.checks import check_energy_values
 from spiketrack.energy.meter import EnergyMeter, count_parameters
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.tracking.runner import SequenceResult, TrackerSource, run_sequence
@@ -129,7 +131,7 @@ def measure_dataset(
 def write_energy(data: dict[str, Any], path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(data, indent=1))
+    atomic_write_text(p, json.dumps(data, indent=1))
     return p
 
 
@@ -144,6 +146,7 @@ def read_energy(path: str | Path) -> dict[str, Any]:
         raise DataFormatError(p, None, f"not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != ENERGY_FORMAT:
         raise DataFormatError(p, "format", f"expected '{ENERGY_FORMAT}' (a file written by `spiketrack energy`)")
+    check_energy_values(p, data)
     return data
 
 
@@ -159,8 +162,9 @@ def energy_from_results(results_dir: str | Path) -> dict[str, Any]:
             s = json.loads(f.read_text())
         except json.JSONDecodeError as exc:
             raise DataFormatError(f, None, f"not valid JSON ({exc})") from None
-        if "total" not in s or "frames" not in s:
+        if not isinstance(s, dict) or "total" not in s or "frames" not in s:
             raise DataFormatError(f, "total", "expected a per-sequence energy summary with 'total' and 'frames'")
+        check_energy_values(f, s)
         sequences[f.name[: -len("_energy.json")]] = s
     first = next(iter(sequences.values()))
     return {

@@ -51,17 +51,22 @@ class CallRecord:
 def _totals(records: list[CallRecord]) -> dict[str, float]:
     out: dict[str, float] = dict.fromkeys(_TOTAL_KEYS, 0)
     for r in records:
-        rep = r.report
-        out["calls"] += 1
-        out["mac"] += rep.total_mac
-        out["sop"] += rep.total_sop
-        out["sop_paper"] += rep.total_sop_paper
-        out["residual_adds"] += rep.residual_adds
-        out["neuron_updates"] += rep.total_neuron_updates
-        out["spikes"] += rep.total_spikes
-        out["energy_mj"] += r.energy_mj
-        out["energy_mj_paper"] += r.energy_mj_paper
+        _add_to_totals(out, r)
     return out
+
+
+def _add_to_totals(out: dict[str, float], r: CallRecord) -> None:
+    """Add one call to running totals (the same sums, in the same order, as :func:`_totals`)."""
+    rep = r.report
+    out["calls"] += 1
+    out["mac"] += rep.total_mac
+    out["sop"] += rep.total_sop
+    out["sop_paper"] += rep.total_sop_paper
+    out["residual_adds"] += rep.residual_adds
+    out["neuron_updates"] += rep.total_neuron_updates
+    out["spikes"] += rep.total_spikes
+    out["energy_mj"] += r.energy_mj
+    out["energy_mj_paper"] += r.energy_mj_paper
 
 
 def aggregate_layers(reports: list[OperationReport]) -> list[dict[str, Any]]:
@@ -71,32 +76,57 @@ def aggregate_layers(reports: list[OperationReport]) -> list[dict[str, Any]]:
     """
     rows: dict[str, dict[str, Any]] = {}
     for rep in reports:
-        for lay in rep.layers:
-            row = rows.setdefault(
-                lay.name,
-                {"name": lay.name, "type": lay.type, "input_kind": lay.input_kind, "operands": lay.operands,
-                 "calls": 0, "mac": 0, "sop": 0, "sop_paper": 0.0, "dense_mac": 0, "_fr": [],
-                 "sop_per_timestep": None, "output_shape": lay.output_shape},
+        _add_layers(rows, rep)
+    return _finish_layers(rows)
+
+
+def _add_layers(rows: dict[str, dict[str, Any]], rep: OperationReport) -> None:
+    """Add one call's layers to running per-layer rows (see :func:`aggregate_layers`)."""
+    for lay in rep.layers:
+        row = rows.setdefault(
+            lay.name,
+            {"name": lay.name, "type": lay.type, "input_kind": lay.input_kind, "operands": lay.operands,
+             "calls": 0, "mac": 0, "sop": 0, "sop_paper": 0.0, "dense_mac": 0, "_fr": [0, 0],
+             "sop_per_timestep": None, "output_shape": lay.output_shape},
+        )
+        row["calls"] += 1
+        row["mac"] += lay.mac
+        row["sop"] += lay.sop
+        row["sop_paper"] += lay.sop_paper
+        row["dense_mac"] += lay.dense_mac
+        if lay.firing_rate is not None:
+            row["_fr"][0] += lay.firing_rate  # running sum and count (sum() of the list, in order)
+            row["_fr"][1] += 1
+        if lay.sop_per_timestep is not None:
+            prev = row["sop_per_timestep"]
+            row["sop_per_timestep"] = (
+                list(lay.sop_per_timestep) if prev is None or row["calls"] == 1 or len(prev) != len(lay.sop_per_timestep)
+                else [a + b for a, b in zip(prev, lay.sop_per_timestep)]
             )
-            row["calls"] += 1
-            row["mac"] += lay.mac
-            row["sop"] += lay.sop
-            row["sop_paper"] += lay.sop_paper
-            row["dense_mac"] += lay.dense_mac
-            if lay.firing_rate is not None:
-                row["_fr"].append(lay.firing_rate)
-            if lay.sop_per_timestep is not None:
-                prev = row["sop_per_timestep"]
-                row["sop_per_timestep"] = (
-                    list(lay.sop_per_timestep) if prev is None or row["calls"] == 1 or len(prev) != len(lay.sop_per_timestep)
-                    else [a + b for a, b in zip(prev, lay.sop_per_timestep)]
-                )
+
+
+def _finish_layers(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows.values():
-        fr = row.pop("_fr")
-        row["firing_rate"] = sum(fr) / len(fr) if fr else None
+        row = dict(row)
+        fr_sum, fr_n = row.pop("_fr")
+        row["firing_rate"] = fr_sum / fr_n if fr_n else None
+        if row["sop_per_timestep"] is not None:
+            row["sop_per_timestep"] = list(row["sop_per_timestep"])
         out.append(row)
     return out
+
+
+@dataclass
+class _Running:
+    """Per-sequence sums kept as calls arrive, so a meter's memory does not grow with the sequence length."""
+
+    total: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_TOTAL_KEYS, 0))
+    kinds: dict[str, dict[str, float]] = field(default_factory=lambda: {k: dict.fromkeys(_TOTAL_KEYS, 0) for k in KINDS})
+    frames: dict[int, tuple[list[str], dict[str, float]]] = field(default_factory=dict)
+    per_t: list[Any] | None = None
+    layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    last_frame: int = -1
 
 
 @dataclass
@@ -108,7 +138,9 @@ class EnergyMeter:
     profile: str = DEFAULT_PROFILE
     include_residual: bool = False
     include_neuron: bool = False
+    keep_records: bool = False  # keep every CallRecord (per-layer reports) in ``records``; off: memory stays flat
     records: list[CallRecord] = field(default_factory=list)
+    _running: _Running = field(default_factory=_Running, repr=False)
     _frame: int | None = None
     _explicit_frame: bool = False
 
@@ -149,10 +181,20 @@ class EnergyMeter:
 
     def _add(self, kind: str, frame: int, report: OperationReport) -> None:
         opts = dict(include_residual=self.include_residual, include_neuron=self.include_neuron)
-        self.records.append(
-            CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts),
-                       report.energy_mj(self.profile, convention="paper", **opts))
-        )
+        record = CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts),
+                            report.energy_mj(self.profile, convention="paper", **opts))
+        if self.keep_records:
+            self.records.append(record)
+        run = self._running
+        _add_to_totals(run.total, record)
+        _add_to_totals(run.kinds[kind], record)
+        kinds_of_frame, frame_totals = run.frames.setdefault(frame, ([], dict.fromkeys(_TOTAL_KEYS, 0)))
+        kinds_of_frame.append(kind)
+        _add_to_totals(frame_totals, record)
+        run.last_frame = max(run.last_frame, frame)
+        per_t = run.per_t if run.per_t is not None else [0] * self.timesteps
+        run.per_t = [a + b for a, b in zip(per_t, report.per_timestep_sop())]
+        _add_layers(run.layers.setdefault(kind, {}), report)
 
     def _count(self, kind: str, fn: Callable[..., Any], inputs: tuple, kwargs: dict) -> Any:
         frame = self._frame_for(kind)
@@ -177,20 +219,19 @@ class EnergyMeter:
 
         ``frames``: the sequence length (frames without a model call count as zero); default: last frame + 1.
         """
-        last = max((r.frame for r in self.records), default=-1)
+        run = self._running
+        last = run.last_frame
         n = int(frames) if frames is not None else last + 1
         n = max(n, last + 1)
-        total = _totals(self.records)
-        kinds = {k: _totals([r for r in self.records if r.kind == k]) for k in KINDS}
+        total = dict(run.total)
+        kinds = {k: dict(run.kinds[k]) for k in KINDS}
         per_frame = []
+        empty = dict.fromkeys(_TOTAL_KEYS, 0)
         for k in range(n):
-            recs = [r for r in self.records if r.frame == k]
-            t = _totals(recs)
-            per_frame.append({"frame": k, "kinds": [r.kind for r in recs], "mac": t["mac"], "sop": t["sop"],
+            kinds_of_frame, t = run.frames.get(k, ([], empty))
+            per_frame.append({"frame": k, "kinds": list(kinds_of_frame), "mac": t["mac"], "sop": t["sop"],
                               "energy_mj": t["energy_mj"]})
-        per_t = [0] * self.timesteps
-        for r in self.records:
-            per_t = [a + b for a, b in zip(per_t, r.report.per_timestep_sop())]
+        per_t = list(run.per_t) if run.per_t is not None else [0] * self.timesteps
         prof = get_profile(self.profile)
         out: dict[str, Any] = {
             "profile": prof.name,
@@ -210,9 +251,5 @@ class EnergyMeter:
             "per_frame": per_frame,
         }
         if layers:
-            out["layers"] = {
-                k: aggregate_layers([r.report for r in self.records if r.kind == k])
-                for k in KINDS
-                if any(r.kind == k for r in self.records)
-            }
+            out["layers"] = {k: _finish_layers(run.layers[k]) for k in KINDS if k in run.layers}
         return out

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spiketrack.atomic import atomic_path, atomic_write_text, clean_stale_temps
 from spiketrack.energy.dataset import energy_from_results, read_energy
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import prepare_output_dir
 
 # Published per-frame energies (45 nm, the papers' own counting). Reference points only.
 PUBLISHED_ANCHORS: list[dict[str, Any]] = [
@@ -181,17 +183,20 @@ def plot_accuracy_energy(report: dict[str, Any], path: str | Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     p = Path(path)
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(p) as tmp:  # never a 0-byte or half-written PNG under the final name
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
     return p
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write report.json, report.md and accuracy_energy.png into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out_dir, "report folder")
+    clean_stale_temps(out)
     paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "accuracy_energy.png"}
-    paths["json"].write_text(json.dumps(report, indent=1))
-    paths["md"].write_text(render_markdown(report))
+    atomic_write_text(paths["json"], json.dumps(report, indent=1))
+    atomic_write_text(paths["md"], render_markdown(report))
     plot_accuracy_energy(report, paths["png"])
     return paths

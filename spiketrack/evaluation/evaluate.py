@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.evaluation.groundtruth import GroundTruth, load_ground_truth
 from spiketrack.evaluation.protocols import (
@@ -111,7 +112,7 @@ class EvaluationResult:
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     def table(self) -> str:
@@ -155,7 +156,9 @@ def _tracker_names(results: Sequence[Path], names: Sequence[str] | None) -> list
     else:
         out = [p.name or str(p) for p in results]
     if len(set(out)) != len(out):
-        raise ConfigError(f"tracker names must differ: {out} (give --names)")
+        raise ConfigError(
+            f"tracker names must differ: {out} (name them: `evaluate --names`, or NAME= in `report --run NAME=DIR`)"
+        )
     return out
 
 
@@ -178,6 +181,13 @@ def _evaluate_one(
         raise DataFormatError(gt.source, "ground truth", str(exc)) from None
     if curves.length_note:
         notes.append(f"{tracker}: {result_path}: {curves.length_note}")
+    for what, rows, where in (("prediction", pred, result_path), ("ground-truth", gt.boxes, gt.source)):
+        inf_rows = np.flatnonzero(np.isinf(np.asarray(rows, dtype=np.float64)).any(axis=1)) if len(rows) else []
+        if len(inf_rows):
+            notes.append(
+                f"{tracker}: {where}: {len(inf_rows)} {what} rows with infinite values (scored as failures): "
+                f"lines {_lines_text(np.asarray(inf_rows))}"
+            )
     if curves.repaired_rows.size:
         rule = "NaN, w<=0 or h<=0" if protocol.name == "eventvot" else "w==0 or h==0"
         notes.append(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spiketrack.atomic import atomic_path
+
 from spiketrack.evaluation.evaluate import EvaluationResult
 
 _KINDS = {
@@ -58,7 +60,8 @@ def plot_curve(result: EvaluationResult, kind: str, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    with atomic_path(path) as tmp:  # never a 0-byte or half-written PNG under the final name
+        fig.savefig(tmp, format="png")
     return path
 
 

@@ -12,6 +12,8 @@ here without importing training code. Writing checkpoints and resuming training 
 from __future__ import annotations
 
 from collections.abc import Callable
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,26 @@ CHECKPOINT_FORMAT = "spiketrack-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
+def _check_zip_crc(path: Path) -> None:
+    """A torch zip checkpoint whose stored CRCs do not match (flipped bytes) is refused before it is loaded:
+    ``torch.load`` does not check them and would return corrupted weights."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return  # legacy (non-zip) torch files: torch.load decides
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (damaged zip archive: {exc})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path} [{bad}]: checksum mismatch, the checkpoint file is damaged")
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The checkpoint dict of ``path``; :class:`CheckpointError` naming the file if it is not one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    _check_zip_crc(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a broken file

@@ -11,14 +11,17 @@ import argparse
 import json
 from pathlib import Path
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.config import load_config
 from spiketrack.errors import ConfigError
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.tracking.meter import MeterFactory
 from spiketrack.tracking.runner import BASELINE, RunSummary, track_dataset
 
 
 def add_arguments_track(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="experiment YAML (model, data sizes, tracking options)")
+    parser.add_argument("--config", help="experiment YAML (model, data sizes, tracking options); required with "
+                        "--tracker model, optional for the baseline (defaults + --set)")
     parser.add_argument("--checkpoint", help="model checkpoint (required unless --tracker baseline)")
     parser.add_argument("--dataset", required=True, help="dataset folder of <name>.h5 files and split lists")
     parser.add_argument("--split", default="test", help="split list to track (default: test; 'all' = every file)")
@@ -38,6 +41,8 @@ def track_from_args(
 
     ``progress`` (default: not ``--quiet``) lets a caller that parsed a printed command line choose the bar.
     """
+    if args.tracker == "model" and not args.config:
+        raise ConfigError("--config is required with --tracker model (or use --tracker baseline)")
     cfg = load_config(args.config, args.set)
     if args.tracker == "model" and not args.checkpoint:
         raise ConfigError("--checkpoint is required with --tracker model (or use --tracker baseline)")
@@ -45,6 +50,7 @@ def track_from_args(
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.energy and meter is None:
         raise ConfigError("--energy: no energy meter was given to count with (run `spiketrack track`)")
+    prepare_output_dir(args.out, "results folder")
     source = BASELINE if args.tracker == BASELINE else args.checkpoint
     return track_dataset(
         cfg,
@@ -63,7 +69,7 @@ def run_track(args: argparse.Namespace, meter: MeterFactory | None = None) -> in
     """Track, write ``track_summary.json`` and print the run's speed; ``meter`` serves ``--energy``."""
     summary = track_from_args(args, meter)
     out = Path(args.out)
-    (out / "track_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
+    atomic_write_text(out / "track_summary.json", json.dumps(summary.to_dict(), indent=1))
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())
     print(
         f"tracked {len(summary.tracked)} sequences ({len(summary.skipped)} already finished), "

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,20 @@ def run_identity(cfg: ExperimentConfig, tracker: str | Path | nn.Module, baselin
     return json.loads(json.dumps(ident))  # plain JSON values, as they read back from the file
 
 
-def claim_results_dir(out: Path, identity: dict[str, Any]) -> None:
-    """Record ``identity`` in ``out``, or raise ConfigError if ``out`` holds results made by another run."""
+def holds_results(out: Path) -> bool:
+    """Whether ``out`` holds a finished sequence (``<name>.txt`` beside its ``<name>_time.txt``)."""
+    return any(t.with_name(t.name[: -len("_time.txt")] + ".txt").is_file() for t in Path(out).glob("*_time.txt"))
+
+
+def claim_results_dir(out: Path, identity: dict[str, Any]) -> bool:
+    """Record ``identity`` in ``out``, or raise ConfigError if ``out`` holds results made by another run.
+
+    A claim under which no sequence was finished (a run that failed or was killed before its first result)
+    binds nothing and is replaced. Returns True when this call wrote the claim (see :func:`released_on_failure`).
+    """
     path = out / IDENTITY_FILE
+    if path.is_file() and not holds_results(out):
+        path.unlink(missing_ok=True)
     if path.is_file():
         try:
             before = json.loads(path.read_text())
@@ -67,8 +80,21 @@ def claim_results_dir(out: Path, identity: dict[str, Any]) -> None:
                 f"{out}: holds results of another tracking run ({listed}{more}); finished sequences would be "
                 "kept from it. Use another --out, or delete the folder to track again"
             )
-        return
+        return False
     atomic_write_text(path, json.dumps(identity, indent=1))
+    return True
 
 
-__all__ = ["IDENTITY_FILE", "claim_results_dir", "run_identity"]
+@contextmanager
+def released_on_failure(out: Path, claimed: bool) -> Iterator[None]:
+    """Remove the claim written by :func:`claim_results_dir` when the run fails before finishing a sequence,
+    so a failed run (refused checkpoint, bad file) leaves nothing that blocks the corrected re-run."""
+    try:
+        yield
+    except BaseException:
+        if claimed and not holds_results(out):
+            (Path(out) / IDENTITY_FILE).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["IDENTITY_FILE", "claim_results_dir", "holds_results", "released_on_failure", "run_identity"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -31,19 +32,21 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from spiketrack.atomic import atomic_write_text
+from spiketrack.atomic import atomic_write_text, clean_stale_temps
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.sequence import Sequence
 from spiketrack.device import resolve_device
 from spiketrack.errors import CheckpointError, ConfigError, DataFormatError
-from spiketrack.models.checkpoint import load_model
 from spiketrack.models import input_spec
+from spiketrack.models.checkpoint import load_model
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.tracking.frame import TrackingFrame
 from spiketrack.tracking.meter import MeterFactory, SequenceMeter
-from spiketrack.tracking.run_identity import claim_results_dir, run_identity
+from spiketrack.tracking.run_identity import claim_results_dir, released_on_failure, run_identity
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
+from spiketrack.workers import bound_initializer
 
 BASELINE = "baseline"
 
@@ -101,6 +104,11 @@ def first_box(seq: Sequence) -> np.ndarray:
     box = np.asarray(seq.boxes[0], dtype=np.float64)
     if seq.absent[0] or not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
         raise DataFormatError(_where(seq), "boxes[0]", f"first frame's box {box.tolist()} is not a visible box")
+    if box[0] >= seq.width or box[1] >= seq.height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
+        raise DataFormatError(
+            _where(seq), "boxes[0]",
+            f"first frame's box {box.tolist()} lies outside the {seq.width}x{seq.height} image; expected a visible box",
+        )
     return box
 
 
@@ -293,9 +301,9 @@ def track_dataset(
     device = resolve_device(device)
     dataset = SequenceDataset(dataset_dir)
     names = dataset.names(split)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
+    out = prepare_output_dir(out_dir, "results folder")
+    clean_stale_temps(out)  # temporary files of a killed run
+    claimed = claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
     source = _source_for(cfg, tracker, device, meter)
     todo = [n for n in names if not is_finished(out, n, energy=source.meter is not None)]
     skipped = [n for n in names if n not in set(todo)]
@@ -315,7 +323,8 @@ def track_dataset(
         if on_result is not None:
             on_result(res)
 
-    with tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo) as bar:
+    bar_ctx = tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo)
+    with released_on_failure(out, claimed), bar_ctx as bar:
         if workers == 1:
             if todo and source.kind != BASELINE:
                 source.get_model()  # load once, before the first sequence's clock starts
@@ -323,7 +332,9 @@ def track_dataset(
                 collect(run_one(source, dataset.path(name), out), bar)
         else:
             ctx = mp.get_context(start_method or _default_start_method())
-            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(source,))
+            pool = ProcessPoolExecutor(  # workers die with this process (spiketrack.workers)
+                workers, mp_context=ctx, initializer=bound_initializer, initargs=(os.getpid(), _init_worker, source)
+            )
             try:
                 pending = {pool.submit(_worker_run, str(dataset.path(n)), str(out)) for n in todo}
                 while pending:

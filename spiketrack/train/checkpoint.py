@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,10 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from None  # name the file
         raise
     return path
 
@@ -83,7 +87,10 @@ class CheckpointManager:
         for path in reversed(self.step_files()):
             try:
                 return path, read_checkpoint(path)
-            except CheckpointError:
+            except CheckpointError as exc:
+                warnings.warn(f"skipping unreadable checkpoint {path} ({exc}); resuming from an older one",
+                              stacklevel=2)
+                print(f"warning: skipping unreadable checkpoint {path}: {exc}", file=sys.stderr)
                 continue
         return None
 

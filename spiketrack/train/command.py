@@ -21,6 +21,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="run folder (default: train.out_dir of the config)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in the run folder (exactly where it stopped)")
+    parser.add_argument("--resume-changed-config", action="store_true",
+                        help="with --resume: accept a config that differs from the run's config.yaml beyond the keys "
+                             "that may change on resume (train.epochs, logging, checkpoint cadence)")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
                         help="stop (with a checkpoint) after this many optimiser steps in total")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -59,7 +62,8 @@ def train_from_args(args: argparse.Namespace, progress: bool | None = None) -> T
 
     cfg = load_config(args.config, args.overrides)
     progress = not args.no_progress if progress is None else progress
-    return train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=progress)
+    return train(cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=progress,
+                 allow_config_change=args.resume_changed_config)
 
 
 def distill_from_args(args: argparse.Namespace, progress: bool | None = None) -> TrainResult:
@@ -68,7 +72,8 @@ def distill_from_args(args: argparse.Namespace, progress: bool | None = None) ->
 
     cfg = load_config(args.config, args.overrides)
     progress = not args.no_progress if progress is None else progress
-    return distill(cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=progress)
+    return distill(cfg, args.teacher, args.out, resume=args.resume, stop_after=args.stop_after, progress=progress,
+                   allow_config_change=args.resume_changed_config)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -36,7 +36,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from spiketrack.atomic import clean_stale_temps
 from spiketrack.config import ExperimentConfig, dump_config, to_dict
+from spiketrack.outputs import prepare_output_dir
+from spiketrack.train.resume_check import check_resume_config
 from spiketrack.distill.losses import DistillLoss
 from spiketrack.errors import CheckpointError, ConfigError, SpiketrackError
 from spiketrack.models.checkpoint import load_checkpoint, load_state
@@ -494,15 +497,21 @@ def _default_build(cfg: ExperimentConfig) -> nn.Module:
     return build_model(cfg)
 
 
-def _prepare_run_dir(cfg: ExperimentConfig, out_dir: str | Path | None, resume: bool, info: DistInfo) -> Path:
+def _prepare_run_dir(
+    cfg: ExperimentConfig, out_dir: str | Path | None, resume: bool, info: DistInfo, allow_config_change: bool = False
+) -> Path:
     run_dir = Path(out_dir if out_dir is not None else cfg.train.out_dir)
     has_ckpts = bool(CheckpointManager(run_dir).step_files())
     if has_ckpts and not resume:
         raise ConfigError(
             f"{run_dir}: the run folder already holds checkpoints; pass --resume to continue it or --out for a new run"
         )
+    if resume and has_ckpts:
+        check_resume_config(run_dir, cfg, allow_change=allow_config_change)
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_output_dir(run_dir)
+        clean_stale_temps(run_dir)
+        clean_stale_temps(run_dir / "checkpoints")
         dump_config(cfg, run_dir / "config.yaml")
     return run_dir
 
@@ -517,10 +526,11 @@ def _run(
     build_model: BuildFn | None,
     teacher: nn.Module | None = None,
     extra_state: dict[str, Any] | None = None,
+    allow_config_change: bool = False,
 ) -> TrainResult:
     info = setup_distributed()
     try:
-        run_dir = _prepare_run_dir(cfg, out_dir, resume, info)
+        run_dir = _prepare_run_dir(cfg, out_dir, resume, info, allow_config_change)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         seed_everything(cfg.train.seed)  # same initial weights on every process
@@ -551,15 +561,19 @@ def train(
     stop_after: int | None = None,
     progress: bool = True,
     build_model: BuildFn | None = None,
+    allow_config_change: bool = False,
 ) -> TrainResult:
     """Train the teacher or student of ``cfg`` from scratch (or resume it) in ``out_dir``.
 
     ``out_dir`` defaults to ``cfg.train.out_dir``. ``resume=True`` continues from the newest checkpoint
     there (and starts fresh when there is none); ``stop_after`` ends the run after that many optimiser
     steps in total, with a checkpoint (for time-boxed jobs). ``build_model`` replaces
-    :func:`spiketrack.models.build_model`. Under ``torchrun`` every process calls this.
+    :func:`spiketrack.models.build_model`. Under ``torchrun`` every process calls this. A resumed run refuses a
+    config that differs from its ``config.yaml`` (:mod:`spiketrack.train.resume_check`) unless
+    ``allow_config_change``.
     """
-    return _run(cfg, out_dir, resume=resume, stop_after=stop_after, progress=progress, build_model=build_model)
+    return _run(cfg, out_dir, resume=resume, stop_after=stop_after, progress=progress, build_model=build_model,
+                allow_config_change=allow_config_change)
 
 
 def distill(
@@ -572,6 +586,7 @@ def distill(
     progress: bool = True,
     build_model: BuildFn | None = None,
     build_teacher: BuildFn | None = None,
+    allow_config_change: bool = False,
 ) -> TrainResult:
     """Distil the student of ``cfg`` from the frozen teacher checkpoint ``teacher_ckpt``.
 
@@ -600,6 +615,7 @@ def distill(
         build_model=build_model,
         teacher=teacher,
         extra_state=extra,
+        allow_config_change=allow_config_change,
     )
 
 

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from spiketrack.atomic import clean_stale_temps
 from spiketrack.data.dataset import write_split
 from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.readers import FORMATS, PublicDataset, parse_split_file
 from spiketrack.data.readers.common import AbsentConvention
 from spiketrack.errors import SpiketrackError
+from spiketrack.outputs import prepare_output_dir
 
 
 @dataclass
@@ -87,7 +89,8 @@ def convert_dataset(
         raise SpiketrackError(f"{src}: no {dataset.format.name} sequence folders found")
     for name, folder in dataset.duplicates:
         summary.failures.append((name, f"{folder}: a second folder with this name (kept {dataset.folders[name]})"))
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out, "conversion output folder")
+    clean_stale_temps(out)
     start = time.perf_counter()
     for name in tqdm(todo, desc=f"convert {dataset.format.name}", unit="seq", disable=not progress):
         target = out / f"{name}.h5"
