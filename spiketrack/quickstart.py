@@ -10,7 +10,10 @@ from scratch instead of resuming from what the earlier run left:
 2. ``teacher``  ANN ViT teacher on RGB + events                           -> ``<work>/teacher``
 3. ``student``  Spiking MetaFormer student distilled from the teacher     -> ``<work>/student``
 4. ``track``    teacher, student and the event-density baseline           -> ``<work>/results/<tracker>``
-5. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
+5. ``probe``    template-dependence probe of teacher and student          -> ``<work>/probe/<tracker>``
+               (zeroed and foreign templates; foreign needs >= 2 test sequences)
+6. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
+               + the probe's SR drops
 
 Each stage prints the ordinary command that does the same, so a user learns them as the demo runs.
 """
@@ -31,7 +34,7 @@ from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, from_dict, load_config, parse_override
 from spiketrack.errors import ConfigError
 
-STAGES = ("data", "teacher", "student", "track", "report")
+STAGES = ("data", "teacher", "student", "track", "probe", "report")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -70,6 +73,9 @@ class QuickstartPlan:
 
     def results_dir(self, tracker: str) -> Path:
         return self.work / "results" / tracker
+
+    def probe_dir(self, tracker: str) -> Path:
+        return self.work / "probe" / tracker
 
 
 def _resolve_config_path(name: str) -> Path:
@@ -189,6 +195,7 @@ def quickstart(
     """Run every stage; returns the report dict (also written to ``quickstart.report_out``)."""
     from spiketrack.data.synth import generate_benchmark
     from spiketrack.energy.report import RunSpec, build_report, render_markdown, write_report
+    from spiketrack.tracking.probe import probe_template
     from spiketrack.tracking.runner import BASELINE, track_dataset
     from spiketrack.train.trainer import distill, train
 
@@ -261,13 +268,48 @@ def quickstart(
                             f"--workers {o.workers} --energy")
     stages.run("track", "\n    $ ".join(commands), track, outputs=tuple(p.results_dir(n) for n in trackers))
 
+    probed = ("teacher", "student")
+    test_split = p.student.data.test_split
+
+    def probe_plan() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Modes (foreign needs two sequences) and attributes to report apart (MO where the split has it)."""
+        from spiketrack.data.dataset import SequenceDataset
+
+        ds = SequenceDataset(p.data_dir)
+        names = ds.names(test_split) if (p.data_dir / f"{test_split}.txt").is_file() else []
+        codes: set[str] = set()
+        for name in names:
+            with ds.open(name) as seq:
+                codes.update(seq.attributes)
+        return (("zeroed", "foreign") if len(names) >= 2 else ("zeroed",)), tuple(c for c in ("MO",) if c in codes)
+
+    def probe() -> dict[str, Any]:
+        modes, attributes = probe_plan()
+        out: dict[str, Any] = {}
+        for name in probed:
+            cfg, source, _, _ = trackers[name]
+            say(f"    probing the {name}'s template dependence ({', '.join(modes)})")
+            res = probe_template(cfg, source, p.data_dir, split=test_split, out=p.probe_dir(name), modes=modes,
+                                 attributes=attributes, name=name, workers=o.workers, device="cpu",
+                                 progress=progress)
+            out[name] = {"probe": str(p.probe_dir(name)), "drop": res.drop}
+        return out
+
+    probe_commands = [
+        f"spiketrack probe template --config {cfg_path} {_sets(sets)} --checkpoint {source} --dataset {p.data_dir} "
+        f"--split {test_split} --out {p.probe_dir(name)} --name {name} --workers {o.workers}"
+        for name, (cfg, source, cfg_path, sets) in trackers.items() if name in probed
+    ]
+    stages.run("probe", "\n    $ ".join(probe_commands), probe, outputs=tuple(p.probe_dir(n) for n in probed))
+
     report_out = Path(o.report_out)
     runs = [RunSpec(name, p.results_dir(name)) for name in ("teacher", "student")]
     baseline_dir = p.results_dir(BASELINE)
 
     def report() -> dict[str, Any]:
         report_start = time.perf_counter()
-        rep = build_report(p.data_dir, runs, split=p.student.data.test_split, protocol="eventvot")
+        probes = {n: p.probe_dir(n) for n in probed if (p.probe_dir(n) / "probe.json").is_file()}
+        rep = build_report(p.data_dir, runs, split=p.student.data.test_split, protocol="eventvot", probes=probes)
         from spiketrack.evaluation.evaluate import evaluate_trackers
 
         base = evaluate_trackers(p.data_dir, [baseline_dir], names=[BASELINE], split=p.student.data.test_split)
@@ -289,7 +331,8 @@ def quickstart(
         f"spiketrack evaluate --dataset {p.data_dir} --split {p.student.data.test_split} --results "
         f"{' '.join(str(p.results_dir(n)) for n in trackers)} --names {' '.join(trackers)}\n"
         f"    $ spiketrack report --dataset {p.data_dir} "
-        + " ".join(f"--run {r.name}={r.results_dir}" for r in runs) + f" --out {report_out}",
+        + " ".join(f"--run {r.name}={r.results_dir}" for r in runs)
+        + "".join(f" --probe {n}={p.probe_dir(n)}" for n in probed) + f" --out {report_out}",
         report,
     )
     rep = json.loads((report_out / "report.json").read_text())

@@ -52,14 +52,26 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split list (default: test; 'all' for every file)")
     parser.add_argument("--protocol", default="eventvot", help="evaluation protocol: eventvot | pytracking")
     parser.add_argument("--allow-missing", action="store_true", help="count missing result files as failures")
+    parser.add_argument("--probe", action="append", default=[], metavar="NAME=PROBE_DIR",
+                        help="template-dependence probe folder of run NAME (spiketrack probe template --out): "
+                             "adds its SR drops as columns; repeatable")
 
 
 def run_report(args: argparse.Namespace) -> int:
     from spiketrack.energy.report import RunSpec, build_report, write_report
 
+    from spiketrack.errors import ConfigError
+
     runs = [RunSpec.parse(r) for r in args.run]
     split = None if args.split == "all" else args.split
-    report = build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing)
+    probes = {}
+    for text in args.probe:
+        name, sep, folder = text.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"--probe '{text}': expected NAME=PROBE_DIR")
+        probes[name] = Path(folder)
+    report = build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing,
+                          probes=probes)
     paths = write_report(report, args.out)
     for r in report["runs"]:
         print(f"{r['tracker']}: SR {r['SR']:.1f}  {r['energy_mj_per_frame']:.4f} mJ/frame")
