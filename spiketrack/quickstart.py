@@ -291,13 +291,14 @@ def quickstart(
             say(f"    probing the {name}'s template dependence ({', '.join(modes)})")
             res = probe_template(cfg, source, p.data_dir, split=test_split, out=p.probe_dir(name), modes=modes,
                                  attributes=attributes, name=name, workers=o.workers, device="cpu",
-                                 progress=progress)
+                                 progress=progress, real_results=p.results_dir(name))
             out[name] = {"probe": str(p.probe_dir(name)), "drop": res.drop}
         return out
 
     probe_commands = [
         f"spiketrack probe template --config {cfg_path} {_sets(sets)} --checkpoint {source} --dataset {p.data_dir} "
-        f"--split {test_split} --out {p.probe_dir(name)} --name {name} --workers {o.workers}"
+        f"--split {test_split} --out {p.probe_dir(name)} --real-results {p.results_dir(name)} --name {name} "
+        f"--workers {o.workers}"
         for name, (cfg, source, cfg_path, sets) in trackers.items() if name in probed
     ]
     stages.run("probe", "\n    $ ".join(probe_commands), probe, outputs=tuple(p.probe_dir(n) for n in probed))

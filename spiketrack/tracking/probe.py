@@ -187,6 +187,7 @@ class ProbeResult:
     attributes: dict[str, dict[str, Any]]  # code -> {sequences, SR: {mode: v}, drop: {mode: v}}
     sequences: dict[str, dict[str, float]]  # name -> {mode: SR}
     pairs: dict[str, str]
+    results: dict[str, str] = field(default_factory=dict)  # mode -> results folder
 
     @property
     def drop(self) -> dict[str, float]:
@@ -198,7 +199,7 @@ class ProbeResult:
         return {
             "tracker": self.tracker, "dataset": self.dataset, "split": self.split, "protocol": self.protocol,
             "modes": self.modes, "drop": self.drop, "attributes": self.attributes, "sequences": self.sequences,
-            "foreign_pairs": self.pairs,
+            "foreign_pairs": self.pairs, "results": self.results,
         }
 
     def markdown(self) -> str:
@@ -259,12 +260,15 @@ def probe_template(
     device: str | None = "cpu",
     protocol: str = "eventvot",
     progress: bool = True,
+    real_results: str | Path | None = None,
 ) -> ProbeResult:
     """Track ``split`` of ``dataset`` with the real template and each of ``modes``; score and write the probe.
 
     ``tracker``: a checkpoint path, a model or ``'baseline'`` (as :func:`~spiketrack.tracking.runner.track_dataset`).
     ``attributes``: attribute codes whose sequences are also reported on their own (e.g. ``MO``). Result folders
-    ``<out>/<mode>`` resume like any ``spiketrack track`` folder.
+    ``<out>/<mode>`` resume like any ``spiketrack track`` folder. ``real_results``: an existing results folder of
+    the same tracker on the same split (e.g. from ``spiketrack track``) used as the ``real`` mode instead of
+    tracking it again.
     """
     from spiketrack.evaluation.evaluate import evaluate_trackers
     from spiketrack.tracking.runner import track_dataset
@@ -276,12 +280,17 @@ def probe_template(
     names = SequenceDataset(dataset).names(split)
     pairs = foreign_pairs(names) if "foreign" in modes else {}
     all_modes = ("real", *[m for m in MODES[1:] if m in modes])
+    dirs = {m: out / m for m in all_modes}
+    if real_results is not None:
+        dirs["real"] = Path(real_results)
     for mode in all_modes:
+        if mode == "real" and real_results is not None:
+            continue
         view = None if mode == "real" else TemplateView(mode, str(dataset), pairs if mode == "foreign" else {},
                                                          cfg.data.template_factor)
-        track_dataset(cfg, tracker, dataset, split=split, out_dir=out / mode, workers=workers, device=device,
+        track_dataset(cfg, tracker, dataset, split=split, out_dir=dirs[mode], workers=workers, device=device,
                       progress=progress, view=view)
-    ev = evaluate_trackers(dataset, [out / m for m in all_modes], names=list(all_modes), protocol=protocol,
+    ev = evaluate_trackers(dataset, [dirs[m] for m in all_modes], names=list(all_modes), protocol=protocol,
                            split=split)
     scores = {m: ev.trackers[m].overall.scores() for m in all_modes}
     modes_sr = {m: {k: float(v) for k, v in s.items()} for m, s in scores.items()}
@@ -296,7 +305,8 @@ def probe_template(
             for gt in ev.ground_truth}
     label = name or (tracker if isinstance(tracker, str) and tracker == "baseline" else None)
     label = label or (Path(tracker).stem if isinstance(tracker, (str, Path)) else type(tracker).__name__)
-    result = ProbeResult(str(label), str(dataset), split, protocol, modes_sr, per_attr, seqs, pairs)
+    result = ProbeResult(str(label), str(dataset), split, protocol, modes_sr, per_attr, seqs, pairs,
+                         {m: str(d) for m, d in dirs.items()})
     result.write(out)
     return result
 

@@ -20,6 +20,9 @@ def add_arguments_probe(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default="zeroed,foreign", help="probed templates, comma separated (zeroed,foreign)")
     p.add_argument("--attribute", action="append", default=[], metavar="CODE",
                    help="also report the sequences with this attribute (e.g. MO); repeatable")
+    p.add_argument("--real-results", default=None, metavar="DIR",
+                   help="results folder of this tracker on this split (spiketrack track --out) to use as the real "
+                   "template's instead of tracking it again")
     p.add_argument("--name", default=None, help="tracker name in the tables (default: checkpoint file stem)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes on CPU (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -42,7 +45,7 @@ def run_probe(args: argparse.Namespace) -> int:
         cfg, "baseline" if args.tracker == "baseline" else args.checkpoint, args.dataset,
         split=None if args.split == "all" else args.split, out=args.out, modes=modes,
         attributes=tuple(args.attribute), name=args.name, workers=args.workers, device=args.device,
-        protocol=args.protocol, progress=not args.quiet,
+        protocol=args.protocol, progress=not args.quiet, real_results=args.real_results,
     )
     print(result.markdown().split("\n", 2)[2].strip())
     print(f"probe results in {args.out}/probe.json, probe.md")

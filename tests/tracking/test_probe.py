@@ -93,6 +93,11 @@ def test_template_following_model_shows_a_clear_drop(probe_dataset: Path, tmp_pa
     assert "| all | 3 |" in md and "| MO | 2 |" in md
     for mode in ("real", "zeroed", "foreign"):
         assert len((tmp_path / "p" / mode / "a.txt").read_text().split()) == 20
+    # an existing results folder can stand for the real template: same numbers, not tracked again
+    again = probe_template(small_config(), PolarityOracle(), probe_dataset, "test", tmp_path / "q",
+                           modes=("zeroed",), real_results=tmp_path / "p" / "real", progress=False)
+    assert again.modes["real"] == res.modes["real"] and again.drop["zeroed"] == res.drop["zeroed"]
+    assert not (tmp_path / "q" / "real").exists() and again.results["real"] == str(tmp_path / "p" / "real")
 
 
 @pytest.mark.parametrize("tracker", ["baseline", "blind"])
