@@ -52,6 +52,8 @@ class QuickstartConfig:
     student_config: str = "configs/quickstart_student.yaml"
     report_out: str = "energy_reports/quickstart"
     workers: int = 2  # processes for data generation and tracking
+    # share of multi-object synthetic scenes (data synth --multi-object); 0 keeps the single-object benchmark
+    multi_object: float = 0.0
 
 
 @dataclass
@@ -193,7 +195,7 @@ def quickstart(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run every stage; returns the report dict (also written to ``quickstart.report_out``)."""
-    from spiketrack.data.synth import generate_benchmark
+    from spiketrack.data.synth import SynthOptions, generate_benchmark
     from spiketrack.energy.report import RunSpec, build_report, render_markdown, write_report
     from spiketrack.tracking.probe import probe_template
     from spiketrack.tracking.runner import BASELINE, track_dataset
@@ -208,13 +210,15 @@ def quickstart(
         jobs = generate_benchmark(
             p.data_dir, o.train_sequences, o.test_sequences, seed=o.seed, size=_size(o.size),
             frames=_frames(o.frames), workers=o.workers, progress=progress,
+            options=SynthOptions(multi_object=o.multi_object) if o.multi_object > 0 else None,
         )
         return {"dataset": str(p.data_dir), "sequences": len(jobs)}
 
     stages.run(
         "data",
         f"spiketrack data synth --out {p.data_dir} --train {o.train_sequences} --test {o.test_sequences} "
-        f"--seed {o.seed} --size {o.size} --frames {o.frames} --workers {o.workers}",
+        f"--seed {o.seed} --size {o.size} --frames {o.frames} --workers {o.workers}"
+        + (f" --multi-object {o.multi_object:g}" if o.multi_object > 0 else ""),
         data,
         outputs=(p.data_dir,),
     )
@@ -352,7 +356,7 @@ def add_arguments_quickstart(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="quickstart.KEY (train_sequences, test_sequences, frames, size, seed, teacher_config, "
-        "student_config, report_out, workers), teacher.KEY / student.KEY for one model, other keys for both",
+        "student_config, report_out, workers, multi_object), teacher.KEY / student.KEY for one model, other keys for both",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

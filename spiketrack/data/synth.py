@@ -642,6 +642,9 @@ def generate_benchmark(
     if width < 32 or height < 32:
         raise ConfigError(f"synth: size must be at least 32x32, got {width}x{height}")
     options = options or SynthOptions()
+    for key in ("multi_object", "lookalike_objects"):
+        if not 0.0 <= getattr(options, key) <= 1.0:
+            raise ConfigError(f"synth: {key} must be a share in [0, 1], got {getattr(options, key)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [

@@ -155,3 +155,13 @@ def test_negative_sample_has_no_box_term() -> None:
     a, _ = tracking_losses(out, heat, target, w, box_mask=torch.ones(n))
     b, _ = tracking_losses(out, heat, target, w)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_steps_with_negative_pairs_are_finite(mo_dataset: Path, tmp_path: Path) -> None:
+    from spiketrack.train.trainer import train
+
+    cfg = tiny_config(mo_dataset, **{"data.negative_prob": 0.5, "data.distractor_prob": 0.5,
+                                     "train.steps_per_epoch": 2, "train.batch_size": 4})
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.step == 2
+    assert result.metrics and all(np.isfinite(float(v)) for v in result.metrics.values())
