@@ -52,6 +52,11 @@ class DataConfig:
     scale_jitter: float = 0.25  # search-crop log-scale jitter
     flip: bool = True  # random horizontal flip of the whole sample
     brightness_jitter: float = 0.2  # RGB brightness / event-count intensity jitter
+    # Distractor-aware pairs (DaSiamRPN, Zhu et al., ECCV 2018; train/sampling.py): share of negative pairs (template
+    # of another object or sequence, target absent from the search crop's labels) and, in multi-object sequences,
+    # share of samples whose search frames show another object inside the search crop. 0 = off (the default).
+    negative_prob: float = 0.0
+    distractor_prob: float = 0.0
     samples_per_epoch: int = 2000
     num_workers: int = 0
 

@@ -10,7 +10,10 @@ from scratch instead of resuming from what the earlier run left:
 2. ``teacher``  ANN ViT teacher on RGB + events                           -> ``<work>/teacher``
 3. ``student``  Spiking MetaFormer student distilled from the teacher     -> ``<work>/student``
 4. ``track``    teacher, student and the event-density baseline           -> ``<work>/results/<tracker>``
-5. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
+5. ``probe``    template-dependence probe of teacher and student          -> ``<work>/probe/<tracker>``
+               (zeroed and foreign templates; foreign needs >= 2 test sequences)
+6. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
+               + the probe's SR drops
 
 Each stage prints the ordinary command that does the same, so a user learns them as the demo runs. The
 printed line and the run come from one argument list (:class:`StageCommand`): the stage parses it with the
@@ -34,7 +37,7 @@ from spiketrack.config import ExperimentConfig, from_dict, load_config, parse_ov
 from spiketrack.errors import ConfigError
 from spiketrack.outputs import check_output_dir_possible, prepare_output_dir
 
-STAGES = ("data", "teacher", "student", "track", "report")
+STAGES = ("data", "teacher", "student", "track", "probe", "report")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,6 +55,8 @@ class QuickstartConfig:
     student_config: str = "configs/quickstart_student.yaml"
     report_out: str = "energy_reports/quickstart"
     workers: int = 2  # processes for data generation and tracking
+    # share of multi-object synthetic scenes (data synth --multi-object); 0 keeps the single-object benchmark
+    multi_object: float = 0.0
 
 
 @dataclass
@@ -73,6 +78,9 @@ class QuickstartPlan:
 
     def results_dir(self, tracker: str) -> Path:
         return self.work / "results" / tracker
+
+    def probe_dir(self, tracker: str) -> Path:
+        return self.work / "probe" / tracker
 
 
 def _resolve_config_path(name: str) -> Path:
@@ -225,6 +233,7 @@ def quickstart(
     from spiketrack.evaluation.command import evaluate_from_args
     from spiketrack.tracking.runner import BASELINE
     from spiketrack.train.command import distill_from_args, train_from_args
+    from spiketrack.tracking.probe_command import probe_from_args
 
     p = plan(work, overrides)
     o = p.options
@@ -233,13 +242,16 @@ def quickstart(
     stages = _Stages(p.work, force, say)
 
     synth = _command("data", "synth", "--out", p.data_dir, "--train", o.train_sequences, "--test", o.test_sequences,
-                     "--seed", o.seed, "--size", o.size, "--frames", o.frames, "--workers", o.workers)
+                     "--seed", o.seed, "--size", o.size, "--frames", o.frames, "--workers", o.workers,
+                     *(("--multi-object", f"{o.multi_object:g}") if o.multi_object > 0 else ()))
 
     def data() -> dict[str, Any]:
         a = synth.args()
         jobs = generate_benchmark(
             Path(a.out), a.train, a.test, seed=a.seed, size=_size(a.size), frames=_frames(a.frames),
-            options=SynthOptions(fps=float(a.fps), rgb=not a.no_rgb), workers=a.workers, progress=progress,
+            options=SynthOptions(fps=float(a.fps), rgb=not a.no_rgb, multi_object=float(a.multi_object),
+                                 lookalike_objects=float(a.lookalike_objects)),
+            workers=a.workers, progress=progress,
         )
         return {"dataset": a.out, "sequences": len(jobs)}
 
@@ -285,12 +297,52 @@ def quickstart(
 
     stages.run("track", list(trackers.values()), track, outputs=tuple(p.results_dir(n) for n in trackers))
 
+    probed = ("teacher", "student")
+    test_split = p.student.data.test_split
+
+    def probe_plan() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Modes (foreign needs two sequences) and attributes to report apart (MO where the split has it)."""
+        from spiketrack.data.dataset import SequenceDataset
+
+        ds = SequenceDataset(p.data_dir)
+        names = ds.names(test_split) if (p.data_dir / f"{test_split}.txt").is_file() else []
+        codes: set[str] = set()
+        for name in names:
+            with ds.open(name) as seq:
+                codes.update(seq.attributes)
+        return (("zeroed", "foreign") if len(names) >= 2 else ("zeroed",)), tuple(c for c in ("MO",) if c in codes)
+
+    modes, attributes = probe_plan()
+    models = {"teacher": (p.teacher_config_path, p.teacher_overrides, t_info["checkpoint"]),
+              "student": (p.student_config_path, p.student_overrides, s_info["checkpoint"])}
+    probes = {
+        name: _command("probe", "template", "--config", models[name][0], *_sets(models[name][1]),
+                       "--checkpoint", models[name][2], "--dataset", p.data_dir, "--split", test_split,
+                       "--out", p.probe_dir(name), "--modes", ",".join(modes),
+                       *[arg for code in attributes for arg in ("--attribute", code)],
+                       "--real-results", p.results_dir(name), "--name", name, "--workers", o.workers)
+        for name in probed
+    }
+
+    def probe() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, command in probes.items():
+            say(f"    probing the {name}'s template dependence ({', '.join(modes)})")
+            res = probe_from_args(command.args(), progress=progress)
+            out[name] = {"probe": str(p.probe_dir(name)), "drop": res.drop}
+        return out
+
+    stages.run("probe", list(probes.values()), probe, outputs=tuple(p.probe_dir(n) for n in probed))
+
     report_out = Path(o.report_out)
     evaluate = _command("evaluate", "--dataset", p.data_dir, "--split", split, "--results", p.results_dir(BASELINE),
                         "--names", BASELINE)
     runs = [f"{name}={p.results_dir(name)}" for name in ("teacher", "student")]
     reporting = _command("report", "--dataset", p.data_dir, "--split", split,
-                         *[arg for run in runs for arg in ("--run", run)], "--out", report_out)
+                         *[arg for run in runs for arg in ("--run", run)],
+                         *[arg for n in probed if (p.probe_dir(n) / "probe.json").is_file()
+                           for arg in ("--probe", f"{n}={p.probe_dir(n)}")],
+                         "--out", report_out)
     quickstart_command = _command("quickstart", "--work", p.work, *_sets(overrides or []))
 
     def report() -> dict[str, Any]:
@@ -328,7 +380,7 @@ def add_arguments_quickstart(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="quickstart.KEY (train_sequences, test_sequences, frames, size, seed, teacher_config, "
-        "student_config, report_out, workers), teacher.KEY / student.KEY for one model, other keys for both",
+        "student_config, report_out, workers, multi_object), teacher.KEY / student.KEY for one model, other keys for both",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

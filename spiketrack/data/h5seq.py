@@ -6,6 +6,10 @@ Layout::
     /events/t int64 [N] µs (non-decreasing)   /events/x uint16   /events/y uint16   /events/p uint8 (1 = ON)
     /frames/t int64 [F] µs                     /frames/rgb uint8 [F, H, W, 3] (optional)
     /boxes float32 [F, 4] x, y, w, h            /absent uint8 [F] (1 = not visible, box 0,0,0,0)
+    /objects/boxes float32 [K, F, 4]            /objects/absent uint8 [K, F]   (optional, both or neither)
+
+The optional ``/objects`` group annotates every object of a multi-object scene (index 0 = the primary target,
+whose rows equal ``/boxes`` and ``/absent``); files without it stay valid and read as ``object_boxes = None``.
 
 Writes are chunked and compressed and go to a temporary name that is renamed when complete, so an
 interrupted write never leaves a file that looks finished. Reads open lazily and fetch only the asked
@@ -46,6 +50,7 @@ REQUIRED_DATASETS: dict[str, np.dtype] = {
     "absent": np.dtype(np.uint8),
 }
 REQUIRED_ATTRS = ("format", "version", "name", "width", "height", "source", "attributes")
+OBJECT_DATASETS: dict[str, np.dtype] = {"objects/boxes": np.dtype(np.float32), "objects/absent": np.dtype(np.uint8)}
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ def _check_before_write(
     boxes: np.ndarray,
     absent: np.ndarray,
     rgb: np.ndarray | None,
+    objects: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Refuse to write a file that would break DESIGN §3 (same rules as :func:`validate_sequence`)."""
     f = len(frame_times)
@@ -105,6 +111,8 @@ def _check_before_write(
             problems.append(("boxes", "absent frames must have box 0,0,0,0"))
     if absent.shape == (f,) and np.any(absent > 1):
         problems.append(("absent", "values must be 0 or 1"))
+    if objects is not None:
+        problems.extend((v.field, v.message) for v in _object_violations(str(path), objects[0], objects[1], boxes, absent))
     if problems:
         field, message = problems[0]
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
@@ -124,8 +132,14 @@ def write_sequence(
     rgb: np.ndarray | None = None,
     attributes: Iterable[str] = (),
     source: str = "",
+    object_boxes: np.ndarray | None = None,
+    object_absent: np.ndarray | None = None,
 ) -> Path:
-    """Write one sequence file atomically (temporary name, then rename). Returns the final path."""
+    """Write one sequence file atomically (temporary name, then rename). Returns the final path.
+
+    ``object_boxes`` float32 ``[K, F, 4]`` and ``object_absent`` uint8 ``[K, F]`` (both or neither) annotate every
+    object of a multi-object scene, the primary target at index 0 (its rows must equal ``boxes``/``absent``).
+    """
     path = Path(path)
     frame_times = np.asarray(frame_times, dtype=np.int64)
     boxes = np.asarray(boxes, dtype=np.float32)
@@ -135,7 +149,12 @@ def write_sequence(
         rgb = np.asarray(rgb)
         if rgb.dtype != np.uint8:
             raise DataFormatError(path, "frames/rgb", f"expected uint8, got {rgb.dtype}")
-    _check_before_write(path, width, height, events, frame_times, boxes, absent, rgb)
+    if (object_boxes is None) != (object_absent is None):
+        raise DataFormatError(path, "objects", "give both objects/boxes and objects/absent, or neither")
+    objects = None
+    if object_boxes is not None:
+        objects = (np.asarray(object_boxes, dtype=np.float32), np.asarray(object_absent, dtype=np.uint8))
+    _check_before_write(path, width, height, events, frame_times, boxes, absent, rgb, objects)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -163,6 +182,9 @@ def write_sequence(
                 h5.create_dataset("frames/rgb", data=rgb, chunks=(1, height, width, 3), **_COMPRESSION)
             h5.create_dataset("boxes", data=boxes)
             h5.create_dataset("absent", data=absent)
+            if objects is not None:
+                h5.create_dataset("objects/boxes", data=objects[0])
+                h5.create_dataset("objects/absent", data=objects[1])
         if buffer is not None:
             tmp.write_bytes(buffer.getbuffer())
         os.replace(tmp, path)
@@ -177,7 +199,7 @@ def write_sequence(
 
 def save_sequence(path: str | Path, seq: object, *, rgb: np.ndarray | None = None, source: str | None = None) -> Path:
     """Write an in-memory sequence (``name``, ``width``, ``height``, ``events``, ``frame_times``, ``boxes``,
-    ``absent``, ``attributes``, ``source`` attributes) with :func:`write_sequence`; ``source`` replaces its own."""
+    ``absent``, ``attributes``, ``source`` and optionally ``object_boxes``/``object_absent``) with :func:`write_sequence`; ``source`` replaces its own."""
     return write_sequence(
         path,
         name=seq.name,
@@ -190,6 +212,8 @@ def save_sequence(path: str | Path, seq: object, *, rgb: np.ndarray | None = Non
         rgb=rgb,
         attributes=seq.attributes,
         source=seq.source if source is None else source,
+        object_boxes=getattr(seq, "object_boxes", None),
+        object_absent=getattr(seq, "object_absent", None),
     )
 
 
@@ -248,6 +272,7 @@ def _structure_violations(path: Path, h5: h5py.File) -> list[Violation]:
         out.append(Violation(p, "boxes", f"expected shape ({f}, 4) for {f} frames, got {h5['boxes'].shape}"))
     if h5["absent"].shape != (f,):
         out.append(Violation(p, "absent", f"expected shape ({f},) for {f} frames, got {h5['absent'].shape}"))
+    out.extend(_object_structure_violations(p, h5, f))
     if "frames/rgb" in h5:
         rgb = h5["frames/rgb"]
         want = (f, int(h5.attrs.get("height", -1)), int(h5.attrs.get("width", -1)), 3)
@@ -296,6 +321,52 @@ def check_sequence_content(path: str | Path) -> None:
         raise DataFormatError(path, first.field, first.message + more)
 
 
+def _object_structure_violations(p: str, h5: h5py.File, f: int) -> list[Violation]:
+    """Dtypes and shapes of the optional ``/objects`` datasets (both or neither; ``[K, F, 4]`` and ``[K, F]``)."""
+    present = [key for key in OBJECT_DATASETS if key in h5]
+    if not present:
+        return []
+    out: list[Violation] = []
+    for key, dtype in OBJECT_DATASETS.items():
+        if key not in h5:
+            out.append(Violation(p, key, f"missing dataset ({present[0]} exists; give both or neither)"))
+        elif not isinstance(h5[key], h5py.Dataset):
+            out.append(Violation(p, key, "expected a dataset, found a group"))
+        elif h5[key].dtype != dtype:
+            out.append(Violation(p, key, f"expected dtype {dtype}, got {h5[key].dtype}"))
+    if out:
+        return out
+    ob, oa = h5["objects/boxes"], h5["objects/absent"]
+    if ob.ndim != 3 or ob.shape[1:] != (f, 4) or ob.shape[0] < 1:
+        out.append(Violation(p, "objects/boxes", f"expected shape (K, {f}, 4) with K >= 1, got {ob.shape}"))
+    elif oa.shape != ob.shape[:2]:
+        out.append(Violation(p, "objects/absent", f"expected shape {ob.shape[:2]}, got {oa.shape}"))
+    return out
+
+
+def _object_violations(
+    p: str, object_boxes: np.ndarray, object_absent: np.ndarray, boxes: np.ndarray, absent: np.ndarray
+) -> list[Violation]:
+    """Value rules of ``/objects``: shapes, finite non-negative sizes, absent -> 0 box, object 0 = ``/boxes``."""
+    out: list[Violation] = []
+    f = len(boxes)
+    if object_boxes.ndim != 3 or object_boxes.shape[1:] != (f, 4) or object_boxes.shape[0] < 1:
+        return [Violation(p, "objects/boxes", f"expected shape (K, {f}, 4) with K >= 1, got {object_boxes.shape}")]
+    if object_absent.shape != object_boxes.shape[:2]:
+        return [Violation(p, "objects/absent", f"expected shape {object_boxes.shape[:2]}, got {object_absent.shape}")]
+    if not np.all(np.isfinite(object_boxes)):
+        out.append(Violation(p, "objects/boxes", "non-finite values (NaN or inf)"))
+    elif np.any(object_boxes[..., 2:] < 0):
+        out.append(Violation(p, "objects/boxes", "negative box width or height"))
+    if np.any(object_absent > 1):
+        out.append(Violation(p, "objects/absent", "values must be 0 or 1"))
+    if np.any((object_absent == 1) & np.any(object_boxes != 0, axis=2)):
+        out.append(Violation(p, "objects/boxes", "absent frames must have box 0,0,0,0"))
+    if not (np.array_equal(object_boxes[0], boxes) and np.array_equal(object_absent[0], absent)):
+        out.append(Violation(p, "objects/boxes", "object 0 must be the primary target (equal to /boxes and /absent)"))
+    return out
+
+
 class H5Sequence(Sequence):
     """A native sequence file opened for reading; events are fetched per window, never all at once."""
 
@@ -320,6 +391,9 @@ class H5Sequence(Sequence):
             self.frame_times = self._h5["frames/t"][()]
             self.boxes = self._h5["boxes"][()]
             self.absent = self._h5["absent"][()]
+            if "objects/boxes" in self._h5:
+                self.object_boxes = self._h5["objects/boxes"][()]
+                self.object_absent = self._h5["objects/absent"][()]
         except BaseException:
             self._h5.close()
             raise
@@ -465,4 +539,6 @@ def _validate_open(path: Path, read_rgb: bool) -> list[Violation]:
         if np.any(absent_bad):
             rows = np.nonzero(absent_bad)[0]
             out.append(Violation(p, "boxes", f"absent frames must have box 0,0,0,0; frames {rows[:5].tolist()}"))
+        if "objects/boxes" in h5 and not any(v.field.startswith("objects") for v in out):
+            out.extend(_object_violations(p, h5["objects/boxes"][()], h5["objects/absent"][()], boxes, absent))
     return out

@@ -20,6 +20,9 @@ class Sequence(abc.ABC):
     Subclasses set ``name``, ``width``, ``height``, ``source``, ``attributes``, ``frame_times`` (int64 [F] µs),
     ``boxes`` (float32 [F, 4] x, y, w, h) and ``absent`` (uint8 [F], 1 = not visible) and implement
     :meth:`events_between`; :meth:`rgb` is implemented where intensity frames exist.
+
+    Multi-object scenes also set ``object_boxes`` (float32 [K, F, 4]) and ``object_absent`` (uint8 [K, F]): every
+    annotated object, the primary target at index 0; None where only the target is annotated.
     """
 
     name: str
@@ -30,6 +33,21 @@ class Sequence(abc.ABC):
     frame_times: np.ndarray
     boxes: np.ndarray
     absent: np.ndarray
+    object_boxes: np.ndarray | None = None
+    object_absent: np.ndarray | None = None
+
+    @property
+    def num_objects(self) -> int:
+        """Annotated objects (1 when only the primary target is)."""
+        return 1 if self.object_boxes is None else int(len(self.object_boxes))
+
+    def object_track(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes [F, 4] and absent flags [F] of object ``i`` (0 = the primary target)."""
+        if i == 0 and self.object_boxes is None:
+            return self.boxes, self.absent
+        if self.object_boxes is None or not 0 <= i < len(self.object_boxes):
+            raise IndexError(f"{self.name}: object {i} out of range [0, {self.num_objects})")
+        return self.object_boxes[i], self.object_absent[i]
 
     @property
     def num_frames(self) -> int:
@@ -92,6 +110,8 @@ class MemorySequence(Sequence):
         rgb: np.ndarray | None = None,
         attributes: list[str] | None = None,
         source: str = "",
+        object_boxes: np.ndarray | None = None,
+        object_absent: np.ndarray | None = None,
     ) -> None:
         self.name, self.width, self.height, self.source = name, int(width), int(height), source
         self.events = events
@@ -100,6 +120,11 @@ class MemorySequence(Sequence):
         self.absent = np.asarray(absent, dtype=np.uint8)
         self._rgb = rgb
         self.attributes = list(attributes or [])
+        if (object_boxes is None) != (object_absent is None):
+            raise DataFormatError(source or name, "objects", "give both object_boxes and object_absent, or neither")
+        if object_boxes is not None:
+            self.object_boxes = np.asarray(object_boxes, dtype=np.float32)
+            self.object_absent = np.asarray(object_absent, dtype=np.uint8)
 
     @property
     def has_rgb(self) -> bool:

@@ -10,6 +10,12 @@ two sub-frames, after ESIM's adaptive sampling), and :class:`~spiketrack.data.es
 intensity into events. Boxes come from the renderer; attribute codes are assigned from the rendered ground truth by
 the rules of :mod:`spiketrack.data.synth_attributes`.
 
+With ``SynthOptions.multi_object`` > 0 that share of the sequences are multi-object scenes
+(:mod:`spiketrack.data.synth_multi`): every object is annotated in ``/objects`` (target at index 0) and the
+sequences carry the attribute ``MO``; in the test split each other object visible in the first frame is also the
+target of a sequence of its own, ``<name>_o<k>`` (the same events, that object's boxes as ``/boxes``). With the
+default 0 nothing changes: no random number is drawn for it and the files are those of a single-object benchmark.
+
 The generation is a pure function of ``(seed, split, index, size, frames, fps)``: the same seed gives byte-identical
 event arrays. ``generate_benchmark`` skips sequences whose file already exists with the same generation signature,
 so an interrupted run resumes.
@@ -31,7 +37,8 @@ from spiketrack.atomic import clean_stale_temps
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
-from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated
+from spiketrack.data.synth_multi import MultiObjectPlan, add_objects, draw_plan
+from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated_objects
 from spiketrack.data.textures import background_texture, random_texture, resize
 from spiketrack.errors import ConfigError
 from spiketrack.outputs import prepare_output_dir
@@ -71,6 +78,8 @@ class SynthOptions:
     low_light_noise_rate_hz: float = 1.0  # ... and in low light (DVS noise rises as light falls)
     hot_pixel_fraction: float = 5e-5
     rgb: bool = True
+    multi_object: float = 0.0  # share of multi-object scenes (synth_multi); 0 = the single-object benchmark
+    lookalike_objects: float = 0.3  # share of multi-object scenes whose other objects look like the target
 
 
 @dataclass
@@ -88,6 +97,12 @@ class SynthSequence:
     attributes: list[str]
     truth: attrs.SequenceTruth
     renders: int  # simulator sub-frames rendered
+    # multi-object scenes only (None otherwise): every object, the target at index 0
+    object_boxes: np.ndarray | None = None  # float32 [K, F, 4]
+    object_absent: np.ndarray | None = None  # uint8 [K, F]
+    object_attributes: list[list[str]] | None = None  # attribute codes with object k as the target
+    object_layers: list[int] | None = None  # scene layer of object k
+    scene: Scene | None = field(default=None, repr=False)  # what was rendered (tests compare its geometry)
 
 
 @dataclass
@@ -360,14 +375,23 @@ def render_sequence(
     seed: np.random.SeedSequence | int,
     options: SynthOptions | None = None,
     force: dict[str, bool] | None = None,
+    multi: MultiObjectPlan | None = None,
 ) -> SynthSequence:
-    """Sample, render and simulate one sequence (deterministic in ``seed``; ``force`` see :func:`sample_scene`)."""
+    """Sample, render and simulate one sequence (deterministic in ``seed``; ``force`` see :func:`sample_scene`).
+
+    ``multi`` (enabled) adds its objects to the scene (:func:`spiketrack.data.synth_multi.add_objects`) and
+    annotates every object.
+    """
     options = options or SynthOptions()
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     scene_ss, sim_ss, noise_ss = ss.spawn(3)
     period_us = int(round(1e6 / options.fps))
     duration = num_frames * period_us * 1e-6
     scene, info = sample_scene(np.random.default_rng(scene_ss), width, height, duration, options, force)
+    objects = [scene.target_index]
+    if multi is not None and multi.enabled:
+        (objects_ss,) = ss.spawn(1)
+        objects = add_objects(np.random.default_rng(objects_ss), scene, multi, duration)
     esim_cfg = replace(
         options.esim, noise_rate_hz=info.noise_rate_hz, hot_pixel_fraction=options.hot_pixel_fraction
     )
@@ -380,8 +404,9 @@ def render_sequence(
     parts: list[EventArray] = []
     frame_times = (np.arange(num_frames, dtype=np.int64) + 1) * period_us
     rgb_frames = np.zeros((num_frames, height, width, 3), np.uint8) if options.rgb else None
-    centres, sizes = np.zeros((num_frames, 2)), np.zeros((num_frames, 2))
-    visible, inside, occluded = np.zeros(num_frames), np.zeros(num_frames), np.zeros(num_frames)
+    n_obj = len(objects)
+    centres, sizes = np.zeros((n_obj, num_frames, 2)), np.zeros((n_obj, num_frames, 2))
+    visible, inside, occluded = np.zeros((n_obj, num_frames)), np.zeros((n_obj, num_frames)), np.zeros((n_obj, num_frames))
     camera = np.zeros((num_frames, 2))
     lookalike_present = np.zeros(num_frames, bool)
     mover_present = np.zeros(num_frames, bool)
@@ -399,15 +424,17 @@ def render_sequence(
             renders += 1
         intensity_sum += float(gray.mean())
         t = t_next * 1e-6
-        rgb, state = render_annotated(scene, t)
+        rgb, states = render_annotated_objects(scene, t, objects)
         if rgb_frames is not None:
             rgb *= gain
             if low_light:
                 rgb += image_noise.normal(0.0, 0.01, size=rgb.shape).astype(np.float32)
             rgb_frames[k] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        centres[k] = state.cx, state.cy
-        sizes[k] = state.w, state.h
-        visible[k], inside[k], occluded[k] = state.visible_fraction, state.inside_fraction, state.occluded_fraction
+        for i, state in enumerate(states):
+            centres[i, k] = state.cx, state.cy
+            sizes[i, k] = state.w, state.h
+            visible[i, k], inside[i, k] = state.visible_fraction, state.inside_fraction
+            occluded[i, k] = state.occluded_fraction
         cam = scene.camera(t)
         camera[k] = cam
         for i in info.lookalikes:
@@ -419,10 +446,23 @@ def render_sequence(
     mover_speed = 0.0
     if info.movers and num_frames > 1:
         mover_speed = float(np.linalg.norm(np.diff(mover_pos, axis=1), axis=2).mean(axis=1).max())
-    truth = attrs.SequenceTruth(
-        width, height, centres, sizes, visible, inside, occluded, camera,
-        intensity_sum / num_frames, info.clutter_cover, lookalike_present, mover_present, mover_speed,
-    )
+    truths = [
+        attrs.SequenceTruth(
+            width, height, centres[i], sizes[i], visible[i], inside[i], occluded[i], camera,
+            intensity_sum / num_frames, info.clutter_cover, lookalike_present, mover_present, mover_speed,
+        )
+        for i in range(n_obj)
+    ]
+    truth = truths[0]
+    multi_fields: dict = {}
+    if n_obj > 1:
+        # look-alike/mover presence stays the scene's (measured against the sampled target) for every object
+        multi_fields = dict(
+            object_boxes=np.stack([tr.boxes() for tr in truths]),
+            object_absent=np.stack([tr.absent for tr in truths]).astype(np.uint8),
+            object_attributes=[attrs.assign_attributes(tr) + [attrs.MULTI_OBJECT] for tr in truths],
+            object_layers=list(objects),
+        )
     return SynthSequence(
         name=name,
         width=width,
@@ -432,9 +472,11 @@ def render_sequence(
         boxes=truth.boxes(),
         absent=truth.absent.astype(np.uint8),
         rgb=rgb_frames,
-        attributes=attrs.assign_attributes(truth),
+        attributes=attrs.assign_attributes(truth) + ([attrs.MULTI_OBJECT] if n_obj > 1 else []),
         truth=truth,
         renders=renders,
+        scene=scene,
+        **multi_fields,
     )
 
 
@@ -465,10 +507,19 @@ class SequenceJob:
             f"{SOURCE_PREFIX} v{GENERATOR_VERSION} seed={self.seed} split={self.split} index={self.index} "
             f"size={self.width}x{self.height} frames={self.frames[0]}:{self.frames[1]} fps={o.fps:g} "
             f"rgb={int(o.rgb)} C={o.esim.contrast_on:g}/{o.esim.contrast_off:g}"
+            + (f" mo={o.multi_object:g}/{o.lookalike_objects:g}" if o.multi_object > 0 else "")
         )
 
     def seed_sequence(self) -> np.random.SeedSequence:
         return np.random.SeedSequence([self.seed, 0 if self.split == "train" else 1, self.index])
+
+    def multi_object_plan(self) -> MultiObjectPlan:
+        """Whether this sequence is a multi-object scene (its own seed; no draw when the share is 0)."""
+        o = self.options
+        if o.multi_object <= 0:
+            return MultiObjectPlan()
+        rng = np.random.default_rng([self.seed, 0 if self.split == "train" else 1, self.index, 7])
+        return draw_plan(rng, o.multi_object, o.lookalike_objects)
 
 
 @dataclass(frozen=True)
@@ -479,37 +530,86 @@ class JobResult:
     attributes: tuple[str, ...]
     seconds: float
     skipped: bool
+    names: tuple[str, ...] = ()  # sequence files the job made, in split-list order (default: just ``name``)
 
 
-def _already_done(job: SequenceJob) -> bool:
+def object_sequence_names(name: str, object_absent: np.ndarray | None) -> list[tuple[int, str]]:
+    """``(k, '<name>_o<k>')`` for every object k >= 1 that is visible in frame 0 and in at least 2 frames.
+
+    These are the test split's extra sequences of a multi-object scene (object k as the target).
+    """
+    if object_absent is None:
+        return []
+    return [
+        (k, f"{name}_o{k}")
+        for k in range(1, len(object_absent))
+        if object_absent[k, 0] == 0 and int((object_absent[k] == 0).sum()) >= 2
+    ]
+
+
+def _done_names(job: SequenceJob) -> list[str] | None:
+    """The names of the job's files when all exist with this job's signature, else None."""
     if not job.path.is_file():
-        return False
+        return None
     from spiketrack.data.h5seq import open_sequence
     from spiketrack.errors import SpiketrackError
 
     try:
         with open_sequence(job.path) as seq:
-            return seq.source == job.signature
+            if seq.source != job.signature:
+                return None
+            extra = object_sequence_names(job.name, seq.object_absent) if job.split == "test" else []
+        for _, name in extra:
+            with open_sequence(job.path.with_name(f"{name}.h5")) as other:
+                if other.source != job.signature:
+                    return None
+        return [job.name] + [name for _, name in extra]
     except (SpiketrackError, OSError):
-        return False
+        return None
+
+
+def _already_done(job: SequenceJob) -> bool:
+    return _done_names(job) is not None
+
+
+def _object_views(seq: SynthSequence) -> list[tuple[str, SynthSequence]]:
+    """Test-split sequences of a multi-object scene with object k as the target (objects reordered, k first)."""
+    out = []
+    for k, name in object_sequence_names(seq.name, seq.object_absent):
+        order = [k] + [i for i in range(len(seq.object_boxes)) if i != k]
+        view = replace(
+            seq, name=name, boxes=seq.object_boxes[k], absent=seq.object_absent[k],
+            attributes=seq.object_attributes[k], object_boxes=seq.object_boxes[order],
+            object_absent=seq.object_absent[order], object_attributes=[seq.object_attributes[i] for i in order],
+            object_layers=[seq.object_layers[i] for i in order],
+        )
+        out.append((name, view))
+    return out
 
 
 def _run_job(job: SequenceJob) -> JobResult:
     from spiketrack.data.h5seq import save_sequence
 
-    if _already_done(job):
+    done = _done_names(job)
+    if done is not None:
         from spiketrack.data.h5seq import open_sequence
 
         with open_sequence(job.path) as seq:
-            return JobResult(job.name, seq.num_frames, -1, tuple(seq.attributes), 0.0, True)
+            return JobResult(job.name, seq.num_frames, -1, tuple(seq.attributes), 0.0, True, tuple(done))
     start = time.perf_counter()
     ss = job.seed_sequence()
     length_ss, render_ss = ss.spawn(2)
     lo, hi = job.frames
     num_frames = int(np.random.default_rng(length_ss).integers(lo, hi + 1))
-    seq = render_sequence(job.name, job.width, job.height, num_frames, render_ss, job.options)
+    seq = render_sequence(job.name, job.width, job.height, num_frames, render_ss, job.options,
+                          multi=job.multi_object_plan())
+    views = _object_views(seq) if job.split == "test" else []
+    for name, view in views:  # the primary file is written last: its presence marks the job finished
+        save_sequence(job.path.with_name(f"{name}.h5"), view, rgb=view.rgb, source=job.signature)
     save_sequence(job.path, seq, rgb=seq.rgb, source=job.signature)
-    return JobResult(seq.name, num_frames, len(seq.events), tuple(seq.attributes), time.perf_counter() - start, False)
+    names = (seq.name, *(name for name, _ in views))
+    return JobResult(seq.name, num_frames, len(seq.events), tuple(seq.attributes), time.perf_counter() - start,
+                     False, names)
 
 
 def sequence_names(split: str, count: int) -> list[str]:
@@ -544,6 +644,9 @@ def generate_benchmark(
     if width < 32 or height < 32:
         raise ConfigError(f"synth: size must be at least 32x32, got {width}x{height}")
     options = options or SynthOptions()
+    for key in ("multi_object", "lookalike_objects"):
+        if not 0.0 <= getattr(options, key) <= 1.0:
+            raise ConfigError(f"synth: {key} must be a share in [0, 1], got {getattr(options, key)}")
     out = prepare_output_dir(out, "synth output folder")
     clean_stale_temps(out)
     jobs = [
@@ -566,8 +669,9 @@ def generate_benchmark(
                 results[res.name] = res
                 bar.update()
     bar.close()
-    write_split(out, "train", sequence_names("train", n_train))
-    write_split(out, "test", sequence_names("test", n_test))
+    for split in ("train", "test"):
+        names = [n for job in jobs if job.split == split for n in (results[job.name].names or (job.name,))]
+        write_split(out, split, names)
     return [results[job.name] for job in jobs]
 
 
@@ -611,6 +715,15 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=25.0, help="annotation frame rate in Hz (default 25)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--no-rgb", action="store_true", help="do not store the rendered RGB frames")
+    parser.add_argument(
+        "--multi-object", type=float, default=0.0, metavar="SHARE",
+        help="share of multi-object scenes (2-4 annotated objects crossing the target; test split: one sequence "
+        "per object, attribute MO); default 0",
+    )
+    parser.add_argument(
+        "--lookalike-objects", type=float, default=0.3, metavar="SHARE",
+        help="share of the multi-object scenes whose other objects look like the target (default 0.3)",
+    )
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -619,13 +732,20 @@ def run_synth(args: argparse.Namespace) -> int:
     frames = parse_frames(args.frames)
     if args.fps <= 0:
         raise ConfigError(f"--fps must be positive, got {args.fps}")
-    options = SynthOptions(fps=float(args.fps), rgb=not args.no_rgb)
+    for flag, value in (("--multi-object", args.multi_object), ("--lookalike-objects", args.lookalike_objects)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{flag}: expected a share in [0, 1], got {value}")
+    options = SynthOptions(fps=float(args.fps), rgb=not args.no_rgb, multi_object=float(args.multi_object),
+                           lookalike_objects=float(args.lookalike_objects))
     workers = max(1, min(int(args.workers), os.cpu_count() or 1))
     start = time.perf_counter()
     results = generate_benchmark(args.out, args.train, args.test, args.seed, size, frames, options, workers)
     seconds = time.perf_counter() - start
     made = [r for r in results if not r.skipped]
     n_frames = sum(r.frames for r in made)
+    extra = sum(max(0, len(r.names) - 1) for r in results)
+    if extra:
+        print(f"synth: {extra} extra test sequences of multi-object scenes (one per other object, attribute MO)")
     rate = f" in {seconds:.1f} s ({n_frames / seconds:.1f} frames/s)" if made and seconds > 0 else ""
     print(
         f"synth: {len(made)} sequences written, {len(results) - len(made)} kept, "

@@ -30,6 +30,13 @@ SV    scale variation              box area (unclipped shape) departs from frame
 ST    small target                 median sqrt(w*h) of the present boxes < ST_FRACTION * sqrt(W*H)
 ====  ===========================  ============================================================================
 
+Multi-object scenes (:mod:`spiketrack.data.synth_multi`) add a code of their own, not EventVOT's:
+
+====  ===========================  ============================================================================
+MO    multi-object scene           2-4 annotated objects of the target's size class cross and pass near each
+                                   other; the sequence's target is one of them (see :data:`EXTENSION_CODES`)
+====  ===========================  ============================================================================
+
 A frame is *absent* when the visible share of the target's area is below ABSENT_VISIBLE (fully occluded or out of
 view); its box is 0,0,0,0. Otherwise the box is the target's full extent clipped to the image.
 """
@@ -41,6 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 
 ATTRIBUTE_CODES = ("CM", "DEF", "MOC", "HOC", "FOC", "LI", "OV", "FM", "BC", "NM", "BOM", "SIO", "SV", "ST")
+MULTI_OBJECT = "MO"  # spiketrack's own code: a multi-object scene (not one of EventVOT's 14)
+EXTENSION_CODES = (MULTI_OBJECT,)
 
 ABSENT_VISIBLE = 0.1
 CM_MIN_PX = 0.5
@@ -83,13 +92,18 @@ class SequenceTruth:
 
     def boxes(self) -> np.ndarray:
         """float32 [F, 4] x, y, w, h: full extent clipped to the image; 0,0,0,0 where absent."""
-        x0 = np.clip(self.centres[:, 0] - self.sizes[:, 0] / 2, 0, self.width)
-        y0 = np.clip(self.centres[:, 1] - self.sizes[:, 1] / 2, 0, self.height)
-        x1 = np.clip(self.centres[:, 0] + self.sizes[:, 0] / 2, 0, self.width)
-        y1 = np.clip(self.centres[:, 1] + self.sizes[:, 1] / 2, 0, self.height)
-        boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.float32)
-        boxes[self.absent] = 0.0
-        return boxes
+        return clipped_boxes(self.centres, self.sizes, self.absent, self.width, self.height)
+
+
+def clipped_boxes(centres: np.ndarray, sizes: np.ndarray, absent: np.ndarray, width: int, height: int) -> np.ndarray:
+    """float32 [F, 4] x, y, w, h of shapes with centres/sizes [F, 2], clipped to the image; 0,0,0,0 where absent."""
+    x0 = np.clip(centres[:, 0] - sizes[:, 0] / 2, 0, width)
+    y0 = np.clip(centres[:, 1] - sizes[:, 1] / 2, 0, height)
+    x1 = np.clip(centres[:, 0] + sizes[:, 0] / 2, 0, width)
+    y1 = np.clip(centres[:, 1] + sizes[:, 1] / 2, 0, height)
+    boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.float32)
+    boxes[absent] = 0.0
+    return boxes
 
 
 def assign_attributes(truth: SequenceTruth) -> list[str]:

@@ -217,24 +217,40 @@ def render(scene: Scene, t: float, rgb: bool = False) -> np.ndarray:
 
 def render_annotated(scene: Scene, t: float) -> tuple[np.ndarray, TargetState]:
     """RGB frame at time t ([H, W, 3] float32, before the gain) and the exact target state."""
+    canvas, states = render_annotated_objects(scene, t, (scene.target_index,))
+    return canvas, states[0]
+
+
+def render_annotated_objects(
+    scene: Scene, t: float, indices: tuple[int, ...] | list[int]
+) -> tuple[np.ndarray, list[TargetState]]:
+    """RGB frame at time t ([H, W, 3] float32, before the gain) and the exact state of each layer in ``indices``.
+
+    Every layer is drawn back to front; a pixel belongs to the nearest layer covering at least half of it, so
+    a layer's visible pixels are those it owns and nearer layers hide it (multi-object scenes annotate every
+    object this way).
+    """
     cam = scene.camera(t)
     canvas = background_view(scene, cam, True)
     owner = np.full((scene.height, scene.width), -1, dtype=np.int16)
-    inside_px = 0
-    target_geom = (0.0, 0.0, 0.0, 0.0)
+    wanted = set(indices)
+    inside: dict[int, int] = {i: 0 for i in wanted}
+    geoms: dict[int, tuple[float, float, float, float]] = {i: (0.0, 0.0, 0.0, 0.0) for i in wanted}
     for i, sprite in enumerate(scene.layers):
         geom = sprite.geometry(t, cam)
         drawn = draw_sprite(canvas, sprite, geom, True)
-        if i == scene.target_index:
-            target_geom = geom
+        if i in wanted:
+            geoms[i] = geom
         if drawn is None:
             continue
         r0, c0, alpha = drawn
         solid = alpha >= 0.5
         owner[r0 : r0 + alpha.shape[0], c0 : c0 + alpha.shape[1]][solid] = i
-        if i == scene.target_index:
-            inside_px = int(solid.sum())
-    visible_px = int(np.count_nonzero(owner == scene.target_index))
-    cx, cy, w, h = target_geom
-    state = TargetState(cx, cy, w, h, scene.target.full_area(w, h), inside_px, visible_px)
-    return canvas, state
+        if i in wanted:
+            inside[i] = int(solid.sum())
+    states = []
+    for i in indices:
+        cx, cy, w, h = geoms[i]
+        visible_px = int(np.count_nonzero(owner == i))
+        states.append(TargetState(cx, cy, w, h, scene.layers[i].full_area(w, h), inside[i], visible_px))
+    return canvas, states

@@ -57,6 +57,9 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="eventvot",
                         help="evaluation protocol: eventvot | pytracking")
     parser.add_argument("--allow-missing", action="store_true", help="count missing result files as failures")
+    parser.add_argument("--probe", action="append", default=[], metavar="NAME=PROBE_DIR",
+                        help="template-dependence probe folder of run NAME (spiketrack probe template --out): "
+                             "adds its SR drops as columns; repeatable")
 
 
 def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -65,10 +68,19 @@ def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
     from spiketrack.outputs import prepare_output_dir
 
+    from spiketrack.errors import ConfigError
+
     runs = [RunSpec.parse(r) for r in args.run]
     prepare_output_dir(args.out, "report folder")  # before the evaluation
     split = None if args.split == "all" else args.split
-    return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing)
+    probes = {}
+    for text in args.probe:
+        name, sep, folder = text.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"--probe '{text}': expected NAME=PROBE_DIR")
+        probes[name] = Path(folder)
+    return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing,
+                        probes=probes)
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -197,11 +197,21 @@ def run_sequence(source: TrackerSource, seq: Sequence) -> SequenceResult:
     return result
 
 
-def run_one(source: TrackerSource, path: Path, out_dir: Path) -> SequenceResult:
-    """Track the sequence file ``path`` and write its result files."""
+SequenceView = Callable[[Sequence, str], Sequence]  # (opened sequence, its name) -> the sequence to track
+
+
+def run_one(source: TrackerSource, path: Path, out_dir: Path, view: SequenceView | None = None) -> SequenceResult:
+    """Track the sequence file ``path`` (through ``view`` when given) and write its result files."""
     from spiketrack.data.h5seq import open_sequence
 
-    with open_sequence(path) as seq:
+    seq = open_sequence(path)
+    if view is not None:
+        try:
+            seq = view(seq, path.stem)
+        except BaseException:
+            seq.close()
+            raise
+    with seq:
         result = run_sequence(source, seq)
     result.name = path.stem  # results are named as the dataset lists the sequence
     write_results(out_dir, result.name, result.boxes, result.times, result.energy)
@@ -210,17 +220,18 @@ def run_one(source: TrackerSource, path: Path, out_dir: Path) -> SequenceResult:
 
 
 _WORKER_SOURCE: TrackerSource | None = None
+_WORKER_VIEW: SequenceView | None = None
 
 
-def _init_worker(source: TrackerSource) -> None:
-    global _WORKER_SOURCE
+def _init_worker(source: TrackerSource, view: SequenceView | None = None) -> None:
+    global _WORKER_SOURCE, _WORKER_VIEW
     torch.set_num_threads(1)
-    _WORKER_SOURCE = source
+    _WORKER_SOURCE, _WORKER_VIEW = source, view
 
 
 def _worker_run(path: str, out_dir: str) -> SequenceResult:
     assert _WORKER_SOURCE is not None
-    return run_one(_WORKER_SOURCE, Path(path), Path(out_dir))
+    return run_one(_WORKER_SOURCE, Path(path), Path(out_dir), _WORKER_VIEW)
 
 
 # ------------------------------------------------------------------------------------------------ dataset
@@ -287,6 +298,7 @@ def track_dataset(
     progress: bool = True,
     on_result: Callable[[SequenceResult], None] | None = None,
     start_method: str | None = None,
+    view: SequenceView | None = None,
 ) -> RunSummary:
     """Track every sequence of ``split`` (None: every file) of ``dataset_dir`` into ``out_dir``.
 
@@ -296,6 +308,9 @@ def track_dataset(
     skipped. ``workers`` > 1 runs sequences in parallel processes on CPU (on CUDA one process is used);
     ``start_method`` overrides the multiprocessing start method (default: fork where available, as PyTorch's
     DataLoader, else spawn).
+    ``view`` (picklable, with a ``label``) replaces each opened sequence by a view of it, e.g. the
+    template-dependence probe's frame-0 replacement (:mod:`spiketrack.tracking.probe`); the label is part of
+    the results folder's identity.
     """
     start = time.perf_counter()
     device = resolve_device(device)
@@ -303,7 +318,10 @@ def track_dataset(
     names = dataset.names(split)
     out = prepare_output_dir(out_dir, "results folder")
     clean_stale_temps(out)  # temporary files of a killed run
-    claimed = claim_results_dir(out, run_identity(cfg, tracker, BASELINE))
+    identity = run_identity(cfg, tracker, BASELINE)
+    if view is not None:
+        identity["sequence view"] = str(getattr(view, "label", type(view).__name__))
+    claimed = claim_results_dir(out, identity)
     source = _source_for(cfg, tracker, device, meter)
     todo = [n for n in names if not is_finished(out, n, energy=source.meter is not None)]
     skipped = [n for n in names if n not in set(todo)]
@@ -329,11 +347,11 @@ def track_dataset(
             if todo and source.kind != BASELINE:
                 source.get_model()  # load once, before the first sequence's clock starts
             for name in todo:
-                collect(run_one(source, dataset.path(name), out), bar)
+                collect(run_one(source, dataset.path(name), out, view), bar)
         else:
             ctx = mp.get_context(start_method or _default_start_method())
             pool = ProcessPoolExecutor(  # workers die with this process (spiketrack.workers)
-                workers, mp_context=ctx, initializer=bound_initializer, initargs=(os.getpid(), _init_worker, source)
+                workers, mp_context=ctx, initializer=bound_initializer, initargs=(os.getpid(), _init_worker, source, view)
             )
             try:
                 pending = {pool.submit(_worker_run, str(dataset.path(n)), str(out)) for n in todo}

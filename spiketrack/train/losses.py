@@ -66,7 +66,11 @@ def l1_loss(pred_cxcywh: torch.Tensor, target_cxcywh: torch.Tensor) -> torch.Ten
 
 
 def tracking_losses(
-    outputs: dict[str, torch.Tensor], heatmap: torch.Tensor, boxes: torch.Tensor, weights: LossConfig
+    outputs: dict[str, torch.Tensor],
+    heatmap: torch.Tensor,
+    boxes: torch.Tensor,
+    weights: LossConfig,
+    box_mask: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Weighted loss terms and logging metrics of one forward pass.
 
@@ -74,16 +78,26 @@ def tracking_losses(
     ``weights.box_at == 'target'`` the boxes are decoded from 'size_map'/'offset_map' at the heatmap peak); heatmap
     ``[N, 1, Hf, Wf]``; boxes ``[N, 4]`` ground truth (cx, cy, w, h) normalised. Returns
     ``({'focal', 'giou', 'l1'} multiplied by their weights, {'iou'} detached)``.
+
+    ``box_mask`` ``[N]`` (optional): 0 marks a negative sample (target absent, all-zero heatmap): it keeps its
+    focal term but has no GIoU/L1 term; the box losses average over the samples with mask 1 (0 when none).
     """
     if weights.box_at == "target" and "size_map" in outputs and "offset_map" in outputs:
         pred = decode_boxes(heatmap, outputs["size_map"], outputs["offset_map"])  # heatmap peak = centre cell
     else:
         pred = outputs["pred_boxes"]
-    g, iou = giou_loss(pred, boxes)
+    if box_mask is not None and not bool(box_mask.bool().all()):
+        keep = box_mask.to(pred.device).bool()
+        pred, boxes = pred[keep], boxes[keep]
+    if len(pred):
+        g, iou = giou_loss(pred, boxes)
+        l1 = l1_loss(pred, boxes)
+    else:  # only negative samples: no box term (zero, still connected to the graph)
+        g = l1 = iou = outputs["score_map"].float().sum() * 0.0
     terms = {
         "focal": weights.focal * focal_loss(outputs["score_map"], heatmap),
         "giou": weights.giou * g,
-        "l1": weights.l1 * l1_loss(pred, boxes),
+        "l1": weights.l1 * l1,
     }
     return terms, {"iou": iou.detach()}
 

@@ -19,12 +19,30 @@ samples; see :meth:`PairDataset.rng_for`):
 Targets per search frame: the normalised box (cx, cy, w, h) in its crop (after the flip) and the
 CenterNet/OSTrack Gaussian heatmap on the ``search_size / 16`` grid (:mod:`spiketrack.train.targets`).
 
+Multi-object sequences and distractor-aware pairs, in the spirit of DaSiamRPN (Zhu et al., "Distractor-aware
+Siamese Networks for Visual Object Tracking", ECCV 2018), which trains with pairs whose search region holds
+semantic distractors and with negative pairs so the tracker must match the template instead of detecting
+whatever is salient:
+
+5. In a sequence that annotates several objects (``/objects``), the target of the pair is any object with a
+   visible frame, drawn uniformly; template and search frames are that object's.
+6. With probability ``data.distractor_prob`` (multi-object sequences) the search frames start at a frame where
+   another visible object lies inside the target's unjittered search crop, when there is such a frame.
+7. With probability ``data.negative_prob`` the pair is negative: the template shows another object of the
+   sequence (when there is one with a visible frame, half the time) or the primary target of another sequence
+   of the dataset, the search crops are cut around the real object as usual, and the targets say "absent":
+   an all-zero heatmap, box 0,0,0,0 and ``box_mask`` 0 (no box loss, :func:`spiketrack.train.losses.tracking_losses`).
+
+With both probabilities 0 and single-object sequences no random number is drawn for 5-7: the samples are
+exactly those of the plain sampler.
+
 Sample layout (a dict; the default collate stacks a leading batch dimension)::
 
     'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (views, e.g. teacher)
     'search':   {modality: [n, C, Ss, Ss]}                                               (views)
     'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (event bins, student)
-    'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]
+    'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]   'box_mask': [n] (1 = target present, 0 = negative pair)
+    'object': int (annotated object of the pair, 0 = primary)   'negative': bool
     'index': int   'sequence': str (file)   'frames': [1 + n] (template, search frame indices)
 """
 
@@ -55,8 +73,16 @@ class SequenceEntry:
     """What the sampler needs to know about one sequence without keeping it open."""
 
     path: Path
-    visible: np.ndarray  # int64 indices of visible frames
+    visible: np.ndarray  # int64 indices of visible frames (of the primary target)
     has_rgb: bool
+    objects: tuple[np.ndarray, ...] = ()  # visible frames of every annotated object (multi-object files only)
+
+    def object_choices(self) -> list[int]:
+        """Objects with a visible frame ([0] for single-object files)."""
+        return [i for i, v in enumerate(self.objects) if len(v)] if self.objects else [0]
+
+    def visible_of(self, obj: int) -> np.ndarray:
+        return self.objects[obj] if self.objects else self.visible
 
 
 def _scan(root: str, split: str | None) -> list[SequenceEntry]:
@@ -67,8 +93,11 @@ def _scan(root: str, split: str | None) -> list[SequenceEntry]:
     for name in names:
         with ds.open(name) as seq:
             visible = np.flatnonzero(seq.absent == 0).astype(np.int64)
+            objects: tuple[np.ndarray, ...] = ()
+            if seq.object_absent is not None and len(seq.object_absent) > 1:
+                objects = tuple(np.flatnonzero(a == 0).astype(np.int64) for a in seq.object_absent)
             if len(visible):
-                entries.append(SequenceEntry(ds.path(name), visible, seq.has_rgb))
+                entries.append(SequenceEntry(ds.path(name), visible, seq.has_rgb, objects))
     return entries
 
 
@@ -79,6 +108,7 @@ def _load_in_memory(path: Path) -> MemorySequence:
         return MemorySequence(
             seq.name, seq.width, seq.height, seq.all_events(), seq.frame_times, seq.boxes, seq.absent,
             rgb=rgb, attributes=seq.attributes, source=seq.source,
+            object_boxes=seq.object_boxes, object_absent=seq.object_absent,
         )
 
 
@@ -112,6 +142,10 @@ class PairDataset(Dataset):
         if self.data.search_size % FEATURE_STRIDE:
             raise ConfigError(f"data.search_size: must be a multiple of {FEATURE_STRIDE}, got {self.data.search_size}")
         self.feat_size = self.data.search_size // FEATURE_STRIDE
+        for key in ("negative_prob", "distractor_prob"):
+            value = getattr(self.data, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"data.{key}: expected a probability in [0, 1], got {value}")
         split = self.data.train_split if split is None else split
         self.sources: list[list[SequenceEntry]] = []
         weights = []
@@ -185,8 +219,13 @@ class PairDataset(Dataset):
 
     # -- sampling --------------------------------------------------------------------------------------
 
-    def choose_frames(self, visible: np.ndarray, rng: np.random.Generator) -> tuple[int, list[int]]:
-        """Template frame and n causal search frames (see the module docstring)."""
+    def choose_frames(
+        self, visible: np.ndarray, rng: np.random.Generator, near: np.ndarray | None = None
+    ) -> tuple[int, list[int]]:
+        """Template frame and n causal search frames (see the module docstring).
+
+        ``near`` (bool per frame, optional): prefer search frames starting where it is True (distractor-rich).
+        """
         n = self.data.num_search
         ti = int(rng.integers(len(visible)))
         template = int(visible[ti])
@@ -194,37 +233,93 @@ class PairDataset(Dataset):
         if len(after) == 0:
             return template, [template] * n
         if len(after) >= n:
-            start = int(rng.integers(len(after) - n + 1))
+            starts = np.arange(len(after) - n + 1)
+            if near is not None and near[after[starts]].any():
+                starts = starts[near[after[starts]]]
+            start = int(starts[int(rng.integers(len(starts)))]) if near is not None else int(rng.integers(len(starts)))
             return template, [int(f) for f in after[start : start + n]]
         return template, sorted(int(f) for f in rng.choice(after, size=n, replace=True))
+
+    def _near_frames(self, seq: Sequence, obj: int) -> np.ndarray:
+        """bool [F]: another visible object's centre lies inside object ``obj``'s (unjittered) search crop."""
+        boxes, absent = seq.object_track(obj)
+        near = np.zeros(len(boxes), bool)
+        for other in range(seq.num_objects):
+            if other == obj:
+                continue
+            ob, oa = seq.object_track(other)
+            for k in np.flatnonzero((absent == 0) & (oa == 0)):
+                window = CropWindow.around(boxes[k], self.data.search_factor)
+                c = window.box_to_crop(ob[k])
+                near[k] |= bool(0.0 <= c[0] <= 1.0 and 0.0 <= c[1] <= 1.0)
+        return near
+
+    def _negative_template(
+        self, entries: list[SequenceEntry], entry: SequenceEntry, obj: int, rng: np.random.Generator
+    ) -> tuple[Sequence, np.ndarray, int] | None:
+        """(sequence, boxes [F, 4], frame) of a template that is not the pair's object; None if there is none."""
+        others = [i for i in entry.object_choices() if i != obj]
+        use_object = bool(others) and (len(entries) < 2 or rng.random() < 0.5)
+        if use_object:
+            other = others[int(rng.integers(len(others)))]
+            seq = self._sequence(entry.path)
+            frames = entry.visible_of(other)
+            return seq, seq.object_track(other)[0], int(frames[int(rng.integers(len(frames)))])
+        if len(entries) < 2:
+            return None
+        i = int(rng.integers(len(entries) - 1))
+        i += i >= next(n for n, e in enumerate(entries) if e is entry)
+        seq = self._sequence(entries[i].path)
+        return seq, seq.boxes, int(entries[i].visible[int(rng.integers(len(entries[i].visible)))])
 
     def __getitem__(self, index: int) -> dict:
         rng = self.rng_for(index)
         entries = self.sources[int(rng.choice(len(self.sources), p=self.weights))]
         entry = entries[int(rng.integers(len(entries)))]
         seq = self._sequence(entry.path)
-        template, searches = self.choose_frames(entry.visible, rng)
+        d = self.data
+        choices = entry.object_choices()
+        obj = choices[int(rng.integers(len(choices)))] if len(choices) > 1 else 0
+        obj_boxes = seq.object_track(obj)[0] if obj else seq.boxes
+        near = None
+        if entry.objects and d.distractor_prob > 0 and rng.random() < d.distractor_prob:
+            near = self._near_frames(seq, obj)
+        negative = None
+        if d.negative_prob > 0 and rng.random() < d.negative_prob:
+            negative = self._negative_template(entries, entry, obj, rng)
+        template, searches = self.choose_frames(entry.visible_of(obj), rng, near)
         flip = bool(self.data.flip and rng.random() < 0.5)
         j = self.data.brightness_jitter
         gain = float(rng.uniform(1 - j, 1 + j)) if j > 0 else 1.0
 
-        d = self.data
-        t_window = CropWindow.around(seq.boxes[template], d.template_factor)
-        t_inputs = self._inputs(seq, template, t_window, d.template_size, flip, gain, rng)
+        t_seq, t_boxes = seq, obj_boxes
+        if negative is not None:
+            t_seq, t_boxes, template = negative
+        t_window = CropWindow.around(t_boxes[template], d.template_factor)
+        t_inputs = self._inputs(t_seq, template, t_window, d.template_size, flip, gain, rng)
         s_inputs, boxes = [], []
         for k in searches:
-            base = CropWindow.around(seq.boxes[k], d.search_factor)
+            base = CropWindow.around(obj_boxes[k], d.search_factor)
             window = base.jittered(rng, d.center_jitter, d.scale_jitter, d.search_factor)
             s_inputs.append(self._inputs(seq, k, window, d.search_size, flip, gain, rng))
-            box = window.box_to_crop(seq.boxes[k])
+            box = window.box_to_crop(obj_boxes[k])
             if flip:
                 box[0] = 1.0 - box[0]
             boxes.append(box)
         boxes_np = np.stack(boxes).astype(np.float32)
+        heatmap = heatmap_targets(boxes_np, self.feat_size)
+        mask = torch.ones(len(searches))
+        if negative is not None:  # target absent: nothing to find, no box to regress
+            boxes_np[:] = 0.0
+            heatmap.zero_()
+            mask.zero_()
 
         sample: dict = {
             "boxes": torch.from_numpy(boxes_np),
-            "heatmap": heatmap_targets(boxes_np, self.feat_size),
+            "heatmap": heatmap,
+            "box_mask": mask,
+            "object": int(obj),
+            "negative": negative is not None,
             "index": int(index),
             "sequence": str(entry.path),
             "frames": torch.tensor([template, *searches]),

@@ -135,7 +135,9 @@ class LossModule(nn.Module):
         out = run_model(self.model, batch, self.n, return_features=need_features)
         heat = batch["heatmap"].flatten(0, 1)
         boxes = batch["boxes"].flatten(0, 1)
-        terms, metrics = tracking_losses(out, heat, boxes, self.cfg.train.loss)
+        mask = batch.get("box_mask")  # 0 = negative pair: no box loss (train/sampling.py)
+        terms, metrics = tracking_losses(out, heat, boxes, self.cfg.train.loss,
+                                         box_mask=None if mask is None else mask.flatten(0, 1))
         if self.distill is not None:
             teacher = self._teacher[0]
             with torch.no_grad():

@@ -163,3 +163,26 @@ def test_report_errors_are_clean(workspace, capsys):
     rc = main(["report", "--dataset", str(data), "--run", f"x={results}:{root / 'nope.json'}",
                "--out", str(root / "r2")])
     assert rc == 2 and "nope.json" in capsys.readouterr().err
+
+
+def test_report_shows_template_probe_drops(workspace, capsys):
+    root, data, _, _, results = workspace
+    energy_json = root / "student_energy.json"
+    if not energy_json.is_file():
+        pytest.skip("needs the energy JSON of test_energy_command_and_report_files_match_json")
+    probe = root / "probe_student"
+    probe.mkdir(exist_ok=True)
+    (probe / "probe.json").write_text(json.dumps({"modes": {"real": {"SR": 50.0}, "zeroed": {"SR": 37.66},
+                                                            "foreign": {"SR": 30.0}},
+                                                  "drop": {"zeroed": 12.34, "foreign": 20.0}}))
+    out = root / "report_probe"
+    run = f"student={results}:{energy_json}"
+    assert main(["report", "--dataset", str(data), "--run", run, "--out", str(out), "--probe", f"student={probe}"]) == 0
+    (row,) = json.loads((out / "report.json").read_text())["runs"]
+    assert row["template_drop"] == {"zeroed": 12.3, "foreign": 20.0}
+    md = (out / "report.md").read_text()
+    assert "| tracker | SR | PR | NPR | SR drop zeroed | SR drop foreign | params (M) |" in md
+    assert f"| student | {row['SR']:.1f} | {row['PR']:.1f} | {row['NPR']:.1f} | +12.3 | +20.0 |" in md
+    capsys.readouterr()
+    assert main(["report", "--dataset", str(data), "--run", run, "--out", str(out), "--probe", f"teacher={probe}"]) == 2
+    assert "match no --run" in capsys.readouterr().err
