@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("spiketrack.train.command", "train a teacher or student from scratch"),
     "distill": ("spiketrack.train.command", "distil a spiking student from a frozen teacher"),
     "track": ("spiketrack.energy.track_command", "track every sequence of a dataset and write result files"),
-    "probe": ("spiketrack.tracking.probe_command", "template-dependence probe: SR with real, zeroed, foreign templates"),
+    "probe": ("spiketrack.evaluation.probe_command", "template-dependence probe: SR with real, zeroed, foreign templates"),
     "evaluate": ("spiketrack.evaluation.command", "SR/PR/NPR of result folders (EventVOT or pytracking protocol)"),
     "energy": ("spiketrack.energy.command", "per-sequence SOPs, MACs and energy of a model on a dataset"),
     "report": ("spiketrack.energy.command", "energy-accuracy report (JSON, Markdown, plot)"),

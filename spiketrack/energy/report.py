@@ -7,7 +7,7 @@ energy: an ``ENERGY_JSON`` from ``spiketrack energy`` or, when omitted, the ``<s
 reference points (:data:`PUBLISHED_ANCHORS`), never as measured rows.
 
 A run may come with template-dependence probe results (``probes``: tracker name -> folder or ``probe.json`` of
-:mod:`spiketrack.tracking.probe`); the table then shows the SR drops with a zeroed and a foreign template.
+:mod:`spiketrack.evaluation.probe`); the table then shows the SR drops with a zeroed and a foreign template.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def build_report(
     ({mode: SR real - SR mode}) and ``probe`` (where it came from).
     """
     from spiketrack.evaluation.evaluate import evaluate_trackers
-    from spiketrack.tracking.probe import read_probe
+    from spiketrack.evaluation.probe import read_probe
 
     if not runs:
         raise ConfigError("report: give at least one --run NAME=RESULTS_DIR[:ENERGY_JSON]")

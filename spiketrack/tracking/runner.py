@@ -309,7 +309,7 @@ def track_dataset(
     ``start_method`` overrides the multiprocessing start method (default: fork where available, as PyTorch's
     DataLoader, else spawn).
     ``view`` (picklable, with a ``label``) replaces each opened sequence by a view of it, e.g. the
-    template-dependence probe's frame-0 replacement (:mod:`spiketrack.tracking.probe`); the label is part of
+    template-dependence probe's frame-0 replacement (:mod:`spiketrack.evaluation.probe`); the label is part of
     the results folder's identity.
     """
     start = time.perf_counter()

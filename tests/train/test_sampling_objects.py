@@ -14,6 +14,7 @@ from spiketrack.config import LossConfig
 from spiketrack.data.dataset import write_split
 from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import write_sequence
+from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
 from spiketrack.train.losses import giou_loss, l1_loss, tracking_losses
 from spiketrack.train.sampling import PairDataset
@@ -67,7 +68,7 @@ def _crop_box(obj: int) -> list[float]:
 
 
 def test_positive_pairs_of_any_object_use_that_objects_boxes(mo_dataset: Path) -> None:
-    ds = PairDataset(tiny_config(mo_dataset, **STILL), student_timesteps=2)
+    ds = PairDataset(tiny_config(mo_dataset, **STILL), inputs=[InputSpec.event_bins(2)])
     seen = set()
     for i in range(30):
         s = ds[i]
@@ -83,7 +84,7 @@ def test_positive_pairs_of_any_object_use_that_objects_boxes(mo_dataset: Path) -
 
 def test_negative_pairs_have_no_target(mo_dataset: Path) -> None:
     ds = PairDataset(tiny_config(mo_dataset, **STILL, **{"data.negative_prob": 1.0, "data.num_search": 2}),
-                     student_timesteps=2)
+                     inputs=[InputSpec.event_bins(2)])
     for i in range(20):
         s = ds[i]
         assert s["negative"]
@@ -94,23 +95,23 @@ def test_negative_pairs_have_no_target(mo_dataset: Path) -> None:
         # the search crop is still cut around the real object: all of its events are in the crop
         w, h = SIZES[s["object"]]
         assert float(s["search_bins"][:, :, 1 - s["object"]].sum()) == 2 * w * h
-    half = PairDataset(tiny_config(mo_dataset, **{"data.negative_prob": 0.5}), student_timesteps=2)
+    half = PairDataset(tiny_config(mo_dataset, **{"data.negative_prob": 0.5}), inputs=[InputSpec.event_bins(2)])
     share = np.mean([bool(half[i]["negative"]) for i in range(60)])
     assert 0.3 < share < 0.7
 
 
 def test_negative_template_from_another_sequence(square_dataset: Path) -> None:
-    ds = PairDataset(tiny_config(square_dataset, **{"data.negative_prob": 1.0}), student_timesteps=2)
+    ds = PairDataset(tiny_config(square_dataset, **{"data.negative_prob": 1.0}), inputs=[InputSpec.event_bins(2)])
     s = ds[0]
     assert s["negative"] and s["object"] == 0 and torch.all(s["heatmap"] == 0)
     with pytest.raises(ConfigError, match="data.negative_prob"):
-        PairDataset(tiny_config(square_dataset, **{"data.negative_prob": 1.5}), student_timesteps=2)
+        PairDataset(tiny_config(square_dataset, **{"data.negative_prob": 1.5}), inputs=[InputSpec.event_bins(2)])
 
 
 def test_distractor_rich_search_frames(mo_dataset: Path) -> None:
     cfg = {"data.max_gap": 11}
-    plain = PairDataset(tiny_config(mo_dataset, **cfg), student_timesteps=2)
-    rich = PairDataset(tiny_config(mo_dataset, **cfg, **{"data.distractor_prob": 1.0}), student_timesteps=2)
+    plain = PairDataset(tiny_config(mo_dataset, **cfg), inputs=[InputSpec.event_bins(2)])
+    rich = PairDataset(tiny_config(mo_dataset, **cfg, **{"data.distractor_prob": 1.0}), inputs=[InputSpec.event_bins(2)])
     from spiketrack.data.h5seq import open_sequence
 
     with open_sequence(mo_dataset / "mo.h5") as seq:
@@ -125,7 +126,7 @@ def test_distractor_rich_search_frames(mo_dataset: Path) -> None:
 
 
 def test_jitter_moves_the_target_off_centre(square_dataset: Path) -> None:
-    ds = PairDataset(tiny_config(square_dataset), student_timesteps=2)
+    ds = PairDataset(tiny_config(square_dataset), inputs=[InputSpec.event_bins(2)])
     centres = np.stack([ds[i]["boxes"][0, :2].numpy() for i in range(30)])
     assert np.abs(centres - 0.5).max() > 0.1 and centres.std(axis=0).min() > 0.03
     assert np.all((centres > 0) & (centres < 1))

@@ -15,9 +15,10 @@ from spiketrack.cli import main
 from spiketrack.data.crop import CropWindow
 from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import open_sequence
+from spiketrack.data.inputs import InputSpec
 from spiketrack.data.sequence import MemorySequence
 from spiketrack.errors import ConfigError, DataFormatError
-from spiketrack.tracking.probe import (
+from spiketrack.evaluation.probe import (
     ProbedSequence,
     foreign_pairs,
     probe_template,
@@ -58,6 +59,8 @@ class PolarityOracle(nn.Module):
 
     An all-zero template has no polarity, so it falls back to every event (the salient moving thing).
     """
+
+    input_spec = InputSpec.event_bins(2)  # small_config's model.timesteps
 
     def encode_template(self, bins: torch.Tensor) -> dict:
         counts = bins.sum(dim=(0, 3, 4))[0]  # [2] OFF, ON

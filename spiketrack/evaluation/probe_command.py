@@ -1,4 +1,4 @@
-"""``spiketrack probe template``: the template-dependence probe (thin CLI over :mod:`spiketrack.tracking.probe`)."""
+"""``spiketrack probe template``: the template-dependence probe (thin CLI over :mod:`spiketrack.evaluation.probe`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from spiketrack.errors import ConfigError
 
 if TYPE_CHECKING:
-    from spiketrack.tracking.probe import ProbeResult
+    from spiketrack.evaluation.probe import ProbeResult
 
 
 def add_arguments_probe(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +37,9 @@ def add_arguments_probe(parser: argparse.ArgumentParser) -> None:
 
 
 def probe_from_args(args: argparse.Namespace, progress: bool | None = None) -> ProbeResult:
-    """The :func:`~spiketrack.tracking.probe.probe_template` call of ``spiketrack probe template ARGS``."""
+    """The :func:`~spiketrack.evaluation.probe.probe_template` call of ``spiketrack probe template ARGS``."""
     from spiketrack.config import load_config
-    from spiketrack.tracking.probe import probe_template
+    from spiketrack.evaluation.probe import probe_template
 
     cfg = load_config(args.config, args.set)
     if args.tracker == "model" and not args.checkpoint:
