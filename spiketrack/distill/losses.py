@@ -151,11 +151,13 @@ class DistillLoss(nn.Module):
         *,
         teacher_layers: list[int] | None = None,
         temporal_dims: tuple[int, int] | None = None,
+        temporal_teacher_layer: int | None = None,
     ) -> None:
         """``student_dims`` / ``teacher_dims``: widths of the feature-KD layers (when ``feature`` is on);
         ``teacher_layers``: teacher layer of each of ``cfg.feature_layers`` (default: the same indices);
-        ``temporal_dims``: (student, teacher) width of the temporal-alignment layer (when ``temporal`` is on).
-        :meth:`from_feature_info` derives all three from the models' ``feature_info``."""
+        ``temporal_dims``: (student, teacher) width of the temporal-alignment layer (when ``temporal`` is on) and
+        ``temporal_teacher_layer`` the teacher layer of ``cfg.temporal_layer`` (default: the same index).
+        :meth:`from_feature_info` derives them from the models' ``feature_info``."""
         super().__init__()
         self.cfg = cfg
         self.num_search = num_search
@@ -177,7 +179,8 @@ class DistillLoss(nn.Module):
             )
         self.align = FeatureAlign(student_dims, teacher_dims) if cfg.feature.enabled else None
         self.temporal: TemporalAlign | None = None
-        self.temporal_pair = (cfg.temporal_layer, cfg.temporal_layer)
+        t_temporal = cfg.temporal_layer if temporal_teacher_layer is None else temporal_teacher_layer
+        self.temporal_pair = (cfg.temporal_layer, t_temporal)
         if cfg.temporal.enabled:
             if temporal_dims is None:
                 raise ConfigError("distill.temporal: the student's and the teacher's layer widths are needed")
@@ -203,9 +206,15 @@ class DistillLoss(nn.Module):
                 cls.layer_dims(student_info, [cfg.temporal_layer], "student")[0],
                 cls.layer_dims(teacher_info, [t_temporal], "teacher")[0],
             )
-        loss = cls(cfg, s_dims, t_dims, num_search, teacher_layers=t_layers, temporal_dims=temporal_dims)
-        loss.temporal_pair = (cfg.temporal_layer, t_temporal)
-        return loss
+        return cls(
+            cfg,
+            s_dims,
+            t_dims,
+            num_search,
+            teacher_layers=t_layers,
+            temporal_dims=temporal_dims,
+            temporal_teacher_layer=t_temporal,
+        )
 
     @property
     def needs_features(self) -> bool:
