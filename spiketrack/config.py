@@ -149,6 +149,18 @@ class DistillConfig:
     fourier: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
     temperature: float = 1.0
     similarity_source: Literal["features", "attentions"] = "features"  # what the similarity KD compares
+    # teacher layer of each student layer: same index, or same fraction of the depth (spiketrack.distill.pairing)
+    layer_pairing: Literal["index", "relative_depth"] = "index"
+    # feature KD token alignment: adaptive pooling to the common grid, or an entropic OT plan (HAD, arXiv:2510.19560)
+    spatial_align: Literal["pool", "ot"] = "pool"
+    ot_cost: Literal["position", "feature", "both"] = "both"  # OT costs: token-centre distance, 1 - cosine, or sum
+    ot_epsilon: float = 0.01  # entropic regularisation (crop coordinates; a token of a 16x16 grid is 1/16 wide)
+    ot_iters: int = 100  # Sinkhorn iterations
+    # HAD temporal alignment: GRU over the student's features of the n search frames (needs data.num_search >= 2)
+    temporal: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
+    temporal_layer: int = -1  # student layer whose clip features are aligned (teacher layer by layer_pairing)
+    # temporal Fourier KD: rfft amplitude over time + L1, or HDETrack V2 (softmax maps, 2-D DFT, real parts)
+    fourier_mode: Literal["amplitude", "hdetrack_v2"] = "amplitude"
 
 
 @dataclass

@@ -15,7 +15,14 @@ compare outputs. Each term is switched on and weighted in ``cfg.distill`` and lo
   ``softmax(logit / tau)`` over the ``Hf x Wf`` cells, ``KL(teacher || student) * tau^2``.
 - **Temporal Fourier KD**: the n search frames' score maps, each normalised to sum to 1, form a signal
   over time per cell; its FFT amplitude spectrum over the n frames (``rfft`` along time) of the student is
-  regressed (L1) onto the teacher's, so the student learns how the teacher's response evolves over time.
+  regressed (L1) onto the teacher's, so the student learns how the teacher's response evolves over time
+  (``fourier_mode: amplitude``); ``fourier_mode: hdetrack_v2`` distils the real parts of a 2-D DFT of the
+  softmax-normalised maps instead (HDETrack V2, :mod:`spiketrack.distill.fourier`).
+
+Options (all off by default, see the README): ``layer_pairing: relative_depth`` pairs student and teacher layers by
+depth fraction (:mod:`spiketrack.distill.pairing`); ``spatial_align: ot`` aligns the feature KD's tokens by an
+entropic OT plan (HAD, :mod:`spiketrack.distill.ot`); ``temporal`` adds HAD's GRU temporal alignment over the
+n search frames (``kd_temporal``, :mod:`spiketrack.distill.temporal`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,10 @@ from spiketrack.distill.align import (
     pool_similarity,
     pool_tokens,
 )
+from spiketrack.distill.fourier import fourier_kd_v2
+from spiketrack.distill.ot import ot_feature_kd
+from spiketrack.distill.pairing import teacher_layers
+from spiketrack.distill.temporal import TemporalAlign, temporal_kd
 from spiketrack.errors import ConfigError
 
 # similarity_source -> (student output key, teacher output key) (model contract, spiketrack.models)
@@ -77,8 +88,25 @@ def similarity_kd(student: list[torch.Tensor], teacher: list[torch.Tensor], sour
     return torch.stack(losses).mean()
 
 
-def feature_kd(student: list[torch.Tensor], teacher: list[torch.Tensor], align: FeatureAlign) -> torch.Tensor:
-    """Mean over layers of MSE(project(student tokens), layer_norm(teacher tokens)) on the common grid."""
+def feature_kd(
+    student: list[torch.Tensor],
+    teacher: list[torch.Tensor],
+    align: FeatureAlign,
+    spatial_align: str = "pool",
+    ot_cost: str = "both",
+    ot_epsilon: float = 0.01,
+    ot_iters: int = 100,
+) -> torch.Tensor:
+    """Mean over layers of MSE(project(student tokens), layer_norm(teacher tokens)).
+
+    ``spatial_align='pool'``: both on the common grid (adaptive pooling); ``'ot'``: student tokens on their own
+    grid, each regressed onto its teacher target under an entropic OT plan (:func:`ot_feature_kd`).
+    """
+    if spatial_align == "ot":
+        projected = align([pool_tokens(s, grid_size(s)) for s in student])
+        return torch.stack(
+            [ot_feature_kd(p, t, ot_cost, ot_epsilon, ot_iters) for p, t in zip(projected, teacher, strict=True)]
+        ).mean()
     losses = []
     grids = [min(grid_size(s), grid_size(t)) for s, t in zip(student, teacher, strict=True)]
     projected = align([pool_tokens(s, g) for s, g in zip(student, grids, strict=True)])
@@ -114,21 +142,83 @@ def fourier_kd(student_scores: torch.Tensor, teacher_scores: torch.Tensor) -> to
 class DistillLoss(nn.Module):
     """The enabled KD terms of ``cfg.distill``, weighted; owns the feature projections (trained)."""
 
-    def __init__(self, cfg: DistillConfig, student_dims: list[int], teacher_dims: list[int], num_search: int) -> None:
+    def __init__(
+        self,
+        cfg: DistillConfig,
+        student_dims: list[int],
+        teacher_dims: list[int],
+        num_search: int,
+        *,
+        teacher_layers: list[int] | None = None,
+        temporal_dims: tuple[int, int] | None = None,
+        temporal_teacher_layer: int | None = None,
+    ) -> None:
+        """``student_dims`` / ``teacher_dims``: widths of the feature-KD layers (when ``feature`` is on);
+        ``teacher_layers``: teacher layer of each of ``cfg.feature_layers`` (default: the same indices);
+        ``temporal_dims``: (student, teacher) width of the temporal-alignment layer (when ``temporal`` is on) and
+        ``temporal_teacher_layer`` the teacher layer of ``cfg.temporal_layer`` (default: the same index).
+        :meth:`from_feature_info` derives them from the models' ``feature_info``."""
         super().__init__()
         self.cfg = cfg
         self.num_search = num_search
+        self.student_layers = list(cfg.feature_layers)
+        self.teacher_layers = list(teacher_layers) if teacher_layers is not None else list(cfg.feature_layers)
         if cfg.fourier.enabled and num_search < 2:
             raise ConfigError("distill.fourier: the temporal Fourier loss needs data.num_search >= 2 (3 recommended)")
+        if cfg.temporal.enabled and num_search < 2:
+            raise ConfigError("distill.temporal: the temporal alignment needs data.num_search >= 2 (a clip of frames)")
+        if cfg.fourier_mode not in ("amplitude", "hdetrack_v2"):
+            raise ConfigError(f"distill.fourier_mode: expected 'amplitude' or 'hdetrack_v2', got {cfg.fourier_mode!r}")
+        if cfg.spatial_align not in ("pool", "ot"):
+            raise ConfigError(f"distill.spatial_align: expected 'pool' or 'ot', got {cfg.spatial_align!r}")
+        if cfg.spatial_align == "ot" and (cfg.ot_epsilon <= 0 or cfg.ot_iters < 1):
+            raise ConfigError("distill.ot_epsilon must be > 0 and distill.ot_iters >= 1")
         if cfg.similarity_source not in ("features", "attentions"):
             raise ConfigError(
                 f"distill.similarity_source: expected 'features' or 'attentions', got {cfg.similarity_source!r}"
             )
         self.align = FeatureAlign(student_dims, teacher_dims) if cfg.feature.enabled else None
+        self.temporal: TemporalAlign | None = None
+        t_temporal = cfg.temporal_layer if temporal_teacher_layer is None else temporal_teacher_layer
+        self.temporal_pair = (cfg.temporal_layer, t_temporal)
+        if cfg.temporal.enabled:
+            if temporal_dims is None:
+                raise ConfigError("distill.temporal: the student's and the teacher's layer widths are needed")
+            self.temporal = TemporalAlign(*temporal_dims)
+
+    @classmethod
+    def from_feature_info(
+        cls, cfg: DistillConfig, student_info: list[dict], teacher_info: list[dict], num_search: int
+    ) -> DistillLoss:
+        """The loss for two models, layers paired by ``cfg.layer_pairing``, widths from their ``feature_info``."""
+        ns, nt = len(student_info), len(teacher_info)
+        t_layers = teacher_layers(list(cfg.feature_layers), ns, nt, cfg.layer_pairing)
+        s_dims: list[int] = []
+        t_dims: list[int] = []
+        if cfg.feature.enabled:
+            s_dims = cls.layer_dims(student_info, list(cfg.feature_layers), "student")
+            t_dims = cls.layer_dims(teacher_info, t_layers, "teacher")
+        temporal_dims = None
+        t_temporal = cfg.temporal_layer
+        if cfg.temporal.enabled:
+            t_temporal = teacher_layers([cfg.temporal_layer], ns, nt, cfg.layer_pairing)[0]
+            temporal_dims = (
+                cls.layer_dims(student_info, [cfg.temporal_layer], "student")[0],
+                cls.layer_dims(teacher_info, [t_temporal], "teacher")[0],
+            )
+        return cls(
+            cfg,
+            s_dims,
+            t_dims,
+            num_search,
+            teacher_layers=t_layers,
+            temporal_dims=temporal_dims,
+            temporal_teacher_layer=t_temporal,
+        )
 
     @property
     def needs_features(self) -> bool:
-        return self.cfg.similarity.enabled or self.cfg.feature.enabled
+        return self.cfg.similarity.enabled or self.cfg.feature.enabled or self.cfg.temporal.enabled
 
     @staticmethod
     def layer_dims(feature_info: list[dict], layers: list[int], who: str) -> list[int]:
@@ -138,7 +228,7 @@ class DistillLoss(nn.Module):
     def forward(self, student: dict, teacher: dict) -> dict[str, torch.Tensor]:
         """Weighted KD terms. Outputs hold B*n rows ordered (sample, search frame)."""
         cfg, out = self.cfg, {}
-        layers = list(cfg.feature_layers)
+        layers, t_layers = self.student_layers, self.teacher_layers
         if cfg.similarity.enabled:
             source = cfg.similarity_source
             s_key, t_key = _SIMILARITY_KEYS[source]
@@ -148,12 +238,18 @@ class DistillLoss(nn.Module):
                     f"distill.similarity_source: {source!r} needs student output '{s_key}' and teacher output '{t_key}'"
                 )
             out["kd_similarity"] = cfg.similarity.weight * similarity_kd(
-                _pick(student[s_key], layers, "student"), _pick(teacher[t_key], layers, "teacher"), source
+                _pick(student[s_key], layers, "student"), _pick(teacher[t_key], t_layers, "teacher"), source
             )
         if cfg.feature.enabled:
             assert self.align is not None
             out["kd_feature"] = cfg.feature.weight * feature_kd(
-                _pick(student["features"], layers, "student"), _pick(teacher["features"], layers, "teacher"), self.align
+                _pick(student["features"], layers, "student"),
+                _pick(teacher["features"], t_layers, "teacher"),
+                self.align,
+                cfg.spatial_align,
+                cfg.ot_cost,
+                cfg.ot_epsilon,
+                cfg.ot_iters,
             )
         if cfg.response.enabled:
             out["kd_response"] = cfg.response.weight * response_kd(
@@ -163,7 +259,19 @@ class DistillLoss(nn.Module):
             n = self.num_search
             s = student["score_map"].reshape(-1, n, *student["score_map"].shape[-2:])
             t = teacher["score_map"].reshape(-1, n, *teacher["score_map"].shape[-2:])
-            out["kd_fourier"] = cfg.fourier.weight * fourier_kd(s, t)
+            if cfg.fourier_mode == "hdetrack_v2":
+                out["kd_fourier"] = cfg.fourier.weight * fourier_kd_v2(s, t, cfg.temperature)
+            else:
+                out["kd_fourier"] = cfg.fourier.weight * fourier_kd(s, t)
+        if cfg.temporal.enabled:
+            assert self.temporal is not None
+            s_layer, t_layer = self.temporal_pair
+            out["kd_temporal"] = cfg.temporal.weight * temporal_kd(
+                _pick(student["features"], [s_layer], "student")[0],
+                _pick(teacher["features"], [t_layer], "teacher")[0],
+                self.temporal,
+                self.num_search,
+            )
         return out
 
 

@@ -252,15 +252,11 @@ class Trainer:
     # -- set-up helpers --------------------------------------------------------------------------------
 
     def _make_distill_loss(self, teacher: nn.Module) -> DistillLoss:
-        """Distillation terms; the distilled layers' widths come from both models' ``feature_info``."""
+        """Distillation terms; layer pairs and widths come from both models' ``feature_info``."""
         cfg = self.cfg
-        layers = list(cfg.distill.feature_layers)
-        s_dims: list[int] = []
-        t_dims: list[int] = []
-        if cfg.distill.feature.enabled:
-            s_dims = DistillLoss.layer_dims(self.model.feature_info, layers, "student")
-            t_dims = DistillLoss.layer_dims(teacher.feature_info, layers, "teacher")
-        return DistillLoss(cfg.distill, s_dims, t_dims, cfg.data.num_search)
+        return DistillLoss.from_feature_info(
+            cfg.distill, self.model.feature_info, teacher.feature_info, cfg.data.num_search
+        )
 
     # -- checkpoints -----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import torch
 
 from spiketrack.config import DistillConfig, DistillTerm
 from spiketrack.distill.align import FeatureAlign
+from spiketrack.distill.fourier import fourier_kd_v2
 from spiketrack.distill.losses import (
     DistillLoss,
     feature_kd,
@@ -109,3 +110,60 @@ def test_distill_loss_terms_switches_and_weights() -> None:
     assert out["kd_response"].item() == pytest.approx(0.5 * response_kd(s["score_map"], t["score_map"]).item())
     with pytest.raises(ConfigError, match="num_search"):
         DistillLoss(cfg, [], [], num_search=1)
+
+
+def _info(dims: list[int]) -> list[dict]:
+    return [{"num_chs": c, "module": f"blocks.{i}"} for i, c in enumerate(dims)]
+
+
+def test_relative_depth_pairing_picks_teacher_layers_by_depth() -> None:
+    # student 2 blocks (widths 4, 6), teacher 4 layers (widths 10, 11, 12, 13): block 0 <-> layer 1, 1 <-> 3
+    s_info, t_info = _info([4, 6]), _info([10, 11, 12, 13])
+    on = DistillTerm(True, 1.0)
+    off = DistillTerm(False, 1.0)
+    cfg = DistillConfig(similarity=on, feature=on, response=off, feature_layers=[0, 1], layer_pairing="relative_depth")
+    loss = DistillLoss.from_feature_info(cfg, s_info, t_info, num_search=1)
+    assert loss.teacher_layers == [1, 3]
+    assert [p.out_features for p in loss.align.proj] == [11, 13]
+    torch.manual_seed(0)
+    s = {"features": [torch.randn(2, 4, 4), torch.randn(2, 4, 6)]}
+    t = {"features": [torch.randn(2, 16, c) for c in (10, 11, 12, 13)]}
+    out = loss(s, t)
+    expected = similarity_kd(s["features"], [t["features"][1], t["features"][3]])
+    assert out["kd_similarity"].item() == pytest.approx(expected.item(), rel=1e-6)
+    # by index (the default) the same config pairs 0 <-> 0 and 1 <-> 1
+    index = DistillLoss.from_feature_info(DistillConfig(feature_layers=[0, 1]), s_info, t_info, num_search=1)
+    assert index.teacher_layers == [0, 1] and [p.out_features for p in index.align.proj] == [10, 11]
+
+
+def test_optional_terms_ot_temporal_and_hdetrack_fourier() -> None:
+    off = DistillTerm(False, 1.0)
+    cfg = DistillConfig(
+        similarity=off,
+        feature=DistillTerm(True, 1.0),
+        response=off,
+        fourier=DistillTerm(True, 2.0),
+        temporal=DistillTerm(True, 0.5),
+        spatial_align="ot",
+        fourier_mode="hdetrack_v2",
+    )
+    loss = DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 8]), num_search=3)
+    assert loss.temporal is not None and loss.temporal.proj.in_features == 6
+    torch.manual_seed(0)
+    s = {"score_map": _maps(3, (6, 1, 4, 4)), "features": [torch.randn(6, 4, 4), torch.randn(6, 4, 6)]}
+    t = {"score_map": _maps(4, (6, 1, 4, 4)), "features": [torch.randn(6, 16, 8) for _ in range(3)]}
+    out = loss(s, t)
+    assert set(out) == {"kd_feature", "kd_fourier", "kd_temporal"}
+    s_maps, t_maps = s["score_map"].reshape(2, 3, 4, 4), t["score_map"].reshape(2, 3, 4, 4)
+    assert out["kd_fourier"].item() == pytest.approx(2.0 * fourier_kd_v2(s_maps, t_maps).item(), rel=1e-6)
+    sum(out.values()).backward()
+    assert all(p.grad is not None for p in loss.align.parameters())
+    assert loss.temporal.out.weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="num_search"):
+        DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 8]), num_search=1)
+
+
+def test_defaults_leave_the_new_options_off() -> None:
+    cfg = DistillConfig()
+    assert (cfg.layer_pairing, cfg.spatial_align, cfg.fourier_mode) == ("index", "pool", "amplitude")
+    assert not cfg.temporal.enabled and not cfg.fourier.enabled
