@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/spiketrack quickstart --work $(WORK)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 test-all: $(STAMP)
