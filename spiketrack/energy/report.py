@@ -99,6 +99,7 @@ def build_report(
             "energy_mj_per_frame": ov["energy_mj_per_frame"],
             "energy_mj_paper_per_frame": ov.get("energy_mj_paper_per_frame"),
             "energy_mj_per_sequence": ov["energy_mj_per_sequence"],
+            "energy_mj_with_memory_per_frame": ov.get("energy_mj_with_memory_per_frame"),
             "firing_rate": ov.get("firing_rate"),
             "spiking": spiking,
             "search_layers_per_frame": layers if spiking else [],
@@ -116,6 +117,8 @@ def build_report(
             "mJ/sequence = mean over sequences of E_seq = E_template_init + sum E_updates + sum E_search.",
             "SOP = exact synaptic operations (fan-out of every unit spike); MAC = dense-input multiply-accumulates; "
             "BN folded, residual adds and neuron updates not included unless the energy JSON says so.",
+            "mJ/frame with memory = compute + weight/membrane-potential memory accesses and addressing (Lemaire et "
+            "al., ICONIP 2022; `spiketrack energy --memory`); '-' where the energy JSON was measured without it.",
         ],
     }
 
@@ -130,18 +133,20 @@ def render_markdown(report: dict[str, Any]) -> str:
     for p in report["profiles"]:
         lines.append(f"Energy profile **{p['name']}** — {p['source']}.")
     lines += ["", "| tracker | SR | PR | NPR | params (M) | MAC/frame (G) | SOP/frame (G) | mJ/frame | mJ/sequence "
-              "| firing rate |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| mJ/frame with memory | firing rate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         params = "-" if r["parameters"] is None else f"{r['parameters'] / 1e6:.2f}"
         fr = "-" if r["firing_rate"] is None else f"{r['firing_rate']:.4f}"
+        mem = r.get("energy_mj_with_memory_per_frame")
+        mem = "-" if mem is None else f"{mem:.4f}"
         lines.append(
             f"| {r['tracker']} | {r['SR']:.1f} | {r['PR']:.1f} | {r['NPR']:.1f} | {params} | "
             f"{r['mac_per_frame'] / 1e9:.4f} | {r['sop_per_frame'] / 1e9:.4f} | {r['energy_mj_per_frame']:.4f} | "
-            f"{r['energy_mj_per_sequence']:.4f} | {fr} |"
+            f"{r['energy_mj_per_sequence']:.4f} | {mem} | {fr} |"
         )
     for name, b in report.get("baselines", {}).items():  # non-learned trackers: accuracy only
         lines.append(f"| {name} (no model, not counted) | {b['SR']:.1f} | {b['PR']:.1f} | {b['NPR']:.1f} "
-                     "| - | - | - | - | - | - |")
+                     "| - | - | - | - | - | - | - |")
     lines += ["", "Published reference points (not measured here; their own counting and profile):", ""]
     for a in report["published_reference"]:
         lines.append(f"- {a['tracker']}: {a['energy_mj_per_frame']} mJ/frame — {a['source']}")
