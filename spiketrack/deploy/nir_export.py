@@ -60,6 +60,7 @@ from torch import nn
 
 from spiketrack.deploy.fold import folded_weight_bias
 from spiketrack.errors import SpiketrackError
+from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.metaformer import SeqConvBN, SpikingConvBlock, SpikingDownsample, SpikingMetaFormer
 
 NIR_DT = 1e-4  # seconds per timestep in the exported graph (snnTorch's NIR importer assumes 1e-4)
@@ -241,6 +242,63 @@ def conv_backbone_graph(
     return g, x, shape
 
 
+class _Plain(nn.Module):
+    """A conv with bias and no BN, presented like SeqConvBN (``conv`` + identity ``bn``) to the graph builder."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv, self.bn = conv, nn.Identity()
+
+
+def _correlation_conv(kernel: torch.Tensor) -> _Plain:
+    """The depthwise template correlation with one kernel [C, k, k] as a grouped conv (weights = the template)."""
+    c, k = kernel.shape[0], kernel.shape[-1]
+    conv = nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False)
+    conv.weight.data.copy_(kernel.reshape(c, 1, k, k))
+    return _Plain(conv)
+
+
+def deployable_graph(model: DeployableStudent, input_hw: tuple[int, int], dt: float = NIR_DT,
+                     template: torch.Tensor | None = None) -> NIRExport:
+    """NIR graph of the deployable student's whole search branch for one template kernel [1, C, k, k].
+
+    Without ``template`` the correlation weights are a uniform placeholder (1/k^2): replace the weight of the
+    ``correlation`` node by ``model.encode_template(crop)[0]`` for each target (the template is encoded once).
+    """
+    k = model.corr_kernel
+    if template is None:
+        template = torch.full((1, model.dims[3], k, k), 1.0 / k**2)
+    g = _GraphBuilder(dt)
+    in_shape = (model.stem.conv.conv.in_channels, int(input_hw[0]), int(input_hw[1]))
+    x, shape = g.conv("stem.conv", model.stem.conv, ["input"], in_shape)
+    for i, (down, stage) in enumerate(((model.down1, model.stage1), (model.down2, model.stage2), (model.down3, model.stage3)), 1):
+        x, shape = g.downsample(f"down{i}", down, x, shape)
+        for j, blk in enumerate(stage):
+            name = f"stage{i}.{j}"
+            y = g.neuron(f"{name}.n1", blk.n1, x, shape)
+            y, s = g.conv(f"{name}.c1", blk.c1, y, shape)
+            y = g.neuron(f"{name}.n2", blk.n2, y, s)
+            y, _ = g.conv(f"{name}.c2", blk.c2, y, s)
+            x = x + y
+    x = g.neuron("feat", model.feat, x, shape)
+    x, shape = g.conv("correlation", _correlation_conv(template[0].detach()), x, shape)
+    x, shape = g.conv("corr_scale", model.corr_scale, x, shape)
+    x = g.neuron("n_head1", model.n_head1, x, shape)
+    x, shape = g.conv("head1", model.head1, x, shape)
+    x = g.neuron("n_head2", model.n_head2, x, shape)
+    x, shape = g.conv("head2", _Plain(model.head2), x, shape)
+    meta = {"source": "spiketrack", "dt": dt, "subgraph": "whole search branch (deployable student)",
+            "input": "log1p(event counts) per timestep [2, H, W]",
+            "output": "score, size (2), offset (2) currents per timestep; mean over T and decoding on the host"}
+    host = [
+        Unsupported("input", "log1p(event counts)", "analog input normalisation (host preprocessing)"),
+        Unsupported("template", "feature firing rates pooled to the kernel",
+                    "once per template on the host; the kernel is the weight of the exported 'correlation' conv"),
+        Unsupported("output", "mean over T, sigmoid, box decoding", "readout of the output currents (host)"),
+    ]
+    return NIRExport(g.finish(in_shape, x, shape, meta), in_shape, shape, g.neurons, host, dt)
+
+
 def unsupported_layers(model: nn.Module) -> list[Unsupported]:
     """The layers of ``model`` beyond the exported conv backbone that NIR cannot express, with the reason."""
     out: list[Unsupported] = [Unsupported("input", "log1p(event counts)", "analog input normalisation (host preprocessing)")]
@@ -264,16 +322,17 @@ def unsupported_layers(model: nn.Module) -> list[Unsupported]:
     return out
 
 
-def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT) -> NIRExport:
+def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
+               template: torch.Tensor | None = None) -> NIRExport:
     """The NIR graph of ``model``'s expressible subgraph for a [2, H, W] input per timestep.
 
     Spiking MetaFormer students: the conv backbone (stem .. stride-16 downsampling), up to the first
-    attention; models with ``export_nir_graph`` (the deployable student) export themselves whole.
-    Raises :class:`ExportError` with the reason when a layer in the subgraph cannot be expressed.
+    attention; the deployable student: its whole search branch (``template``: the correlation kernel, see
+    :func:`deployable_graph`). Raises :class:`ExportError` with the reason when a layer cannot be expressed.
     """
     model = model.eval()
-    if hasattr(model, "export_nir_graph"):
-        return model.export_nir_graph(input_hw, dt)
+    if isinstance(model, DeployableStudent):
+        return deployable_graph(model, input_hw, dt, template)
     backbone = getattr(model, "backbone", model)
     if not isinstance(backbone, SpikingMetaFormer):
         raise ExportError(f"{type(model).__name__}: NIR export covers the spiking student (Spiking MetaFormer) only")
@@ -310,6 +369,7 @@ __all__ = [
     "Unsupported",
     "conv_backbone_graph",
     "dense_grouped_weight",
+    "deployable_graph",
     "export_nir",
     "lif_to_nir",
     "nir_lif_step_params",

@@ -127,7 +127,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for n in names:
         h = report["hardware"][n]
         lines.append(f"| {n} | {'yes' if h['fits'] else 'no'} | {h['cores']} | {h['chips']} | "
-                     f"{_num(h['energy_mj_per_frame'], '{:.4f}')} | {_num(h['latency_ms_per_frame'], '{:.4f}')} | "
+                     f"{_num(h['energy_mj_per_frame'], '{:.3g}')} | {_num(h['latency_ms_per_frame'], '{:.3g}')} | "
                      f"{'; '.join(h['reasons'][:4]) + (' ...' if len(h['reasons']) > 4 else '')} |")
     lines += ["", "Sources:", ""] + [f"- {n}: {report['hardware'][n]['source']} ({report['hardware'][n]['notes']})" for n in names]
     return "\n".join(lines) + "\n"

@@ -33,11 +33,14 @@ def _neuron_hooks(modules: dict[str, nn.Module], counts: dict[str, float]) -> li
 
 
 @torch.no_grad()
-def spiketrack_spike_counts(model: nn.Module, x: torch.Tensor, neurons: list[str]) -> tuple[dict[str, float], torch.Tensor]:
+def spiketrack_spike_counts(
+    model: nn.Module, x: torch.Tensor, neurons: list[str], kernel: torch.Tensor | None = None
+) -> tuple[dict[str, float], torch.Tensor]:
     """Spike count per LIF layer (NIR node names) and the subgraph output, running ``model`` in spiketrack.
 
-    x: [T, B, C, H, W] normalised input. Runs ``model.nir_forward`` (models that export whole) or the
-    backbone's conv stages (Spiking MetaFormer students).
+    x: [T, B, C, H, W] normalised input. Runs ``model.nir_forward(x, kernel)`` (the deployable student, which
+    exports whole; ``kernel``: the template kernel the graph was exported with) or the backbone's conv stages
+    (Spiking MetaFormer students).
     """
     model = model.eval()
     named = dict(model.named_modules())
@@ -49,7 +52,7 @@ def spiketrack_spike_counts(model: nn.Module, x: torch.Tensor, neurons: list[str
     try:
         reset_neurons(model)
         if hasattr(model, "nir_forward"):
-            out = model.nir_forward(x)
+            out = model.nir_forward(x, kernel)
         else:
             backbone = getattr(model, "backbone", model)
             y = backbone.down1(backbone.stem(x))
