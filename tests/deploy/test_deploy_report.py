@@ -88,3 +88,34 @@ def test_deploy_report_rows(lif_student: nn.Module) -> None:
     mapped_sop = sum(r["sop_per_frame"] for r in rep["layers"] if r["weights"])  # spike x spike products excluded
     assert 0 < mapped_sop < rep["totals"]["sop_per_frame"]
     assert rep["hardware"]["loihi2"]["energy_mj_per_frame"] == pytest.approx(mapped_sop * 23.6e-9, rel=1e-9)
+
+
+def test_deploy_report_command_on_the_deployable_student(tmp_path) -> None:
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tracking"))
+    from tracking_helpers import moving_box_sequence, write_dataset
+
+    from spiketrack.cli import main
+    from spiketrack.config import dump_config, load_config, to_dict
+    from spiketrack.models import build_model
+    from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    data = write_dataset(tmp_path / "data", [moving_box_sequence("a", frames=4), moving_box_sequence("b", frames=3)])
+    cfg = load_config("configs/quickstart_student_deployable.yaml", ["model.timesteps=2"])
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    dump_config(cfg, tmp_path / "c.yaml")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": to_dict(cfg),
+                "model": model.state_dict()}, tmp_path / "k.pt")
+    out = tmp_path / "dr"
+    assert main(["deploy-report", "--config", str(tmp_path / "c.yaml"), "--checkpoint", str(tmp_path / "k.pt"),
+                 "--dataset", str(data), "--split", "all", "--weight-bits", "4", "--quantize", "--out", str(out)]) == 0
+    rep = json.loads((out / "deploy_report.json").read_text())
+    assert rep["sequences"] == 2 and rep["weight_bits"] == 4 and 0 < rep["frames"] <= 5
+    weight_layers = [r for r in rep["layers"] if r["weights"]]
+    assert weight_layers and all(r["nir_exportable"] for r in weight_layers)  # the whole search branch exports
+    assert {r["name"] for r in rep["layers"]} >= {"correlation", "head2", "stem.conv.conv"}
+    assert "| correlation | TemplateCorrelation |" in (out / "deploy_report.md").read_text()
