@@ -72,3 +72,12 @@ def test_whole_search_branch_round_trips_through_snntorch(tmp_path) -> None:
     maps = out_theirs.mean(dim=0)
     boxes = _head_outputs(maps[:, :1], maps[:, 1:3], maps[:, 3:5])["pred_boxes"]
     torch.testing.assert_close(boxes, model.track(torch.expm1(x), kernel)["pred_boxes"], atol=1e-4, rtol=1e-4)
+
+
+def test_model_summary_groups_the_deployable_student() -> None:
+    from spiketrack.models.command import model_summary
+
+    info = model_summary(load_config(CONFIG), macs=False)
+    p = info["params"]
+    assert set(p) == {"total", "backbone", "correlation", "head"}
+    assert p["backbone"] + p["correlation"] + p["head"] == p["total"]

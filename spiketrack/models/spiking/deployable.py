@@ -114,6 +114,12 @@ class DeployableStudent(nn.Module):
     def reset_state(self) -> None:
         reset_neurons(self)
 
+    def summary_parts(self) -> dict[str, nn.Module]:
+        """Parameter groups for ``spiketrack model summary``: backbone, correlation, head."""
+        backbone = [self.stem, self.down1, *self.stage1, self.down2, *self.stage2, self.down3, *self.stage3, self.feat]
+        return {"backbone": nn.ModuleList(backbone), "correlation": nn.ModuleList([self.correlation, self.corr_scale]),
+                "head": nn.ModuleList([self.n_head1, self.head1, self.n_head2, self.head2])}
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised bins [T, B, 2, H, W] -> analog stride-16 features [T, B, C, H/16, W/16] (before ``feat``)."""
         x = self.down1(self.stem(x))
