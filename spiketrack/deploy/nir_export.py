@@ -229,16 +229,20 @@ class _GraphBuilder:
 def conv_backbone_graph(
     backbone: SpikingMetaFormer, input_shape: tuple[int, int, int], prefix: str = "backbone", dt: float = NIR_DT
 ) -> tuple[_GraphBuilder, list[str], tuple[int, int, int]]:
-    """NIR nodes of the backbone's conv stages (stem .. down3): builder, output sources, output shape [C, H, W]."""
+    """NIR nodes of the backbone's conv stages (stem .. down3): builder, output sources, output shape [C, H, W].
+
+    Nodes are named ``<prefix>.<module path>`` (no prefix for ``prefix=''``), i.e. by the model's module names.
+    """
     g = _GraphBuilder(dt)
-    x, shape = g.conv(f"{prefix}.stem.conv", backbone.stem.conv, ["input"], input_shape)
-    x, shape = g.downsample(f"{prefix}.down1", backbone.down1, x, shape)
+    prefix = f"{prefix}." if prefix else ""
+    x, shape = g.conv(f"{prefix}stem.conv", backbone.stem.conv, ["input"], input_shape)
+    x, shape = g.downsample(f"{prefix}down1", backbone.down1, x, shape)
     for i, blk in enumerate(backbone.stage1):
-        x = g.conv_block(f"{prefix}.stage1.{i}", blk, x, shape)
-    x, shape = g.downsample(f"{prefix}.down2", backbone.down2, x, shape)
+        x = g.conv_block(f"{prefix}stage1.{i}", blk, x, shape)
+    x, shape = g.downsample(f"{prefix}down2", backbone.down2, x, shape)
     for i, blk in enumerate(backbone.stage2):
-        x = g.conv_block(f"{prefix}.stage2.{i}", blk, x, shape)
-    x, shape = g.downsample(f"{prefix}.down3", backbone.down3, x, shape)
+        x = g.conv_block(f"{prefix}stage2.{i}", blk, x, shape)
+    x, shape = g.downsample(f"{prefix}down3", backbone.down3, x, shape)
     return g, x, shape
 
 
@@ -330,7 +334,6 @@ def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
     attention; the deployable student: its whole search branch (``template``: the correlation kernel, see
     :func:`deployable_graph`). Raises :class:`ExportError` with the reason when a layer cannot be expressed.
     """
-    model = model.eval()
     if isinstance(model, DeployableStudent):
         return deployable_graph(model, input_hw, dt, template)
     backbone = getattr(model, "backbone", model)
@@ -338,7 +341,7 @@ def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
         raise ExportError(f"{type(model).__name__}: NIR export covers the spiking student (Spiking MetaFormer) only")
     input_shape = (backbone.stem.conv.conv.in_channels, int(input_hw[0]), int(input_hw[1]))
     prefix = "backbone" if backbone is not model else ""
-    g, x, shape = conv_backbone_graph(backbone, input_shape, prefix=prefix.rstrip(".") or "backbone", dt=dt)
+    g, x, shape = conv_backbone_graph(backbone, input_shape, prefix=prefix, dt=dt)
     meta = {"source": "spiketrack", "dt": dt, "subgraph": "conv backbone (stem .. down3), up to the first attention",
             "input": "log1p(event counts) per timestep [2, H, W]"}
     graph = g.finish(input_shape, x, shape, meta)

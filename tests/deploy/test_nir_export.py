@@ -148,3 +148,19 @@ def _save_checkpoint(model: torch.nn.Module, cfg, path) -> None:
 
     torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": to_dict(cfg),
                 "model": model.state_dict()}, path)
+
+
+def test_bare_backbone_exports_with_its_own_module_names(lif_student: torch.nn.Module) -> None:
+    backbone = lif_student.backbone
+    export = export_nir(backbone, (64, 64))
+    assert "down1.neuron" in export.neurons and "stem.conv" in export.graph.nodes
+    counts, _ = spiketrack_spike_counts(backbone, event_input(3, 64), export.neurons)
+    assert set(counts) == set(export.neurons)
+
+
+def test_teacher_is_refused() -> None:
+    from spiketrack.config import load_config
+
+    teacher = build_model(load_config(None, ["model.kind=teacher", "model.variant=quickstart"]))
+    with pytest.raises(ExportError, match="Spiking MetaFormer"):
+        export_nir(teacher, (64, 64))
