@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("spiketrack.evaluation.command", "SR/PR/NPR of result folders (EventVOT or pytracking protocol)"),
     "energy": ("spiketrack.energy.command", "per-sequence SOPs, MACs and energy of a model on a dataset"),
     "report": ("spiketrack.energy.command", "energy-accuracy report (JSON, Markdown, plot)"),
+    "export": ("spiketrack.deploy.command", "export a spiking model to NIR (BN folded; its NIR-expressible subgraph)"),
+    "deploy-report": ("spiketrack.deploy.command", "per-layer neurons, synapses, SOPs and fit on Loihi 2 / Speck / SpiNNaker2"),
     "quickstart": ("spiketrack.quickstart", "synthetic data -> teacher -> student -> track -> evaluate -> energy report"),
 }
 
@@ -35,7 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _load(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
     """``(add_arguments_<name>, run_<name>)`` of the command's module (imported only now)."""
     module = importlib.import_module(COMMANDS[name][0])
-    return getattr(module, f"add_arguments_{name}"), getattr(module, f"run_{name}")
+    attr = name.replace("-", "_")
+    return getattr(module, f"add_arguments_{attr}"), getattr(module, f"run_{attr}")
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ import spiketrack
 
 # The subpackages in the order data flows through them (DESIGN §1); distill sits between the models it
 # aligns and the trainer that uses it. A subpackage may import only subpackages before it.
-FLOW = ("data", "models", "distill", "train", "tracking", "evaluation", "energy")
+FLOW = ("data", "models", "distill", "train", "tracking", "evaluation", "energy", "deploy")
 RANK = {name: i for i, name in enumerate(FLOW)}
 
 

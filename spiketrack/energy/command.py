@@ -20,6 +20,8 @@ def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None, help="energy profile (default: config)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
+    parser.add_argument("--memory", action="store_true",
+                        help="also the memory-aware energy (weight/potential memory accesses, Lemaire et al. 2022)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
 
@@ -38,7 +40,7 @@ def run_energy(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_checkpoint_as(cfg, args.checkpoint, device=device)
     split = None if args.split == "all" else args.split
-    data = measure_dataset(model, cfg, args.dataset, split=split, device=device, limit=args.limit)
+    data = measure_dataset(model, cfg, args.dataset, split=split, device=device, limit=args.limit, memory=args.memory)
     write_energy(data, out)
     ov = data["overall"]
     print(f"{ov['sequences']} sequences, {ov['frames']} frames: {ov['mac_per_frame'] / 1e9:.4f} GMAC/frame, "

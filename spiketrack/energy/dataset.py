@@ -49,7 +49,7 @@ def overall_from_sequences(sequences: dict[str, dict[str, Any]]) -> dict[str, An
     tot = {k: float(sum(s["total"].get(k, 0) for s in sequences.values())) for k in keys}
     n_seq = len(sequences)
     updates = tot["neuron_updates"]
-    return {
+    out = {
         "sequences": n_seq,
         "frames": frames,
         "total": tot,
@@ -61,6 +61,11 @@ def overall_from_sequences(sequences: dict[str, dict[str, Any]]) -> dict[str, An
         "energy_mj_per_sequence": tot["energy_mj"] / n_seq if n_seq else 0.0,
         "firing_rate": tot["spikes"] / updates if updates else None,
     }
+    if sequences and all("energy_mj_memory_sequence" in s for s in sequences.values()):  # measured with memory
+        mem = sum(float(s["energy_mj_memory_sequence"]) for s in sequences.values())
+        out["energy_mj_memory_per_frame"] = mem / frames if frames else 0.0
+        out["energy_mj_with_memory_per_frame"] = (tot["energy_mj"] + mem) / frames if frames else 0.0
+    return out
 
 
 def search_layers_per_frame(sequences: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,8 +101,12 @@ def measure_dataset(
     device: str = "cpu",
     progress: bool = True,
     limit: int | None = None,
+    memory: bool = False,
 ) -> dict[str, Any]:
-    """Track and count every sequence of ``split`` of ``dataset_dir``; returns the energy JSON dict."""
+    """Track and count every sequence of ``split`` of ``dataset_dir``; returns the energy JSON dict.
+
+    ``memory``: add the memory-aware energy (:mod:`spiketrack.energy.memory`) as new fields.
+    """
     from spiketrack.data.dataset import SequenceDataset
 
     dataset = SequenceDataset(dataset_dir)
@@ -110,7 +119,11 @@ def measure_dataset(
     sequences: dict[str, dict[str, Any]] = {}
     for name in tqdm(names, unit="seq", desc="energy", disable=not progress):
         with dataset.open(name) as seq:
-            sequences[name], _ = sequence_energy(model, seq, cfg, device=device)
+            meter = None
+            if memory:
+                meter = EnergyMeter.from_config(model, cfg)
+                meter.memory = True
+            sequences[name], _ = sequence_energy(model, seq, cfg, device=device, meter=meter)
     prof = sequences[names[0]]
     return {
         "format": ENERGY_FORMAT,

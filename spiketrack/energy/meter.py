@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from spiketrack.energy.counter import OperationCounter
+from spiketrack.energy.memory import LEMAIRE, MemoryReport, memory_report
 from spiketrack.energy.operations import OperationReport
 from spiketrack.energy.profiles import DEFAULT_PROFILE, get_profile
 from spiketrack.tracking.meter import KINDS
@@ -127,6 +128,9 @@ class _Running:
     per_t: list[Any] | None = None
     layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     last_frame: int = -1
+    memory: dict[str, float] = field(default_factory=dict)  # memory-aware sums (only with EnergyMeter.memory)
+    memory_kinds: dict[str, float] = field(default_factory=dict)
+    memory_layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,6 +143,7 @@ class EnergyMeter:
     include_residual: bool = False
     include_neuron: bool = False
     keep_records: bool = False  # keep every CallRecord (per-layer reports) in ``records``; off: memory stays flat
+    memory: bool = False  # also the memory-aware energy (spiketrack.energy.memory): new summary fields, off by default
     records: list[CallRecord] = field(default_factory=list)
     _running: _Running = field(default_factory=_Running, repr=False)
     _frame: int | None = None
@@ -195,6 +200,8 @@ class EnergyMeter:
         per_t = run.per_t if run.per_t is not None else [0] * self.timesteps
         run.per_t = [a + b for a, b in zip(per_t, report.per_timestep_sop())]
         _add_layers(run.layers.setdefault(kind, {}), report)
+        if self.memory:
+            _add_memory(run, kind, memory_report(report, self.model))
 
     def _count(self, kind: str, fn: Callable[..., Any], inputs: tuple, kwargs: dict) -> Any:
         frame = self._frame_for(kind)
@@ -252,4 +259,37 @@ class EnergyMeter:
         }
         if layers:
             out["layers"] = {k: _finish_layers(run.layers[k]) for k in KINDS if k in run.layers}
+        if self.memory:
+            out.update(_memory_summary(run, total["energy_mj"], n, layers))
         return out
+
+
+def _add_memory(run: _Running, kind: str, mem: MemoryReport) -> None:
+    """Add one call's memory-aware energy to the running sums (totals, per kind, per layer)."""
+    for key, value in mem.totals().items():
+        run.memory[key] = run.memory.get(key, 0.0) + value
+    run.memory_kinds[kind] = run.memory_kinds.get(kind, 0.0) + mem.total_mj
+    rows = run.memory_layers.setdefault(kind, {})
+    for r in mem.rows:
+        row = rows.setdefault(r.name, {"name": r.name, "type": r.type, "input_kind": r.input_kind, "calls": 0,
+                                       "weights": r.weights, "memory_pj": 0.0, "addressing_pj": 0.0})
+        row["calls"] += 1
+        row["memory_pj"] += r.memory_pj
+        row["addressing_pj"] += r.addressing_pj
+
+
+def _memory_summary(run: _Running, compute_mj: float, frames: int, layers: bool) -> dict[str, Any]:
+    """The summary's memory-aware fields (new keys; the compute-only fields stay as they are)."""
+    mem_mj = run.memory.get("total_pj", 0.0) * 1e-9
+    out: dict[str, Any] = {
+        "memory_model": LEMAIRE.source,
+        "energy_mj_memory_sequence": mem_mj,
+        "energy_mj_memory_per_frame": mem_mj / frames if frames else 0.0,
+        "energy_mj_with_memory_sequence": compute_mj + mem_mj,
+        "energy_mj_with_memory_per_frame": (compute_mj + mem_mj) / frames if frames else 0.0,
+        "memory_total": dict(run.memory),
+        "memory_kinds_mj": dict(run.memory_kinds),
+    }
+    if layers:
+        out["memory_layers"] = {k: list(rows.values()) for k, rows in run.memory_layers.items()}
+    return out

@@ -112,6 +112,7 @@ def build_report(
             "energy_mj_per_frame": ov["energy_mj_per_frame"],
             "energy_mj_paper_per_frame": ov.get("energy_mj_paper_per_frame"),
             "energy_mj_per_sequence": ov["energy_mj_per_sequence"],
+            "energy_mj_with_memory_per_frame": ov.get("energy_mj_with_memory_per_frame"),
             "firing_rate": ov.get("firing_rate"),
             "spiking": spiking,
             "search_layers_per_frame": layers if spiking else [],
@@ -133,6 +134,8 @@ def build_report(
             "mJ/sequence = mean over sequences of E_seq = E_template_init + sum E_updates + sum E_search.",
             "SOP = exact synaptic operations (fan-out of every unit spike); MAC = dense-input multiply-accumulates; "
             "BN folded, residual adds and neuron updates not included unless the energy JSON says so.",
+            "mJ/frame with memory = compute + weight/membrane-potential memory accesses and addressing (Lemaire et "
+            "al., ICONIP 2022; `spiketrack energy --memory`); '-' where the energy JSON was measured without it.",
         ],
     }
 
@@ -150,20 +153,23 @@ def render_markdown(report: dict[str, Any]) -> str:
                    key=lambda m: ("zeroed", "foreign").index(m) if m in ("zeroed", "foreign") else 2)
     drop_head = "".join(f" SR drop {m} |" for m in drops)
     lines += ["", "| tracker | SR | PR | NPR |" + drop_head + " params (M) | MAC/frame (G) | SOP/frame (G) | mJ/frame "
-              "| mJ/sequence | firing rate |", "|---|---|---|---|" + "---|" * len(drops) + "---|---|---|---|---|---|"]
+              "| mJ/sequence | mJ/frame with memory | firing rate |",
+              "|---|---|---|---|" + "---|" * len(drops) + "---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         params = "-" if r["parameters"] is None else f"{r['parameters'] / 1e6:.2f}"
         fr = "-" if r["firing_rate"] is None else f"{r['firing_rate']:.4f}"
         probe = r.get("template_drop", {})
         drop_cells = "".join(f" {probe[m]:+.1f} |" if m in probe else " - |" for m in drops)
+        mem = r.get("energy_mj_with_memory_per_frame")
+        mem = "-" if mem is None else f"{mem:.4f}"
         lines.append(
             f"| {r['tracker']} | {r['SR']:.1f} | {r['PR']:.1f} | {r['NPR']:.1f} |{drop_cells} {params} | "
             f"{r['mac_per_frame'] / 1e9:.4f} | {r['sop_per_frame'] / 1e9:.4f} | {r['energy_mj_per_frame']:.4f} | "
-            f"{r['energy_mj_per_sequence']:.4f} | {fr} |"
+            f"{r['energy_mj_per_sequence']:.4f} | {mem} | {fr} |"
         )
     for name, b in report.get("baselines", {}).items():  # non-learned trackers: accuracy only
         lines.append(f"| {name} (no model, not counted) | {b['SR']:.1f} | {b['PR']:.1f} | {b['NPR']:.1f} |"
-                     + " - |" * len(drops) + " - | - | - | - | - | - |")
+                     + " - |" * len(drops) + " - | - | - | - | - | - | - |")
     if drops:
         lines += ["", "SR drop = SR with the real template - SR with a zeroed / foreign template (percentage points, "
                   "`spiketrack probe template`); near 0: the tracker ignores its template."]

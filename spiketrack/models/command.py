@@ -109,12 +109,9 @@ def model_summary(cfg: ExperimentConfig, macs: bool = True) -> dict[str, Any]:
     else:
         from spiketrack.models.spiking.neurons import implementation, neuron_levels
 
-        info["params"] = {
-            "total": total,
-            "backbone": _count(model.backbone),
-            "memory": _count(model.memory),
-            "head": _count(model.head),
-        }
+        parts = model.summary_parts() if hasattr(model, "summary_parts") else {
+            "backbone": model.backbone, "memory": model.memory, "head": model.head}
+        info["params"] = {"total": total, **{k: _count(v) for k, v in parts.items()}}
         t = m.timesteps
         d = neuron_levels(m.neuron)
         info["inputs"] = {"template": [t, 1, 2, zs, zs], "search": [t, 1, 2, xs, xs]}
@@ -131,7 +128,7 @@ def model_summary(cfg: ExperimentConfig, macs: bool = True) -> dict[str, Any]:
         }
         info["timesteps"] = t
         info["T_x_D"] = f"{t}x{d}"
-        info["memory_points"] = list(model.memory_points)
+        info["memory_points"] = list(getattr(model, "memory_points", []))
         if macs:
             template, search = student_inputs(cfg)
             with torch.no_grad():

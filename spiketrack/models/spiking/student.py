@@ -18,6 +18,7 @@ from torch import nn
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
+from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
 from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, reset_neurons
@@ -38,6 +39,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         dims=[128, 256, 512, 768], conv_depths=[2, 4], depths=[9, 3], heads=8, mlp_ratio=4.0, conv_ratio=4.0,
         memory_points=[5, 8, 11], refine_steps=1, head_channels=256, sepconv_kernel=7, stem_kernel=7,
     ),
+    # every layer NIR-expressible: conv stages, binary LIF, depthwise template correlation (models/spiking/deployable.py)
+    "deployable": dict(arch="deployable", dims=[16, 32, 48, 64], depths=[1, 1, 1], corr_kernel=3, head_channels=32),
 }
 
 
@@ -175,7 +178,7 @@ def input_spec(cfg: Any) -> InputSpec:
     return InputSpec.event_bins(cfg.model.timesteps)
 
 
-def build(cfg: Any) -> SpikingStudent:
+def build(cfg: Any) -> SpikingStudent | DeployableStudent:
     """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
     m = cfg.model
     if m.variant not in VARIANTS:
@@ -183,6 +186,7 @@ def build(cfg: Any) -> SpikingStudent:
     if m.modalities != "events":
         raise ConfigError(f"key 'model.modalities': the student tracks from events only, got {m.modalities!r}")
     params = dict(VARIANTS[m.variant])
+    arch = params.pop("arch", "metaformer")
     for key, value in m.overrides.items():
         if key not in params:
             raise ConfigError(f"key 'model.overrides.{key}': not a student variant field (known: {sorted(params)})")
@@ -190,6 +194,10 @@ def build(cfg: Any) -> SpikingStudent:
     for size, key in ((cfg.data.template_size, "data.template_size"), (cfg.data.search_size, "data.search_size")):
         if size % 16:
             raise ConfigError(f"key '{key}': the student needs a multiple of 16, got {size}")
+    if arch == "deployable":
+        if m.neuron.kind != "lif":
+            raise ConfigError(f"key 'model.neuron.kind': the deployable student needs binary 'lif' (NIR), got {m.neuron.kind!r}")
+        return DeployableStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
     return SpikingStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
 
 

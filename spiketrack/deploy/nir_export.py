@@ -1,0 +1,382 @@
+"""Export of the spiking student to NIR (Neuromorphic Intermediate Representation, Pedersen et al., Nat.
+Commun. 2024; the ``nir`` package).
+
+What is exported
+----------------
+The NIR-expressible subgraph of the model, one NIR node per spiking neuron layer and per weight layer,
+named by the PyTorch module name:
+
+- **weight layers**: every conv / linear + BN pair becomes one ``nir.Conv2d`` whose weight and bias are
+  the *folded* BN (:mod:`spiketrack.deploy.fold`); the graph carries no BN.
+- **membrane shortcuts** (``x + f(x)``): NIR sums all edges that enter a node, so a residual sum is the
+  set of edges from every term into each consumer; no extra node.
+- **neurons**: spikingjelly's ``LIFNode`` (decay_input=True, hard reset) -> ``nir.LIF`` (see below).
+- the graph runs one timestep per call; T calls = one frame (T event bins). Its input is the *normalised*
+  event bins ``log1p(counts)`` [2, H, W] (the normalisation is a host-side preprocessing step).
+
+LIF mapping (exact)
+-------------------
+spikingjelly's discrete LIF (``decay_input=True``, ``v_reset`` = 0, hard reset), per timestep::
+
+    H[t] = V[t-1] + (X[t] - (V[t-1] - v_reset)) / tau
+    S[t] = H[t] >= v_th ;  V[t] = v_reset if S[t] else H[t]
+
+NIR's LIF is ``tau_nir dv/dt = (v_leak - v) + R I``, spike when ``v > v_thr``, reset to ``v_reset``. Its
+forward-Euler step with step ``dt`` is ``v += dt / tau_nir * ((v_leak - v) + R I)``, which equals the
+spikingjelly update with
+
+    tau_nir = tau * dt,  R = 1,  v_leak = v_reset,  v_threshold = v_th,  v_reset = v_reset
+
+(the mapping of spikingjelly's own ``nir_exchange.to_nir``). ``dt`` is a free unit of time: we use
+:data:`NIR_DT` = 1e-4 s, the step snnTorch's NIR importer assumes (it builds ``beta = 1 - 1e-4 / tau``), and
+store it in the graph metadata. The one difference is the comparison at the threshold (``>=`` here, ``>`` in
+NIR), which matters only when the membrane lands exactly on the threshold.
+
+Not exported (listed per layer with the reason, :class:`Unsupported`)
+---------------------------------------------------------------------
+- integer-valued I-LIF neurons (D levels): I-LIF emits ``round(clip(H / v_th, 0, D))`` spikes per step
+  with a *soft* reset (``V = H - C v_th``), i.e. it fires from ``H >= v_th / 2`` and keeps the remainder.
+  NIR's LIF/CubaLIF/IF emit one binary spike with a hard reset at ``v > v_thr``. Expanding a step into D
+  binary sub-steps does not reproduce the rounding (half-threshold) nor the once-per-step leak with NIR's
+  per-step leak, so the export refuses models with I-LIF neurons (even D = 1: the rounding still fires at
+  half threshold).
+- spike x spike products (spike-driven attention ``Q (K^T V)``, ``K^T V``): NIR's weight layers have
+  static weights; a product of two dynamic spike tensors has no NIR primitive.
+- the attention's fixed scale 0.125 and the BN after the product: analog scalings of that product.
+- memory retrieval (queries against the cached template memory): products with data-dependent tensors.
+- head: the time average over T and the analog projection / box decoding (argmax) run on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from spikingjelly.activation_based import neuron as sj_neuron
+from torch import nn
+
+from spiketrack.deploy.fold import folded_weight_bias
+from spiketrack.errors import SpiketrackError
+from spiketrack.models.spiking.deployable import DeployableStudent
+from spiketrack.models.spiking.metaformer import SeqConvBN, SpikingConvBlock, SpikingDownsample, SpikingMetaFormer
+
+NIR_DT = 1e-4  # seconds per timestep in the exported graph (snnTorch's NIR importer assumes 1e-4)
+
+
+class ExportError(SpiketrackError, ValueError):
+    """The model (or a part asked for) cannot be expressed in NIR; the message says why."""
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """One layer (or operation) that NIR cannot express, and why."""
+
+    layer: str
+    op: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"layer": self.layer, "op": self.op, "reason": self.reason}
+
+
+@dataclass
+class NIRExport:
+    """An exported NIR graph with what it covers and what it leaves out."""
+
+    graph: Any  # nir.NIRGraph
+    input_shape: tuple[int, int, int]  # [C, H, W] per timestep
+    output_shape: tuple[int, ...]
+    neurons: list[str] = field(default_factory=list)  # NIR node names of the LIF layers (= module names)
+    unsupported: list[Unsupported] = field(default_factory=list)
+    dt: float = NIR_DT
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "nodes": len(self.graph.nodes),
+            "edges": len(self.graph.edges),
+            "lif_layers": len(self.neurons),
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "dt": self.dt,
+            "unsupported": [u.to_dict() for u in self.unsupported],
+        }
+
+
+I_LIF_REASON = (
+    "integer-valued I-LIF (round(clip(H/v_th, 0, D)) spikes per step, soft reset) has no NIR neuron: NIR "
+    "LIF/CubaLIF/IF emit binary spikes at v > v_thr with a hard reset; D binary sub-steps do not reproduce the "
+    "half-threshold rounding or the once-per-step leak"
+)
+
+
+def lif_to_nir(module: nn.Module, shape: tuple[int, ...], dt: float = NIR_DT) -> Any:
+    """spikingjelly LIFNode -> ``nir.LIF`` of ``shape`` (exact mapping, module docstring); refuses the rest."""
+    import nir
+
+    if isinstance(module, sj_neuron.ILIFNode) or getattr(module, "levels", 1) != 1:
+        raise ExportError(I_LIF_REASON)
+    if not isinstance(module, sj_neuron.LIFNode):
+        raise ExportError(f"{type(module).__name__}: only spikingjelly LIFNode neurons map to NIR")
+    if not module.decay_input:
+        raise ExportError("LIFNode with decay_input=False is not mapped (use R = tau)")
+    if module.v_reset is None:
+        raise ExportError("LIFNode with soft reset (v_reset=None) has no NIR equivalent (NIR resets to v_reset)")
+    tau = float(module.tau)
+    v_reset = float(module.v_reset)
+    full = lambda v: np.full(shape, v, dtype=np.float32)  # noqa: E731
+    return nir.LIF(tau=full(tau * dt), r=full(1.0), v_leak=full(v_reset), v_threshold=full(float(module.v_threshold)),
+                   v_reset=full(v_reset))
+
+
+def nir_lif_step_params(node: Any, dt: float = NIR_DT) -> dict[str, float]:
+    """Back from a ``nir.LIF`` to spikingjelly's (tau, v_threshold, v_reset) (for checks and readers)."""
+    return {
+        "tau": float(np.unique(node.tau)[0] / dt),
+        "v_threshold": float(np.unique(node.v_threshold)[0]),
+        "v_reset": float(np.unique(node.v_reset)[0]),
+    }
+
+
+def dense_grouped_weight(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """Grouped conv weight [Cout, Cin/g, k, k] -> the equivalent dense weight [Cout, Cin, k, k] (zeros off the groups).
+
+    NIR's Conv2d type inference and snnTorch's importer take ``in_channels = weight.shape[1]``, so a grouped
+    (depthwise) conv is written as this dense conv: the same function, with explicit zero synapses.
+    """
+    if groups == 1:
+        return w
+    cout, cin_g = w.shape[:2]
+    out_g = cout // groups
+    dense = w.new_zeros(cout, cin_g * groups, *w.shape[2:])
+    for g in range(groups):
+        dense[g * out_g:(g + 1) * out_g, g * cin_g:(g + 1) * cin_g] = w[g * out_g:(g + 1) * out_g]
+    return dense
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+class _GraphBuilder:
+    """Builds a NIR graph; an analog value is the list of node names whose outputs sum into it."""
+
+    def __init__(self, dt: float) -> None:
+        self.nodes: dict[str, Any] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.neurons: list[str] = []
+        self.dt = dt
+
+    def _connect(self, name: str, sources: list[str]) -> None:
+        self.edges += [(s, name) for s in sources]
+
+    def neuron(self, name: str, module: nn.Module, sources: list[str], shape: tuple[int, ...]) -> list[str]:
+        try:
+            self.nodes[name] = lif_to_nir(module, shape, self.dt)
+        except ExportError as exc:
+            raise ExportError(f"layer {name!r}: {exc}") from None
+        self._connect(name, sources)
+        self.neurons.append(name)
+        return [name]
+
+    def conv(self, name: str, layer: SeqConvBN, sources: list[str], shape: tuple[int, int, int]) -> tuple[list[str], tuple[int, int, int]]:
+        import nir
+
+        conv = layer.conv
+        w, b = folded_weight_bias(conv, layer.bn)
+        w = dense_grouped_weight(w, conv.groups)
+        node = nir.Conv2d(
+            input_shape=(shape[1], shape[2]), weight=w.cpu().float().numpy(), stride=_pair(conv.stride),
+            padding=_pair(conv.padding), dilation=_pair(conv.dilation), groups=1, bias=b.cpu().float().numpy(),
+        )
+        self.nodes[name] = node
+        self._connect(name, sources)
+        h, wd = (int(v) for v in node.output_type["output"][1:])
+        return [name], (w.shape[0], h, wd)
+
+    def downsample(self, name: str, m: SpikingDownsample, x: list[str], shape: tuple[int, int, int]) -> tuple[list[str], tuple[int, int, int]]:
+        if m.neuron is not None:
+            x = self.neuron(f"{name}.neuron", m.neuron, x, shape)
+        return self.conv(f"{name}.conv", m.conv, x, shape)
+
+    def conv_block(self, name: str, m: SpikingConvBlock, x: list[str], shape: tuple[int, int, int]) -> list[str]:
+        mix = m.mixer
+        y = self.neuron(f"{name}.mixer.n1", mix.n1, x, shape)
+        y, s = self.conv(f"{name}.mixer.pw1", mix.pw1, y, shape)
+        y = self.neuron(f"{name}.mixer.n2", mix.n2, y, s)
+        y, s = self.conv(f"{name}.mixer.dw", mix.dw, y, s)
+        y = self.neuron(f"{name}.mixer.n3", mix.n3, y, s)
+        y, _ = self.conv(f"{name}.mixer.pw2", mix.pw2, y, s)
+        x = x + y  # membrane shortcut: NIR sums the edges entering a node
+        mlp = m.mlp
+        y = self.neuron(f"{name}.mlp.n1", mlp.n1, x, shape)
+        y, s = self.conv(f"{name}.mlp.c1", mlp.c1, y, shape)
+        y = self.neuron(f"{name}.mlp.n2", mlp.n2, y, s)
+        y, _ = self.conv(f"{name}.mlp.c2", mlp.c2, y, s)
+        return x + y
+
+    def finish(self, input_shape: tuple[int, int, int], sources: list[str], output_shape: tuple[int, ...], metadata: dict) -> Any:
+        import nir
+
+        self.nodes["input"] = nir.Input(input_type=np.array(input_shape))
+        self.nodes["output"] = nir.Output(output_type=np.array(output_shape))
+        self._connect("output", sources)
+        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata)
+
+
+def conv_backbone_graph(
+    backbone: SpikingMetaFormer, input_shape: tuple[int, int, int], prefix: str = "backbone", dt: float = NIR_DT
+) -> tuple[_GraphBuilder, list[str], tuple[int, int, int]]:
+    """NIR nodes of the backbone's conv stages (stem .. down3): builder, output sources, output shape [C, H, W].
+
+    Nodes are named ``<prefix>.<module path>`` (no prefix for ``prefix=''``), i.e. by the model's module names.
+    """
+    g = _GraphBuilder(dt)
+    prefix = f"{prefix}." if prefix else ""
+    x, shape = g.conv(f"{prefix}stem.conv", backbone.stem.conv, ["input"], input_shape)
+    x, shape = g.downsample(f"{prefix}down1", backbone.down1, x, shape)
+    for i, blk in enumerate(backbone.stage1):
+        x = g.conv_block(f"{prefix}stage1.{i}", blk, x, shape)
+    x, shape = g.downsample(f"{prefix}down2", backbone.down2, x, shape)
+    for i, blk in enumerate(backbone.stage2):
+        x = g.conv_block(f"{prefix}stage2.{i}", blk, x, shape)
+    x, shape = g.downsample(f"{prefix}down3", backbone.down3, x, shape)
+    return g, x, shape
+
+
+class _Plain(nn.Module):
+    """A conv with bias and no BN, presented like SeqConvBN (``conv`` + identity ``bn``) to the graph builder."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv, self.bn = conv, nn.Identity()
+
+
+def _correlation_conv(kernel: torch.Tensor) -> _Plain:
+    """The depthwise template correlation with one kernel [C, k, k] as a grouped conv (weights = the template)."""
+    c, k = kernel.shape[0], kernel.shape[-1]
+    conv = nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False)
+    conv.weight.data.copy_(kernel.reshape(c, 1, k, k))
+    return _Plain(conv)
+
+
+def deployable_graph(model: DeployableStudent, input_hw: tuple[int, int], dt: float = NIR_DT,
+                     template: torch.Tensor | None = None) -> NIRExport:
+    """NIR graph of the deployable student's whole search branch for one template kernel [1, C, k, k].
+
+    Without ``template`` the correlation weights are a uniform placeholder (1/k^2): replace the weight of the
+    ``correlation`` node by ``model.encode_template(crop)[0]`` for each target (the template is encoded once).
+    """
+    k = model.corr_kernel
+    if template is None:
+        template = torch.full((1, model.dims[3], k, k), 1.0 / k**2)
+    g = _GraphBuilder(dt)
+    in_shape = (model.stem.conv.conv.in_channels, int(input_hw[0]), int(input_hw[1]))
+    x, shape = g.conv("stem.conv", model.stem.conv, ["input"], in_shape)
+    for i, (down, stage) in enumerate(((model.down1, model.stage1), (model.down2, model.stage2), (model.down3, model.stage3)), 1):
+        x, shape = g.downsample(f"down{i}", down, x, shape)
+        for j, blk in enumerate(stage):
+            name = f"stage{i}.{j}"
+            y = g.neuron(f"{name}.n1", blk.n1, x, shape)
+            y, s = g.conv(f"{name}.c1", blk.c1, y, shape)
+            y = g.neuron(f"{name}.n2", blk.n2, y, s)
+            y, _ = g.conv(f"{name}.c2", blk.c2, y, s)
+            x = x + y
+    x = g.neuron("feat", model.feat, x, shape)
+    x, shape = g.conv("correlation", _correlation_conv(template[0].detach()), x, shape)
+    x, shape = g.conv("corr_scale", model.corr_scale, x, shape)
+    x = g.neuron("n_head1", model.n_head1, x, shape)
+    x, shape = g.conv("head1", model.head1, x, shape)
+    x = g.neuron("n_head2", model.n_head2, x, shape)
+    x, shape = g.conv("head2", _Plain(model.head2), x, shape)
+    meta = {"source": "spiketrack", "dt": dt, "subgraph": "whole search branch (deployable student)",
+            "input": "log1p(event counts) per timestep [2, H, W]",
+            "output": "score, size (2), offset (2) currents per timestep; mean over T and decoding on the host"}
+    host = [
+        Unsupported("input", "log1p(event counts)", "analog input normalisation (host preprocessing)"),
+        Unsupported("template", "feature firing rates pooled to the kernel",
+                    "once per template on the host; the kernel is the weight of the exported 'correlation' conv"),
+        Unsupported("output", "mean over T, sigmoid, box decoding", "readout of the output currents (host)"),
+    ]
+    return NIRExport(g.finish(in_shape, x, shape, meta), in_shape, shape, g.neurons, host, dt)
+
+
+def unsupported_layers(model: nn.Module) -> list[Unsupported]:
+    """The layers of ``model`` beyond the exported conv backbone that NIR cannot express, with the reason."""
+    out: list[Unsupported] = [Unsupported("input", "log1p(event counts)", "analog input normalisation (host preprocessing)")]
+    product = "product of two dynamic spike tensors; NIR weight layers have static weights"
+    for name, m in model.named_modules():
+        kind = type(m).__name__
+        if kind == "SpikeDrivenSelfAttention":
+            out += [
+                Unsupported(f"{name}.kv_matmul", "K^T V (spike x spike)", product),
+                Unsupported(f"{name}.qkv_matmul", "Q (K^T V) (spike x count)", product),
+                Unsupported(f"{name}", "x 0.125, BN after the product", "analog scaling of a product NIR cannot form"),
+            ]
+        elif kind == "MemoryRetrieval":
+            out.append(Unsupported(name, "query x template memory", "product with a data-dependent (template) tensor"))
+        elif kind == "SpikingBranch":
+            out.append(Unsupported(name, "mean over T -> analog 1x1 conv", "time average / analog readout on the host"))
+        elif kind in ("SpikingCenterHead", "CorrelationHead"):
+            out.append(Unsupported(name, "box decoding (argmax)", "not a neural operation (host)"))
+        elif kind == "TokenProjection":
+            out.append(Unsupported(name, "token projection", "after the first attention (outside the exported subgraph)"))
+    return out
+
+
+def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
+               template: torch.Tensor | None = None) -> NIRExport:
+    """The NIR graph of ``model``'s expressible subgraph for a [2, H, W] input per timestep.
+
+    Spiking MetaFormer students: the conv backbone (stem .. stride-16 downsampling), up to the first
+    attention; the deployable student: its whole search branch (``template``: the correlation kernel, see
+    :func:`deployable_graph`). Raises :class:`ExportError` with the reason when a layer cannot be expressed.
+    """
+    if isinstance(model, DeployableStudent):
+        return deployable_graph(model, input_hw, dt, template)
+    backbone = getattr(model, "backbone", model)
+    if not isinstance(backbone, SpikingMetaFormer):
+        raise ExportError(f"{type(model).__name__}: NIR export covers the spiking student (Spiking MetaFormer) only")
+    input_shape = (backbone.stem.conv.conv.in_channels, int(input_hw[0]), int(input_hw[1]))
+    prefix = "backbone" if backbone is not model else ""
+    g, x, shape = conv_backbone_graph(backbone, input_shape, prefix=prefix, dt=dt)
+    meta = {"source": "spiketrack", "dt": dt, "subgraph": "conv backbone (stem .. down3), up to the first attention",
+            "input": "log1p(event counts) per timestep [2, H, W]"}
+    graph = g.finish(input_shape, x, shape, meta)
+    return NIRExport(graph, input_shape, shape, g.neurons, unsupported_layers(model), dt)
+
+
+def write_nir(export: NIRExport, path: str | Path) -> Path:
+    """Write the graph to an HDF5 ``.nir`` file (``nir.write``); returns the path."""
+    import nir
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nir.write(str(path), export.graph)
+    return path
+
+
+def read_nir(path: str | Path) -> Any:
+    """``nir.read`` of a written graph."""
+    import nir
+
+    return nir.read(str(path))
+
+
+__all__ = [
+    "ExportError",
+    "NIRExport",
+    "NIR_DT",
+    "Unsupported",
+    "conv_backbone_graph",
+    "dense_grouped_weight",
+    "deployable_graph",
+    "export_nir",
+    "lif_to_nir",
+    "nir_lif_step_params",
+    "read_nir",
+    "unsupported_layers",
+    "write_nir",
+]
