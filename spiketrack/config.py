@@ -78,8 +78,13 @@ class ModelConfig:
     variant: str = "tiny"  # named configuration in the model family's file
     modalities: str = "events"  # teacher: events | rgb+events | events+voxel; student: events
     timesteps: int = 4  # T of the student = T temporal bins of a frame window (T x D is the temporal budget)
+    # T_t of the student's template branch (None: = timesteps). SpikeTrack's asymmetric timestep expansion
+    # (Zhang et al., arXiv:2602.23963): a long template T run once, a short search T every frame.
+    template_timesteps: int | None = None
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
-    pretrained: str | None = None  # local path to ViT weights (timm/MAE state dict); never downloaded
+    # local weights, never downloaded: teacher a timm/MAE ViT state dict; student a spiketrack checkpoint or a
+    # plain state dict of the student (spiketrack.models.spiking.pretrained)
+    pretrained: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # variant fields to change (dims, depth, ...)
 
 

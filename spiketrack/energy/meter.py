@@ -8,6 +8,11 @@ and keeps frame-level and layer-level breakdowns. It serves two callers:
   ``set_frame``; ``summary``), with :meth:`EnergyMeter.from_config` as the runner's meter factory;
 - any loop: ``meter.count_template(fn, *inputs)`` / ``meter.count_search(fn, *inputs)`` return the call's output.
 
+Timesteps: a template call (``template_init`` / ``template_update``) runs the template branch's T_t steps
+(``model.input_spec.template_bins``, SpikeTrack's asymmetric timesteps), a search call the search T; each call's
+counter splits time by its own T, so per-layer and per-timestep tables are right for both. ``per_timestep_sop``
+sums each call's steps from step 0 (its length is the larger T).
+
 Frame attribution: ``set_frame(k)`` names the frame of the following calls; without it, ``template_init`` is
 frame 0 and each ``search`` call advances to the next frame (a frame whose search crop held no events runs no
 model and costs nothing, so callers that skip frames should use ``set_frame``).
@@ -135,6 +140,7 @@ class EnergyMeter:
 
     model: nn.Module
     timesteps: int = 1
+    template_timesteps: int | None = None  # T_t of template calls (None: = timesteps)
     profile: str = DEFAULT_PROFILE
     include_residual: bool = False
     include_neuron: bool = False
@@ -149,9 +155,12 @@ class EnergyMeter:
 
     @classmethod
     def from_config(cls, model: nn.Module, cfg: Any) -> EnergyMeter:
-        """Meter with T (the model's event bins; 1 for a model of dense views), profile and residual/neuron options."""
-        timesteps = int(model.input_spec.timesteps or 1)
-        return cls(model, timesteps=timesteps, profile=cfg.energy.profile,
+        """Meter with T and the template's T_t (the model's event bins; 1 for a model of dense views), profile and
+        residual/neuron options."""
+        spec = model.input_spec
+        timesteps = int(spec.timesteps or 1)
+        template_timesteps = int(getattr(spec, "template_bins", 0) or timesteps)
+        return cls(model, timesteps=timesteps, template_timesteps=template_timesteps, profile=cfg.energy.profile,
                    include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron)
 
     # ------------------------------------------------------------------------------------------ counting
@@ -168,13 +177,23 @@ class EnergyMeter:
             self._frame = 1 if self._frame is None else self._frame + 1
         return self._frame or 0
 
+    def timesteps_of(self, kind: str) -> int:
+        """T of a call of ``kind``: the template's T_t for template calls, else the search T."""
+        if kind.startswith("template") and self.template_timesteps:
+            return int(self.template_timesteps)
+        return self.timesteps
+
+    @property
+    def _per_t_length(self) -> int:
+        return max(self.timesteps, int(self.template_timesteps or 0))
+
     @contextmanager
     def measure(self, kind: str) -> Iterator[OperationCounter]:
         """Count the model call(s) run inside this block as ``kind`` (the tracker's meter protocol)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         frame = self._frame_for(kind)
-        counter = OperationCounter(self.model, timesteps=self.timesteps, batch_size=1)
+        counter = OperationCounter(self.model, timesteps=self.timesteps_of(kind), batch_size=1)
         with torch.no_grad(), counter:
             yield counter
         self._add(kind, frame, counter.report())
@@ -192,13 +211,14 @@ class EnergyMeter:
         kinds_of_frame.append(kind)
         _add_to_totals(frame_totals, record)
         run.last_frame = max(run.last_frame, frame)
-        per_t = run.per_t if run.per_t is not None else [0] * self.timesteps
-        run.per_t = [a + b for a, b in zip(per_t, report.per_timestep_sop())]
+        per_t = run.per_t if run.per_t is not None else [0] * self._per_t_length
+        steps = report.per_timestep_sop()
+        run.per_t = [a + (steps[i] if i < len(steps) else 0) for i, a in enumerate(per_t)]
         _add_layers(run.layers.setdefault(kind, {}), report)
 
     def _count(self, kind: str, fn: Callable[..., Any], inputs: tuple, kwargs: dict) -> Any:
         frame = self._frame_for(kind)
-        counter = OperationCounter(self.model, timesteps=self.timesteps)
+        counter = OperationCounter(self.model, timesteps=self.timesteps_of(kind))
         counter.infer_batch_size((inputs, kwargs))
         with torch.no_grad(), counter:
             out = fn(*inputs, **kwargs)
@@ -231,7 +251,7 @@ class EnergyMeter:
             kinds_of_frame, t = run.frames.get(k, ([], empty))
             per_frame.append({"frame": k, "kinds": list(kinds_of_frame), "mac": t["mac"], "sop": t["sop"],
                               "energy_mj": t["energy_mj"]})
-        per_t = list(run.per_t) if run.per_t is not None else [0] * self.timesteps
+        per_t = list(run.per_t) if run.per_t is not None else [0] * self._per_t_length
         prof = get_profile(self.profile)
         out: dict[str, Any] = {
             "profile": prof.name,
@@ -240,6 +260,8 @@ class EnergyMeter:
             "include_residual": self.include_residual,
             "include_neuron": self.include_neuron,
             "timesteps": self.timesteps,
+            **({"template_timesteps": self.template_timesteps}
+               if self.template_timesteps and self.template_timesteps != self.timesteps else {}),
             "parameters": count_parameters(self.model),
             "frames": n,
             "total": total,

@@ -92,16 +92,18 @@ class ModelTracker:
     def _measure(self, kind: str) -> AbstractContextManager[Any]:
         return self.meter.measure(kind) if self.meter is not None else nullcontext()
 
-    def _input(self, frame: TrackingFrame, window: CropWindow, size: int) -> ModelInput:
+    def _input(self, frame: TrackingFrame, window: CropWindow, size: int, template: bool = False) -> ModelInput:
         dev = None if self.device.type == "cpu" else self.device
-        item = build_input(self.spec, frame.events, frame.t0, frame.t1, window, size, rgb=frame.rgb, device=dev)
+        item = build_input(
+            self.spec, frame.events, frame.t0, frame.t1, window, size, rgb=frame.rgb, device=dev, template=template
+        )
         return batch_inputs([item])
 
     def _encode(self, frame: TrackingFrame, box: np.ndarray, kind: str) -> Any:
         """Template state of the crop around ``box`` (``model.encode_template``; a call that runs layers is measured)."""
         window = CropWindow.around(box, self.data_cfg.template_factor)
         with self.timer.stage("representation"):
-            inputs = self._input(frame, window, self.data_cfg.template_size)
+            inputs = self._input(frame, window, self.data_cfg.template_size, template=True)
         if not self.encodes_template:  # the state is the inputs themselves: no layer runs, nothing to time or count
             return self.model.encode_template(inputs)
         with self.timer.stage("model"), self._measure(kind), torch.no_grad():

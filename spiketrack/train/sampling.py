@@ -23,7 +23,7 @@ Sample layout (a dict; the default collate stacks a leading batch dimension)::
 
     'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (views, e.g. teacher)
     'search':   {modality: [n, C, Ss, Ss]}                                               (views)
-    'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (event bins, student)
+    'template_bins': [T_t, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]   (event bins, student; T_t: template T)
     'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]
     'index': int   'sequence': str (file)   'frames': [1 + n] (template, search frame indices)
 """
@@ -107,6 +107,7 @@ class PairDataset(Dataset):
         self.teacher_keys = views[0].views if views else ()
         self.voxel_bins = views[0].voxel_bins if views else self.data.voxel_bins
         self.timesteps = bins[0].timesteps if bins else 0
+        self.template_timesteps = bins[0].template_bins if bins else 0  # T_t (model.template_timesteps)
         self.length = int(length if length is not None else cfg.data.samples_per_epoch)
         self.epoch = 0
         if self.data.search_size % FEATURE_STRIDE:
@@ -210,7 +211,7 @@ class PairDataset(Dataset):
 
         d = self.data
         t_window = CropWindow.around(seq.boxes[template], d.template_factor)
-        t_inputs = self._inputs(seq, template, t_window, d.template_size, flip, gain, rng)
+        t_inputs = self._inputs(seq, template, t_window, d.template_size, flip, gain, rng, self.template_timesteps)
         s_inputs, boxes = [], []
         for k in searches:
             base = CropWindow.around(seq.boxes[k], d.search_factor)
@@ -238,13 +239,16 @@ class PairDataset(Dataset):
         return sample
 
     def _inputs(
-        self, seq: Sequence, k: int, window: CropWindow, size: int, flip: bool, gain: float, rng: np.random.Generator
+        self, seq: Sequence, k: int, window: CropWindow, size: int, flip: bool, gain: float, rng: np.random.Generator,
+        timesteps: int | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Every representation this sample needs of frame k in ``window`` (same events for all)."""
+        """Every representation this sample needs of frame k in ``window`` (same events for all); event bins
+        with ``timesteps`` (default: the search crop's T)."""
         t0, t1 = seq.frame_window(k)
         thin = (lambda ev: ev[rng.random(len(ev)) < gain]) if gain < 1.0 else None
         return build_inputs(
-            seq.frame_events(k), t0, t1, window, size, teacher_keys=self.teacher_keys, timesteps=self.timesteps,
+            seq.frame_events(k), t0, t1, window, size, teacher_keys=self.teacher_keys,
+            timesteps=self.timesteps if timesteps is None else timesteps,
             voxel_bins=self.voxel_bins, rgb=seq.rgb(k) if "rgb" in self.teacher_keys else None, flip=flip,
             thin=thin, rgb_gain=gain,
         )
