@@ -11,6 +11,7 @@ here without importing training code. Writing checkpoints and resuming training 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 import zipfile
 import zlib
@@ -83,6 +84,14 @@ def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str 
         raise CheckpointError(f"{path} [{field}]: does not fit the model: {' '.join(first)}") from exc
 
 
+def _without_pretrained(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``model.pretrained`` cleared: a model rebuilt for a checkpoint's weights does not need (or
+    read) the file it started training from, which may be gone on the machine that tracks."""
+    if not cfg.model.pretrained:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
+
+
 def load_checkpoint(
     path: str | Path,
     device: str | torch.device = "cpu",
@@ -94,7 +103,7 @@ def load_checkpoint(
     """
     state = read_checkpoint(path)
     cfg = checkpoint_config(state, path)
-    model = (build or build_model)(cfg)
+    model = (build or build_model)(_without_pretrained(cfg))
     load_state(model, state["model"], path)
     return model.to(device).eval(), cfg
 
@@ -146,7 +155,7 @@ def load_checkpoint_as(
 
     def build_checked(stored: ExperimentConfig) -> nn.Module:
         check_model_config(cfg, stored, path)
-        return build(cfg)
+        return build(_without_pretrained(cfg))
 
     model, _ = load_checkpoint(path, device=device, build=build_checked)
     return model

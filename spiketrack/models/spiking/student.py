@@ -192,7 +192,8 @@ def input_spec(cfg: Any) -> InputSpec:
 
 
 def build(cfg: Any) -> SpikingStudent:
-    """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
+    """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides, initialised
+    from ``cfg.model.pretrained`` when set (:mod:`spiketrack.models.spiking.pretrained`)."""
     m = cfg.model
     if m.variant not in VARIANTS:
         raise ConfigError(f"key 'model.variant': unknown student variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
@@ -209,9 +210,14 @@ def build(cfg: Any) -> SpikingStudent:
     for value, key in ((m.timesteps, "model.timesteps"), (m.template_timesteps, "model.template_timesteps")):
         if value is not None and value < 1:
             raise ConfigError(f"key '{key}': expected a number of timesteps >= 1, got {value}")
-    return SpikingStudent(
+    model = SpikingStudent(
         **params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps, template_timesteps=m.template_timesteps
     )
+    if m.pretrained:
+        from spiketrack.models.spiking.pretrained import load_student_weights
+
+        model.pretrained_report = load_student_weights(model, m.pretrained)
+    return model
 
 
 __all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build", "input_spec"]
