@@ -47,6 +47,10 @@ class DataConfig:
     search_factor: float = 4.0
     voxel_bins: int = 5  # B bins of the voxel-grid view (teacher `events+voxel`)
     num_search: int = 1  # search frames per training sample (3 for the temporal Fourier loss)
+    # templates per training sample (student): 1 = one template; k >= 2 adds the sequence's first visible frame and
+    # k - 2 frames between it and the template as extra memory slots, merged by the model's gate (merge_memories)
+    # as the tracker's template update merges them, so the gate over slots is trained
+    num_templates: int = 1
     max_gap: int = 50  # largest template -> search frame distance when sampling pairs
     center_jitter: float = 3.0  # search-crop centre jitter, in units of sqrt(w*h) / search_factor
     scale_jitter: float = 0.25  # search-crop log-scale jitter

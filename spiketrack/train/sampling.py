@@ -16,6 +16,11 @@ samples; see :meth:`PairDataset.rng_for`):
    — RGB crops are multiplied by ``b`` (clipped to [0, 1]); events are thinned, each kept with probability
    ``min(b, 1)`` (fewer events = lower contrast sensitivity; counts stay integers, as a real sensor's).
 
+5. Extra templates (``cfg.data.num_templates`` = k >= 2, event bins only): the sequence's first visible frame and
+   k - 2 visible frames drawn between it and the template (sorted), cropped like the template; the model merges
+   them with the template as memory slots (the tracker's template update). Drawn after everything else, so
+   samples with k = 1 are unchanged.
+
 Targets per search frame: the normalised box (cx, cy, w, h) in its crop (after the flip) and the
 CenterNet/OSTrack Gaussian heatmap on the ``search_size / 16`` grid (:mod:`spiketrack.train.targets`).
 
@@ -24,6 +29,7 @@ Sample layout (a dict; the default collate stacks a leading batch dimension)::
     'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (views, e.g. teacher)
     'search':   {modality: [n, C, Ss, Ss]}                                               (views)
     'template_bins': [T_t, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]   (event bins, student; T_t: template T)
+    'extra_template_bins': [k-1, T_t, 2, St, St]   'extra_template_frames': [k-1]      (only when k >= 2)
     'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]
     'index': int   'sequence': str (file)   'frames': [1 + n] (template, search frame indices)
 """
@@ -108,6 +114,11 @@ class PairDataset(Dataset):
         self.voxel_bins = views[0].voxel_bins if views else self.data.voxel_bins
         self.timesteps = bins[0].timesteps if bins else 0
         self.template_timesteps = bins[0].template_bins if bins else 0  # T_t (model.template_timesteps)
+        if self.data.num_templates < 1 or (self.data.num_templates > 1 and not bins):
+            raise ConfigError(
+                f"key 'data.num_templates': expected 1, or >= 2 for a model of several templates (the student), "
+                f"got {self.data.num_templates}"
+            )
         self.length = int(length if length is not None else cfg.data.samples_per_epoch)
         self.epoch = 0
         if self.data.search_size % FEATURE_STRIDE:
@@ -236,7 +247,33 @@ class PairDataset(Dataset):
         if self.timesteps:
             sample["template_bins"] = t_inputs["bins"]
             sample["search_bins"] = torch.stack([s["bins"] for s in s_inputs])
+            if d.num_templates > 1:
+                extra = self.extra_templates(entry.visible, template, d.num_templates - 1, rng)
+                sample["extra_template_bins"] = torch.stack([self._template_bins(seq, k, flip, gain, rng) for k in extra])
+                sample["extra_template_frames"] = torch.tensor(extra)
         return sample
+
+    def extra_templates(self, visible: np.ndarray, template: int, count: int, rng: np.random.Generator) -> list[int]:
+        """``count`` earlier template frames: the first visible frame, then ``count - 1`` visible frames drawn
+        between it and ``template`` (sorted; with replacement when too few)."""
+        first = int(visible[0])
+        between = visible[(visible > first) & (visible < template)]
+        if count == 1:
+            return [first]
+        if len(between) == 0:
+            return [first] * count
+        rest = rng.choice(between, size=count - 1, replace=len(between) < count - 1)
+        return [first, *sorted(int(f) for f in rest)]
+
+    def _template_bins(self, seq: Sequence, k: int, flip: bool, gain: float, rng: np.random.Generator) -> torch.Tensor:
+        """Event bins [T_t, 2, St, St] of frame k's template crop (no jitter, the sample's flip and thinning)."""
+        d = self.data
+        window = CropWindow.around(seq.boxes[k], d.template_factor)
+        t0, t1 = seq.frame_window(k)
+        thin = (lambda ev: ev[rng.random(len(ev)) < gain]) if gain < 1.0 else None
+        return build_inputs(
+            seq.frame_events(k), t0, t1, window, d.template_size, timesteps=self.template_timesteps, flip=flip, thin=thin,
+        )["bins"]
 
     def _inputs(
         self, seq: Sequence, k: int, window: CropWindow, size: int, flip: bool, gain: float, rng: np.random.Generator,
