@@ -156,6 +156,25 @@ class DistillConfig:
 
 
 @dataclass
+class TestTimeTuningConfig:
+    """Test-time tuning with LoRA (HDETrack V2, Wang et al., arXiv:2502.05574, §3.4; constants from there):
+    after the first ``frames`` tracked frames, their boxes are pseudo-labels and LoRA adapters on the attention
+    (qkv, proj) and MLP (fc1, fc2) linears are tuned for ``epochs`` SGD steps; per sequence (removed at its end)."""
+
+    enabled: bool = False
+    frames: int = 5  # n: tracked frames whose boxes are the pseudo-labels
+    rank: int = 16  # LoRA r
+    alpha: float = 32.0  # LoRA alpha (scaling alpha / r)
+    lr: float = 0.01  # SGD learning rate
+    epochs: int = 5  # passes (one SGD step each) over the n pseudo-labelled frames
+    momentum: float = 0.0
+    drop_events: float = 0.2  # event-sparsity augmentation: each template event is dropped with this probability
+    consistency: float = 1.0  # weight of the consistency term between two augmented templates' score maps
+    targets: list[str] = field(default_factory=lambda: ["qkv", "q", "k", "v", "proj", "fc1", "fc2"])
+    seed: int = 0  # RNG of the augmentations (per sequence: seed + first frame's event count)
+
+
+@dataclass
 class TrackingConfig:
     """Online tracking: window penalty, template update, adaptive search region (DESIGN §4)."""
 
@@ -184,6 +203,7 @@ class TrackingConfig:
     lost_threshold: float = 0.0
     lost_search_growth: float = 1.0
     lost_search_max: float = 2.0
+    ttt: TestTimeTuningConfig = field(default_factory=TestTimeTuningConfig)  # test-time tuning (off by default)
 
 
 @dataclass
@@ -465,6 +485,7 @@ __all__ = [
     "LossConfig",
     "ModelConfig",
     "NeuronConfig",
+    "TestTimeTuningConfig",
     "TrackingConfig",
     "TrainConfig",
     "dump_config",

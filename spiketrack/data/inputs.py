@@ -155,18 +155,19 @@ def build_input(
     flip: bool = False,
     device: torch.device | str | None = None,
     template: bool = False,
+    thin: Callable[[EventArray], EventArray] | None = None,
 ) -> ModelInput:
     """One unbatched model input of the crop ``window`` resized to ``out_size`` pixels.
 
     Returns ``[T, 2, S, S]`` (event bins; T = ``spec.bins_for(template)``) or a dict of ``[C, S, S]`` tensors
-    (views); see :func:`build_inputs`.
+    (views); see :func:`build_inputs` (``thin``: drops cropped events, an augmentation).
     """
     if spec.timesteps:
         bins = spec.bins_for(template)
-        return build_inputs(events, t0, t1, window, out_size, timesteps=bins, flip=flip, device=device)["bins"]
+        return build_inputs(events, t0, t1, window, out_size, timesteps=bins, flip=flip, thin=thin, device=device)["bins"]
     return build_inputs(
         events, t0, t1, window, out_size, teacher_keys=spec.views, voxel_bins=spec.voxel_bins, rgb=rgb,
-        flip=flip, device=device,
+        flip=flip, thin=thin, device=device,
     )
 
 

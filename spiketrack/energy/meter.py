@@ -13,6 +13,10 @@ Timesteps: a template call (``template_init`` / ``template_update``) runs the te
 counter splits time by its own T, so per-layer and per-timestep tables are right for both. ``per_timestep_sop``
 sums each call's steps from step 0 (its length is the larger T).
 
+Test-time tuning (kind ``test_time_tuning``, listed in ``kinds`` only when it happened, included in the totals):
+a training forward is counted like any call and its backward pass adds ``BACKWARD_DENSE_FACTOR`` x the forward's
+dense MACs (see the constant); the template re-encoded after tuning is a plain forward of the same kind.
+
 Frame attribution: ``set_frame(k)`` names the frame of the following calls; without it, ``template_init`` is
 frame 0 and each ``search`` call advances to the next frame (a frame whose search crop held no events runs no
 model and costs nothing, so callers that skip frames should use ``set_frame``).
@@ -32,7 +36,14 @@ from torch import nn
 from spiketrack.energy.counter import OperationCounter
 from spiketrack.energy.operations import OperationReport
 from spiketrack.energy.profiles import DEFAULT_PROFILE, get_profile
-from spiketrack.tracking.meter import KINDS
+from spiketrack.tracking.meter import ALL_KINDS, KINDS, TUNING_KIND
+
+# Backward pass of test-time tuning: gradients are real-valued (surrogate gradients, not spikes), so each counted
+# layer's backward costs dense MACs: the input gradient (the layer's dense MACs) and, for a trained layer, the
+# weight gradient (the same again). We charge 2 x the forward's dense MACs of every layer -- an upper bound (frozen
+# layers need no weight gradient), i.e. forward + backward ~ 3 x forward operations, the usual training estimate
+# (Kaplan et al. 2020, "Scaling laws for neural language models": ~2N forward, ~4N backward per token).
+BACKWARD_DENSE_FACTOR = 2
 _TOTAL_KEYS = ("calls", "mac", "sop", "sop_paper", "residual_adds", "neuron_updates", "spikes", "energy_mj",
                "energy_mj_paper")
 
@@ -51,6 +62,7 @@ class CallRecord:
     report: OperationReport
     energy_mj: float
     energy_mj_paper: float
+    backward_mac: int = 0  # MACs of a backward pass (test-time tuning), included in mac and energy
 
 
 def _totals(records: list[CallRecord]) -> dict[str, float]:
@@ -64,7 +76,7 @@ def _add_to_totals(out: dict[str, float], r: CallRecord) -> None:
     """Add one call to running totals (the same sums, in the same order, as :func:`_totals`)."""
     rep = r.report
     out["calls"] += 1
-    out["mac"] += rep.total_mac
+    out["mac"] += rep.total_mac + r.backward_mac
     out["sop"] += rep.total_sop
     out["sop_paper"] += rep.total_sop_paper
     out["residual_adds"] += rep.residual_adds
@@ -127,7 +139,9 @@ class _Running:
     """Per-sequence sums kept as calls arrive, so a meter's memory does not grow with the sequence length."""
 
     total: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_TOTAL_KEYS, 0))
-    kinds: dict[str, dict[str, float]] = field(default_factory=lambda: {k: dict.fromkeys(_TOTAL_KEYS, 0) for k in KINDS})
+    kinds: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict.fromkeys(_TOTAL_KEYS, 0) for k in ALL_KINDS}
+    )
     frames: dict[int, tuple[list[str], dict[str, float]]] = field(default_factory=dict)
     per_t: list[Any] | None = None
     layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -190,18 +204,22 @@ class EnergyMeter:
     @contextmanager
     def measure(self, kind: str) -> Iterator[OperationCounter]:
         """Count the model call(s) run inside this block as ``kind`` (the tracker's meter protocol)."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind not in ALL_KINDS:
+            raise ValueError(f"kind must be one of {ALL_KINDS}, got {kind!r}")
         frame = self._frame_for(kind)
         counter = OperationCounter(self.model, timesteps=self.timesteps_of(kind), batch_size=1)
-        with torch.no_grad(), counter:
+        # a tuning call trains: its forward keeps gradients and its backward is charged (BACKWARD_DENSE_FACTOR)
+        with (torch.enable_grad() if kind == TUNING_KIND else torch.no_grad()), counter:
             yield counter
-        self._add(kind, frame, counter.report())
+        self._add(kind, frame, counter.report(), backward=kind == TUNING_KIND and counter.saw_grad)
 
-    def _add(self, kind: str, frame: int, report: OperationReport) -> None:
+    def _add(self, kind: str, frame: int, report: OperationReport, backward: bool = False) -> None:
+        """Add one call; ``backward``: it was a training forward, whose backward pass is charged as well."""
         opts = dict(include_residual=self.include_residual, include_neuron=self.include_neuron)
-        record = CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts),
-                            report.energy_mj(self.profile, convention="paper", **opts))
+        backward_mac = BACKWARD_DENSE_FACTOR * sum(layer.dense_mac for layer in report.layers) if backward else 0
+        extra = get_profile(self.profile).energy_pj(backward_mac, 0) * 1e-9
+        record = CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts) + extra,
+                            report.energy_mj(self.profile, convention="paper", **opts) + extra, backward_mac)
         if self.keep_records:
             self.records.append(record)
         run = self._running
@@ -244,7 +262,7 @@ class EnergyMeter:
         n = int(frames) if frames is not None else last + 1
         n = max(n, last + 1)
         total = dict(run.total)
-        kinds = {k: dict(run.kinds[k]) for k in KINDS}
+        kinds = {k: dict(run.kinds[k]) for k in ALL_KINDS if k in KINDS or run.kinds[k]["calls"]}
         per_frame = []
         empty = dict.fromkeys(_TOTAL_KEYS, 0)
         for k in range(n):
@@ -273,5 +291,5 @@ class EnergyMeter:
             "per_frame": per_frame,
         }
         if layers:
-            out["layers"] = {k: _finish_layers(run.layers[k]) for k in KINDS if k in run.layers}
+            out["layers"] = {k: _finish_layers(run.layers[k]) for k in ALL_KINDS if k in run.layers}
         return out
