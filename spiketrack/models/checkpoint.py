@@ -114,7 +114,8 @@ _FORWARD_NEUTRAL = {"pretrained", "neuron.backend", "neuron.surrogate", "neuron.
 
 
 def model_settings(cfg: ExperimentConfig) -> dict[str, Any]:
-    """``cfg.model`` as flat dotted keys (``neuron.levels``), without the settings in ``_FORWARD_NEUTRAL``."""
+    """``cfg.model`` as flat dotted keys (``neuron.levels``), without the settings in ``_FORWARD_NEUTRAL``
+    (``template_timesteps`` equal to ``timesteps`` reads as its default, None)."""
 
     def flat(data: dict[str, Any], prefix: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -125,7 +126,10 @@ def model_settings(cfg: ExperimentConfig) -> dict[str, Any]:
                 out[f"{prefix}{key}"] = value
         return out
 
-    return flat(to_dict(cfg.model), "")
+    out = flat(to_dict(cfg.model), "")
+    if out.get("template_timesteps") == out.get("timesteps"):
+        out["template_timesteps"] = None  # T_t = T is the default (None): the same network
+    return out
 
 
 def check_model_config(cfg: ExperimentConfig, stored: ExperimentConfig, path: str | Path) -> None:

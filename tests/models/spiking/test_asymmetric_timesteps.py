@@ -129,3 +129,13 @@ def test_meter_from_config_reads_the_template_T() -> None:
     s = meter.summary(layers=False)
     assert s["template_timesteps"] == 3 and s["timesteps"] == 1 and len(s["per_timestep_sop"]) == 3
     assert s["per_timestep_sop"][1] > 0 and s["per_timestep_sop"][2] > 0  # steps only the template has
+
+
+def test_template_T_equal_to_T_is_the_same_model_for_checkpoints() -> None:
+    from spiketrack.models.checkpoint import model_settings
+
+    def settings(*sets: str) -> dict:
+        return model_settings(load_config(None, ["model.kind=student", "model.timesteps=4", *sets]))
+
+    assert settings("model.template_timesteps=4") == settings()
+    assert settings("model.template_timesteps=2") != settings()
