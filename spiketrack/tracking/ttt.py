@@ -35,6 +35,7 @@ from torchvision.ops import generalized_box_iou_loss
 
 from spiketrack.config import TestTimeTuningConfig
 from spiketrack.data.inputs import ModelInput
+from spiketrack.errors import ConfigError
 from spiketrack.models.lora import add_lora, lora_parameters, remove_lora, target_names
 from spiketrack.tracking.meter import TUNING_KIND
 L1_WEIGHT, GIOU_WEIGHT = 5.0, 2.0  # OSTrack box-loss weights (Ye et al., ECCV 2022), as train.loss
@@ -65,8 +66,6 @@ class TestTimeTuner:
 
     def __init__(self, model: nn.Module, cfg: TestTimeTuningConfig) -> None:
         if cfg.frames < 1 or cfg.epochs < 0 or cfg.rank < 1 or not 0.0 <= cfg.drop_events < 1.0:
-            from spiketrack.errors import ConfigError
-
             raise ConfigError(
                 "key 'tracking.ttt': expected frames >= 1, epochs >= 0, rank >= 1 and 0 <= drop_events < 1, got "
                 f"frames={cfg.frames}, epochs={cfg.epochs}, rank={cfg.rank}, drop_events={cfg.drop_events}"

@@ -115,3 +115,11 @@ def test_runner_removes_adapters_and_energy_lists_the_tuning_apart() -> None:
     with torch.no_grad(), plain.measure("search"):
         pass
     assert "test_time_tuning" not in plain.summary()["kinds"]
+
+
+def test_bad_settings_are_config_errors() -> None:
+    from spiketrack.errors import ConfigError
+
+    cfg = small_config("student", **{**TTT, "ttt.drop_events": 1.0})
+    with pytest.raises(ConfigError, match="tracking.ttt"):
+        ModelTracker(build_model(cfg), cfg)
