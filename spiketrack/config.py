@@ -47,6 +47,10 @@ class DataConfig:
     search_factor: float = 4.0
     voxel_bins: int = 5  # B bins of the voxel-grid view (teacher `events+voxel`)
     num_search: int = 1  # search frames per training sample (3 for the temporal Fourier loss)
+    # templates per training sample (student): 1 = one template; k >= 2 adds the sequence's first visible frame and
+    # k - 2 frames between it and the template as extra memory slots, merged by the model's gate (merge_memories)
+    # as the tracker's template update merges them, so the gate over slots is trained
+    num_templates: int = 1
     max_gap: int = 50  # largest template -> search frame distance when sampling pairs
     center_jitter: float = 3.0  # search-crop centre jitter, in units of sqrt(w*h) / search_factor
     scale_jitter: float = 0.25  # search-crop log-scale jitter
@@ -83,8 +87,13 @@ class ModelConfig:
     variant: str = "tiny"  # named configuration in the model family's file
     modalities: str = "events"  # teacher: events | rgb+events | events+voxel; student: events
     timesteps: int = 4  # T of the student = T temporal bins of a frame window (T x D is the temporal budget)
+    # T_t of the student's template branch (None: = timesteps). SpikeTrack's asymmetric timestep expansion
+    # (Zhang et al., arXiv:2602.23963): a long template T run once, a short search T every frame.
+    template_timesteps: int | None = None
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
-    pretrained: str | None = None  # local path to ViT weights (timm/MAE state dict); never downloaded
+    # local weights, never downloaded: teacher a timm/MAE ViT state dict; student a spiketrack checkpoint or a
+    # plain state dict of the student (spiketrack.models.spiking.pretrained)
+    pretrained: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # variant fields to change (dims, depth, ...)
 
 
@@ -164,6 +173,25 @@ class DistillConfig:
 
 
 @dataclass
+class TestTimeTuningConfig:
+    """Test-time tuning with LoRA (HDETrack V2, Wang et al., arXiv:2502.05574, §3.4; constants from there):
+    after the first ``frames`` tracked frames, their boxes are pseudo-labels and LoRA adapters on the attention
+    (qkv, proj) and MLP (fc1, fc2) linears are tuned for ``epochs`` SGD steps; per sequence (removed at its end)."""
+
+    enabled: bool = False
+    frames: int = 5  # n: tracked frames whose boxes are the pseudo-labels
+    rank: int = 16  # LoRA r
+    alpha: float = 32.0  # LoRA alpha (scaling alpha / r)
+    lr: float = 0.01  # SGD learning rate
+    epochs: int = 5  # passes (one SGD step each) over the n pseudo-labelled frames
+    momentum: float = 0.0
+    drop_events: float = 0.2  # event-sparsity augmentation: each template event is dropped with this probability
+    consistency: float = 1.0  # weight of the consistency term between two augmented templates' score maps
+    targets: list[str] = field(default_factory=lambda: ["qkv", "q", "k", "v", "proj", "fc1", "fc2"])
+    seed: int = 0  # RNG of the augmentations (per sequence: seed + first frame's event count)
+
+
+@dataclass
 class TrackingConfig:
     """Online tracking: window penalty, template update, adaptive search region (DESIGN §4)."""
 
@@ -192,6 +220,7 @@ class TrackingConfig:
     lost_threshold: float = 0.0
     lost_search_growth: float = 1.0
     lost_search_max: float = 2.0
+    ttt: TestTimeTuningConfig = field(default_factory=TestTimeTuningConfig)  # test-time tuning (off by default)
 
 
 @dataclass
@@ -473,6 +502,7 @@ __all__ = [
     "LossConfig",
     "ModelConfig",
     "NeuronConfig",
+    "TestTimeTuningConfig",
     "TrackingConfig",
     "TrainConfig",
     "dump_config",

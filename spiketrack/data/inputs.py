@@ -3,7 +3,9 @@
 Training and tracking must feed the model identical inputs, so both build them here:
 What a model eats is its :class:`InputSpec` (``model.input_spec``):
 - event bins (the student): timestep bins ``[T, 2, S, S]`` of the cropped events over the frame window ``(t0, t1]``
-  (T = ``cfg.model.timesteps``); batched to ``[T, B, 2, S, S]``.
+  (T = ``cfg.model.timesteps``); batched to ``[T, B, 2, S, S]``. The template crop may use its own T
+  (``cfg.model.template_timesteps``: SpikeTrack's asymmetric timestep expansion, Zhang et al., arXiv:2602.23963):
+  ``build_input(..., template=True)`` bins it with ``spec.template_bins``.
 - views (the teacher): a dict with one entry per modality of ``cfg.model.modalities`` ('events' -> ``[2, S, S]`` count
   frame, 'rgb' -> ``[3, S, S]`` in [0, 1], 'voxel' -> ``[bins, S, S]`` voxel grid); batched to ``[B, C, S, S]``.
 
@@ -55,16 +57,19 @@ class InputSpec:
 
     ``timesteps`` > 0: one tensor of T event bins ``[T, 2, S, S]`` (batched ``[T, B, 2, S, S]``; the student);
     otherwise a dict with one entry per view of ``views`` (``[C, S, S]``, batched ``[B, C, S, S]``; the teacher).
+    ``template_timesteps`` > 0: the template crop has its own T_t bins (0: the same T as the search crop).
     """
 
     views: tuple[str, ...] = ()
     timesteps: int = 0
     voxel_bins: int = 5
+    template_timesteps: int = 0
 
     @staticmethod
-    def event_bins(timesteps: int) -> InputSpec:
-        """T event bins of the frame window."""
-        return InputSpec(timesteps=int(timesteps))
+    def event_bins(timesteps: int, template_timesteps: int | None = None) -> InputSpec:
+        """T event bins of the frame window (the template's T_t = ``template_timesteps``, None: T)."""
+        tt = int(template_timesteps) if template_timesteps and int(template_timesteps) != int(timesteps) else 0
+        return InputSpec(timesteps=int(timesteps), template_timesteps=tt)
 
     @staticmethod
     def from_modalities(modalities: str, voxel_bins: int = 5) -> InputSpec:
@@ -77,6 +82,15 @@ class InputSpec:
         if self.timesteps:
             return {"bins": 2}
         return {v: view_channels(v, self.voxel_bins) for v in self.views}
+
+    @property
+    def template_bins(self) -> int:
+        """T_t of the template crop's event bins (= ``timesteps`` unless set apart; 0 for views)."""
+        return self.template_timesteps or self.timesteps
+
+    def bins_for(self, template: bool) -> int:
+        """Event bins of a template (``template=True``) or search crop."""
+        return self.template_bins if template else self.timesteps
 
     @property
     def needs_rgb(self) -> bool:
@@ -140,16 +154,20 @@ def build_input(
     rgb: np.ndarray | torch.Tensor | None = None,
     flip: bool = False,
     device: torch.device | str | None = None,
+    template: bool = False,
+    thin: Callable[[EventArray], EventArray] | None = None,
 ) -> ModelInput:
     """One unbatched model input of the crop ``window`` resized to ``out_size`` pixels.
 
-    Returns ``[T, 2, S, S]`` (event bins) or a dict of ``[C, S, S]`` tensors (views); see :func:`build_inputs`.
+    Returns ``[T, 2, S, S]`` (event bins; T = ``spec.bins_for(template)``) or a dict of ``[C, S, S]`` tensors
+    (views); see :func:`build_inputs` (``thin``: drops cropped events, an augmentation).
     """
     if spec.timesteps:
-        return build_inputs(events, t0, t1, window, out_size, timesteps=spec.timesteps, flip=flip, device=device)["bins"]
+        bins = spec.bins_for(template)
+        return build_inputs(events, t0, t1, window, out_size, timesteps=bins, flip=flip, thin=thin, device=device)["bins"]
     return build_inputs(
         events, t0, t1, window, out_size, teacher_keys=spec.views, voxel_bins=spec.voxel_bins, rgb=rgb,
-        flip=flip, device=device,
+        flip=flip, thin=thin, device=device,
     )
 
 

@@ -211,6 +211,7 @@ class OperationCounter:
         self._layer_depth = 0
         self._neuron_depth = 0
         self._busy = False
+        self.saw_grad = False  # some counted layer's output required grad (a training forward: test-time tuning)
 
     def __enter__(self) -> OperationCounter:
         for module in self.model.modules():
@@ -308,6 +309,7 @@ class OperationCounter:
         try:
             if _is_counted(module):
                 self._layer_depth -= 1
+                self.saw_grad = self.saw_grad or (isinstance(out, torch.Tensor) and out.requires_grad)
                 if self._layer_depth == 0 and self._neuron_depth == 0:
                     self._count_module(module, name, args, kwargs, out)
             if _is_neuron(module):

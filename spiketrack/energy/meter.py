@@ -8,6 +8,15 @@ and keeps frame-level and layer-level breakdowns. It serves two callers:
   ``set_frame``; ``summary``), with :meth:`EnergyMeter.from_config` as the runner's meter factory;
 - any loop: ``meter.count_template(fn, *inputs)`` / ``meter.count_search(fn, *inputs)`` return the call's output.
 
+Timesteps: a template call (``template_init`` / ``template_update``) runs the template branch's T_t steps
+(``model.input_spec.template_bins``, SpikeTrack's asymmetric timesteps), a search call the search T; each call's
+counter splits time by its own T, so per-layer and per-timestep tables are right for both. ``per_timestep_sop``
+sums each call's steps from step 0 (its length is the larger T).
+
+Test-time tuning (kind ``test_time_tuning``, listed in ``kinds`` only when it happened, included in the totals):
+a training forward is counted like any call and its backward pass adds ``BACKWARD_DENSE_FACTOR`` x the forward's
+dense MACs (see the constant); the template re-encoded after tuning is a plain forward of the same kind.
+
 Frame attribution: ``set_frame(k)`` names the frame of the following calls; without it, ``template_init`` is
 frame 0 and each ``search`` call advances to the next frame (a frame whose search crop held no events runs no
 model and costs nothing, so callers that skip frames should use ``set_frame``).
@@ -28,7 +37,14 @@ from spiketrack.energy.counter import OperationCounter
 from spiketrack.energy.memory import LEMAIRE, MemoryReport, memory_report
 from spiketrack.energy.operations import OperationReport
 from spiketrack.energy.profiles import DEFAULT_PROFILE, get_profile
-from spiketrack.tracking.meter import KINDS
+from spiketrack.tracking.meter import ALL_KINDS, KINDS, TUNING_KIND
+
+# Backward pass of test-time tuning: gradients are real-valued (surrogate gradients, not spikes), so each counted
+# layer's backward costs dense MACs: the input gradient (the layer's dense MACs) and, for a trained layer, the
+# weight gradient (the same again). We charge 2 x the forward's dense MACs of every layer -- an upper bound (frozen
+# layers need no weight gradient), i.e. forward + backward ~ 3 x forward operations, the usual training estimate
+# (Kaplan et al. 2020, "Scaling laws for neural language models": ~2N forward, ~4N backward per token).
+BACKWARD_DENSE_FACTOR = 2
 _TOTAL_KEYS = ("calls", "mac", "sop", "sop_paper", "residual_adds", "neuron_updates", "spikes", "energy_mj",
                "energy_mj_paper")
 
@@ -47,6 +63,7 @@ class CallRecord:
     report: OperationReport
     energy_mj: float
     energy_mj_paper: float
+    backward_mac: int = 0  # MACs of a backward pass (test-time tuning), included in mac and energy
 
 
 def _totals(records: list[CallRecord]) -> dict[str, float]:
@@ -60,7 +77,7 @@ def _add_to_totals(out: dict[str, float], r: CallRecord) -> None:
     """Add one call to running totals (the same sums, in the same order, as :func:`_totals`)."""
     rep = r.report
     out["calls"] += 1
-    out["mac"] += rep.total_mac
+    out["mac"] += rep.total_mac + r.backward_mac
     out["sop"] += rep.total_sop
     out["sop_paper"] += rep.total_sop_paper
     out["residual_adds"] += rep.residual_adds
@@ -123,7 +140,9 @@ class _Running:
     """Per-sequence sums kept as calls arrive, so a meter's memory does not grow with the sequence length."""
 
     total: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_TOTAL_KEYS, 0))
-    kinds: dict[str, dict[str, float]] = field(default_factory=lambda: {k: dict.fromkeys(_TOTAL_KEYS, 0) for k in KINDS})
+    kinds: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict.fromkeys(_TOTAL_KEYS, 0) for k in ALL_KINDS}
+    )
     frames: dict[int, tuple[list[str], dict[str, float]]] = field(default_factory=dict)
     per_t: list[Any] | None = None
     layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -139,6 +158,7 @@ class EnergyMeter:
 
     model: nn.Module
     timesteps: int = 1
+    template_timesteps: int | None = None  # T_t of template calls (None: = timesteps)
     profile: str = DEFAULT_PROFILE
     include_residual: bool = False
     include_neuron: bool = False
@@ -154,9 +174,12 @@ class EnergyMeter:
 
     @classmethod
     def from_config(cls, model: nn.Module, cfg: Any) -> EnergyMeter:
-        """Meter with T (the model's event bins; 1 for a model of dense views), profile and residual/neuron options."""
-        timesteps = int(model.input_spec.timesteps or 1)
-        return cls(model, timesteps=timesteps, profile=cfg.energy.profile,
+        """Meter with T and the template's T_t (the model's event bins; 1 for a model of dense views), profile and
+        residual/neuron options."""
+        spec = model.input_spec
+        timesteps = int(spec.timesteps or 1)
+        template_timesteps = int(getattr(spec, "template_bins", 0) or timesteps)
+        return cls(model, timesteps=timesteps, template_timesteps=template_timesteps, profile=cfg.energy.profile,
                    include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron)
 
     # ------------------------------------------------------------------------------------------ counting
@@ -173,21 +196,35 @@ class EnergyMeter:
             self._frame = 1 if self._frame is None else self._frame + 1
         return self._frame or 0
 
+    def timesteps_of(self, kind: str) -> int:
+        """T of a call of ``kind``: the template's T_t for template calls, else the search T."""
+        if kind.startswith("template") and self.template_timesteps:
+            return int(self.template_timesteps)
+        return self.timesteps
+
+    @property
+    def _per_t_length(self) -> int:
+        return max(self.timesteps, int(self.template_timesteps or 0))
+
     @contextmanager
     def measure(self, kind: str) -> Iterator[OperationCounter]:
         """Count the model call(s) run inside this block as ``kind`` (the tracker's meter protocol)."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind not in ALL_KINDS:
+            raise ValueError(f"kind must be one of {ALL_KINDS}, got {kind!r}")
         frame = self._frame_for(kind)
-        counter = OperationCounter(self.model, timesteps=self.timesteps, batch_size=1)
-        with torch.no_grad(), counter:
+        counter = OperationCounter(self.model, timesteps=self.timesteps_of(kind), batch_size=1)
+        # a tuning call trains: its forward keeps gradients and its backward is charged (BACKWARD_DENSE_FACTOR)
+        with (torch.enable_grad() if kind == TUNING_KIND else torch.no_grad()), counter:
             yield counter
-        self._add(kind, frame, counter.report())
+        self._add(kind, frame, counter.report(), backward=kind == TUNING_KIND and counter.saw_grad)
 
-    def _add(self, kind: str, frame: int, report: OperationReport) -> None:
+    def _add(self, kind: str, frame: int, report: OperationReport, backward: bool = False) -> None:
+        """Add one call; ``backward``: it was a training forward, whose backward pass is charged as well."""
         opts = dict(include_residual=self.include_residual, include_neuron=self.include_neuron)
-        record = CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts),
-                            report.energy_mj(self.profile, convention="paper", **opts))
+        backward_mac = BACKWARD_DENSE_FACTOR * sum(layer.dense_mac for layer in report.layers) if backward else 0
+        extra = get_profile(self.profile).energy_pj(backward_mac, 0) * 1e-9
+        record = CallRecord(kind, frame, report, report.energy_mj(self.profile, **opts) + extra,
+                            report.energy_mj(self.profile, convention="paper", **opts) + extra, backward_mac)
         if self.keep_records:
             self.records.append(record)
         run = self._running
@@ -197,15 +234,16 @@ class EnergyMeter:
         kinds_of_frame.append(kind)
         _add_to_totals(frame_totals, record)
         run.last_frame = max(run.last_frame, frame)
-        per_t = run.per_t if run.per_t is not None else [0] * self.timesteps
-        run.per_t = [a + b for a, b in zip(per_t, report.per_timestep_sop())]
+        per_t = run.per_t if run.per_t is not None else [0] * self._per_t_length
+        steps = report.per_timestep_sop()
+        run.per_t = [a + (steps[i] if i < len(steps) else 0) for i, a in enumerate(per_t)]
         _add_layers(run.layers.setdefault(kind, {}), report)
         if self.memory:
             _add_memory(run, kind, memory_report(report, self.model))
 
     def _count(self, kind: str, fn: Callable[..., Any], inputs: tuple, kwargs: dict) -> Any:
         frame = self._frame_for(kind)
-        counter = OperationCounter(self.model, timesteps=self.timesteps)
+        counter = OperationCounter(self.model, timesteps=self.timesteps_of(kind))
         counter.infer_batch_size((inputs, kwargs))
         with torch.no_grad(), counter:
             out = fn(*inputs, **kwargs)
@@ -231,14 +269,14 @@ class EnergyMeter:
         n = int(frames) if frames is not None else last + 1
         n = max(n, last + 1)
         total = dict(run.total)
-        kinds = {k: dict(run.kinds[k]) for k in KINDS}
+        kinds = {k: dict(run.kinds[k]) for k in ALL_KINDS if k in KINDS or run.kinds[k]["calls"]}
         per_frame = []
         empty = dict.fromkeys(_TOTAL_KEYS, 0)
         for k in range(n):
             kinds_of_frame, t = run.frames.get(k, ([], empty))
             per_frame.append({"frame": k, "kinds": list(kinds_of_frame), "mac": t["mac"], "sop": t["sop"],
                               "energy_mj": t["energy_mj"]})
-        per_t = list(run.per_t) if run.per_t is not None else [0] * self.timesteps
+        per_t = list(run.per_t) if run.per_t is not None else [0] * self._per_t_length
         prof = get_profile(self.profile)
         out: dict[str, Any] = {
             "profile": prof.name,
@@ -247,6 +285,8 @@ class EnergyMeter:
             "include_residual": self.include_residual,
             "include_neuron": self.include_neuron,
             "timesteps": self.timesteps,
+            **({"template_timesteps": self.template_timesteps}
+               if self.template_timesteps and self.template_timesteps != self.timesteps else {}),
             "parameters": count_parameters(self.model),
             "frames": n,
             "total": total,
@@ -258,7 +298,7 @@ class EnergyMeter:
             "per_frame": per_frame,
         }
         if layers:
-            out["layers"] = {k: _finish_layers(run.layers[k]) for k in KINDS if k in run.layers}
+            out["layers"] = {k: _finish_layers(run.layers[k]) for k in ALL_KINDS if k in run.layers}
         if self.memory:
             out.update(_memory_summary(run, total["energy_mj"], n, layers))
         return out

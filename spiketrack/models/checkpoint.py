@@ -11,6 +11,7 @@ here without importing training code. Writing checkpoints and resuming training 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 import zipfile
 import zlib
@@ -83,6 +84,14 @@ def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str 
         raise CheckpointError(f"{path} [{field}]: does not fit the model: {' '.join(first)}") from exc
 
 
+def _without_pretrained(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``model.pretrained`` cleared: a model rebuilt for a checkpoint's weights does not need (or
+    read) the file it started training from, which may be gone on the machine that tracks."""
+    if not cfg.model.pretrained:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
+
+
 def load_checkpoint(
     path: str | Path,
     device: str | torch.device = "cpu",
@@ -94,7 +103,7 @@ def load_checkpoint(
     """
     state = read_checkpoint(path)
     cfg = checkpoint_config(state, path)
-    model = (build or build_model)(cfg)
+    model = (build or build_model)(_without_pretrained(cfg))
     load_state(model, state["model"], path)
     return model.to(device).eval(), cfg
 
@@ -105,7 +114,8 @@ _FORWARD_NEUTRAL = {"pretrained", "neuron.backend", "neuron.surrogate", "neuron.
 
 
 def model_settings(cfg: ExperimentConfig) -> dict[str, Any]:
-    """``cfg.model`` as flat dotted keys (``neuron.levels``), without the settings in ``_FORWARD_NEUTRAL``."""
+    """``cfg.model`` as flat dotted keys (``neuron.levels``), without the settings in ``_FORWARD_NEUTRAL``
+    (``template_timesteps`` equal to ``timesteps`` reads as its default, None)."""
 
     def flat(data: dict[str, Any], prefix: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -116,7 +126,10 @@ def model_settings(cfg: ExperimentConfig) -> dict[str, Any]:
                 out[f"{prefix}{key}"] = value
         return out
 
-    return flat(to_dict(cfg.model), "")
+    out = flat(to_dict(cfg.model), "")
+    if out.get("template_timesteps") == out.get("timesteps"):
+        out["template_timesteps"] = None  # T_t = T is the default (None): the same network
+    return out
 
 
 def check_model_config(cfg: ExperimentConfig, stored: ExperimentConfig, path: str | Path) -> None:
@@ -146,7 +159,7 @@ def load_checkpoint_as(
 
     def build_checked(stored: ExperimentConfig) -> nn.Module:
         check_model_config(cfg, stored, path)
-        return build(cfg)
+        return build(_without_pretrained(cfg))
 
     model, _ = load_checkpoint(path, device=device, build=build_checked)
     return model

@@ -67,10 +67,11 @@ def teacher_inputs(cfg: ExperimentConfig, streams: tuple[str, ...], batch: int =
 
 
 def student_inputs(cfg: ExperimentConfig, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random Poisson event bins: template [T, B, 2, Ht, Wt], search [T, B, 2, Hs, Ws]."""
+    """Random Poisson event bins: template [T_t, B, 2, Ht, Wt], search [T, B, 2, Hs, Ws]."""
     t, zs, xs = cfg.model.timesteps, cfg.data.template_size, cfg.data.search_size
+    tt = cfg.model.template_timesteps or t
     gen = torch.Generator().manual_seed(0)
-    template = torch.poisson(torch.full((t, batch, 2, zs, zs), 0.5), generator=gen)
+    template = torch.poisson(torch.full((tt, batch, 2, zs, zs), 0.5), generator=gen)
     search = torch.poisson(torch.full((t, batch, 2, xs, xs), 0.5), generator=gen)
     return template, search
 
@@ -114,7 +115,7 @@ def model_summary(cfg: ExperimentConfig, macs: bool = True) -> dict[str, Any]:
         info["params"] = {"total": total, **{k: _count(v) for k, v in parts.items()}}
         t = m.timesteps
         d = neuron_levels(m.neuron)
-        info["inputs"] = {"template": [t, 1, 2, zs, zs], "search": [t, 1, 2, xs, xs]}
+        info["inputs"] = {"template": [m.template_timesteps or t, 1, 2, zs, zs], "search": [t, 1, 2, xs, xs]}
         info["feature_map"] = [xs // 16, xs // 16]
         info["neuron"] = {
             "kind": m.neuron.kind,

@@ -18,10 +18,15 @@ from torch import nn
 from spiketrack.config import ExperimentConfig
 
 KINDS = ("template_init", "template_update", "search")  # what a model call can be, in ``measure(kind)``
+# Test-time tuning (tracking.ttt): its forward passes run with gradients inside ``measure(TUNING_KIND)``, and the
+# re-encoded template after tuning; listed apart from KINDS (a meter reports it only when it happened).
+TUNING_KIND = "test_time_tuning"
+ALL_KINDS = (*KINDS, TUNING_KIND)
 
 
 class TrackerMeter(Protocol):
-    """Energy hook: ``measure(kind)`` wraps one model call (kind template_init | template_update | search)."""
+    """Energy hook: ``measure(kind)`` wraps one model call (kind template_init | template_update | search |
+    test_time_tuning; a tuning call runs with gradients, so the meter must not disable them for it)."""
 
     def measure(self, kind: str) -> AbstractContextManager[Any]: ...
 
@@ -37,4 +42,4 @@ class SequenceMeter(TrackerMeter, Protocol):
 # model, config -> a fresh meter for one sequence (picklable when the runner uses worker processes)
 MeterFactory = Callable[[nn.Module, ExperimentConfig], SequenceMeter]
 
-__all__ = ["KINDS", "MeterFactory", "SequenceMeter", "TrackerMeter"]
+__all__ = ["ALL_KINDS", "KINDS", "TUNING_KIND", "MeterFactory", "SequenceMeter", "TrackerMeter"]

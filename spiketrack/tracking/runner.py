@@ -126,8 +126,22 @@ def track_sequence(
     boxes = np.zeros((n, 4))
     times = np.zeros(n)
     scores = np.zeros(n)
+    try:
+        _track_frames(seq, tracker, timer, self_timed, needs_rgb, boxes, times, scores)
+    finally:
+        finish = getattr(tracker, "finish", None)
+        if finish is not None:
+            finish()  # per-sequence state the tracker put into a shared model (test-time adapters) goes
+    return SequenceResult(seq.name, boxes, times, dict(timer.seconds), scores)
+
+
+def _track_frames(
+    seq: Sequence, tracker: Tracker, timer: StageTimer, self_timed: bool, needs_rgb: bool,
+    boxes: np.ndarray, times: np.ndarray, scores: np.ndarray,
+) -> None:
+    """Fill ``boxes``, ``times`` and ``scores`` frame by frame (frame 0 initialises with the ground-truth box)."""
     box0 = first_box(seq)
-    for k in range(n):
+    for k in range(seq.num_frames):
         start = time.perf_counter()
         with timer.stage("data"):
             t0, t1 = seq.frame_window(k)
@@ -142,7 +156,6 @@ def track_sequence(
                 box, score = tracker.track(frame)
                 boxes[k], scores[k] = box, score
         times[k] = time.perf_counter() - start
-    return SequenceResult(seq.name, boxes, times, dict(timer.seconds), scores)
 
 
 # ------------------------------------------------------------------------------------------------ trackers

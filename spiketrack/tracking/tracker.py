@@ -18,9 +18,14 @@ window, decodes the box at the argmax, maps it back to image coordinates and cli
 - A prediction scoring below ``tracking.lost_threshold`` (when > 0) is not adopted: the last confident box is
   kept and the next search crop may grow (``lost_search_growth`` per lost frame, up to ``lost_search_max``).
 
+- Test-time tuning (``tracking.ttt.enabled``, :mod:`spiketrack.tracking.ttt`): the first ``ttt.frames`` adopted
+  boxes are pseudo-labels; after them LoRA adapters are tuned, the first template is encoded again with the tuned
+  model (the memory holds that one slot again) and tracking continues. ``finish()`` (the runner calls it when the
+  sequence ends; ``initialize`` does too) removes the adapters.
+
 ``meter`` (optional, :class:`~spiketrack.tracking.meter.TrackerMeter`) receives every model call:
 ``meter.measure(kind)`` is a context manager entered around the call, kind ``template_init`` |
-``template_update`` | ``search``; a meter with ``set_frame(k)`` is told each frame's index first.
+``template_update`` | ``search`` | ``test_time_tuning``; a meter with ``set_frame(k)`` is told each frame's index first.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from spiketrack.tracking.meter import TrackerMeter
 from spiketrack.data.inputs import InputSpec, ModelInput, batch_inputs, build_input, crop_event_count
 from spiketrack.tracking.postprocess import box_iou, clip_box, decode, hann2d, to_image_box
 from spiketrack.tracking.timing import StageTimer
+from spiketrack.tracking.ttt import TUNING_KIND, TestTimeTuner
 
 
 class Tracker(Protocol):
@@ -81,6 +87,8 @@ class ModelTracker:
         self.memory: Any = None  # the state track() uses (slots merged by the model when it supports several)
         self.last_window: CropWindow | None = None  # search crop of the last tracked frame
         self.lost_scale = 1.0  # search-crop multiplier while the target is lost (tracking.lost_threshold)
+        self.ttt = TestTimeTuner(self.model, t.ttt) if t.ttt.enabled else None
+        self._first: tuple[TrackingFrame, np.ndarray] | None = None  # first frame and box (test-time tuning)
 
     # ------------------------------------------------------------------------------------------ helpers
     def _tag_frame(self, frame: TrackingFrame) -> None:
@@ -92,16 +100,21 @@ class ModelTracker:
     def _measure(self, kind: str) -> AbstractContextManager[Any]:
         return self.meter.measure(kind) if self.meter is not None else nullcontext()
 
-    def _input(self, frame: TrackingFrame, window: CropWindow, size: int) -> ModelInput:
+    def _input(
+        self, frame: TrackingFrame, window: CropWindow, size: int, template: bool = False, thin: Any = None
+    ) -> ModelInput:
         dev = None if self.device.type == "cpu" else self.device
-        item = build_input(self.spec, frame.events, frame.t0, frame.t1, window, size, rgb=frame.rgb, device=dev)
+        item = build_input(
+            self.spec, frame.events, frame.t0, frame.t1, window, size, rgb=frame.rgb, device=dev, template=template,
+            thin=thin,
+        )
         return batch_inputs([item])
 
     def _encode(self, frame: TrackingFrame, box: np.ndarray, kind: str) -> Any:
         """Template state of the crop around ``box`` (``model.encode_template``; a call that runs layers is measured)."""
         window = CropWindow.around(box, self.data_cfg.template_factor)
         with self.timer.stage("representation"):
-            inputs = self._input(frame, window, self.data_cfg.template_size)
+            inputs = self._input(frame, window, self.data_cfg.template_size, template=True)
         if not self.encodes_template:  # the state is the inputs themselves: no layer runs, nothing to time or count
             return self.model.encode_template(inputs)
         with self.timer.stage("model"), self._measure(kind), torch.no_grad():
@@ -125,8 +138,16 @@ class ModelTracker:
         self.lost_scale = 1.0
         self._tag_frame(frame)
         self.asr.reset()
+        if self.ttt is not None:
+            self.ttt.start(seed=len(frame.events))  # removes adapters a previous sequence left
+            self._first = (frame, b.copy())
         encoded = self._encode(frame, b, "template_init")
         self.slots, self.memory = [encoded], encoded
+
+    def finish(self) -> None:
+        """The sequence has ended: remove test-time adapters (the model is as it was before the sequence)."""
+        if self.ttt is not None:
+            self.ttt.finish()
 
     def track(self, frame: TrackingFrame) -> tuple[np.ndarray, float]:
         """Box (x, y, w, h, float64 [4]) and score in [0, 1] for ``frame``."""
@@ -159,9 +180,27 @@ class ModelTracker:
             box = clip_box(box, frame.width, frame.height, self.cfg.margin)
             self.asr.update(box_iou(box, self.box))
             self.box, self.score = box, score
+        if self.ttt is not None and not self.ttt.tuned:
+            self.ttt.add(search, window.box_to_crop(self.box))
+            if self.ttt.due:
+                self._test_time_tune()
         if self._update_due():
             self._add_template(frame)
         return self.box.copy(), self.score
+
+    def _test_time_tune(self) -> None:
+        """Tune the adapters on the pseudo-labels, then encode the first template again with the tuned model."""
+        assert self.ttt is not None and self._first is not None
+        first, box = self._first
+        window = CropWindow.around(box, self.data_cfg.template_factor)
+
+        def template(thin: Any) -> ModelInput:
+            return self._input(first, window, self.data_cfg.template_size, template=True, thin=thin)
+
+        with self.timer.stage("model"):
+            self.ttt.tune(template, self._measure)
+        encoded = self._encode(first, box, TUNING_KIND)
+        self.slots, self.memory = [encoded], encoded
 
     def _damped(self, box: np.ndarray) -> np.ndarray:
         """The predicted box with its size moved only ``size_update_rate`` of the way from the last size."""

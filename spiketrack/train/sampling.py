@@ -16,6 +16,11 @@ samples; see :meth:`PairDataset.rng_for`):
    — RGB crops are multiplied by ``b`` (clipped to [0, 1]); events are thinned, each kept with probability
    ``min(b, 1)`` (fewer events = lower contrast sensitivity; counts stay integers, as a real sensor's).
 
+5. Extra templates (``cfg.data.num_templates`` = k >= 2, event bins only): the template object's first visible
+   frame and k - 2 visible frames drawn between it and the template (sorted), cropped like the template; the model merges
+   them with the template as memory slots (the tracker's template update). Drawn after everything else, so
+   samples with k = 1 are unchanged.
+
 Targets per search frame: the normalised box (cx, cy, w, h) in its crop (after the flip) and the
 CenterNet/OSTrack Gaussian heatmap on the ``search_size / 16`` grid (:mod:`spiketrack.train.targets`).
 
@@ -40,7 +45,8 @@ Sample layout (a dict; the default collate stacks a leading batch dimension)::
 
     'template': {'events': [2, St, St], 'rgb': [3, St, St], 'voxel': [bins, St, St]}   (views, e.g. teacher)
     'search':   {modality: [n, C, Ss, Ss]}                                               (views)
-    'template_bins': [T, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]                   (event bins, student)
+    'template_bins': [T_t, 2, St, St]   'search_bins': [n, T, 2, Ss, Ss]   (event bins, student; T_t: template T)
+    'extra_template_bins': [k-1, T_t, 2, St, St]   'extra_template_frames': [k-1]      (only when k >= 2)
     'boxes': [n, 4]   'heatmap': [n, 1, Hf, Hf]   'box_mask': [n] (1 = target present, 0 = negative pair)
     'object': int (annotated object of the pair, 0 = primary)   'negative': bool
     'index': int   'sequence': str (file)   'frames': [1 + n] (template, search frame indices)
@@ -137,6 +143,12 @@ class PairDataset(Dataset):
         self.teacher_keys = views[0].views if views else ()
         self.voxel_bins = views[0].voxel_bins if views else self.data.voxel_bins
         self.timesteps = bins[0].timesteps if bins else 0
+        self.template_timesteps = bins[0].template_bins if bins else 0  # T_t (model.template_timesteps)
+        if self.data.num_templates < 1 or (self.data.num_templates > 1 and not bins):
+            raise ConfigError(
+                f"key 'data.num_templates': expected 1, or >= 2 for a model of several templates (the student), "
+                f"got {self.data.num_templates}"
+            )
         self.length = int(length if length is not None else cfg.data.samples_per_epoch)
         self.epoch = 0
         if self.data.search_size % FEATURE_STRIDE:
@@ -296,7 +308,7 @@ class PairDataset(Dataset):
         if negative is not None:
             t_seq, t_boxes, template = negative
         t_window = CropWindow.around(t_boxes[template], d.template_factor)
-        t_inputs = self._inputs(t_seq, template, t_window, d.template_size, flip, gain, rng)
+        t_inputs = self._inputs(t_seq, template, t_window, d.template_size, flip, gain, rng, self.template_timesteps)
         s_inputs, boxes = [], []
         for k in searches:
             base = CropWindow.around(obj_boxes[k], d.search_factor)
@@ -330,16 +342,52 @@ class PairDataset(Dataset):
         if self.timesteps:
             sample["template_bins"] = t_inputs["bins"]
             sample["search_bins"] = torch.stack([s["bins"] for s in s_inputs])
+            if d.num_templates > 1:
+                # from the template's own source: the pair's object, or the negative template's object or sequence
+                t_visible = np.flatnonzero((t_boxes[:, 2] > 0) & (t_boxes[:, 3] > 0)).astype(np.int64)
+                extra = self.extra_templates(t_visible, template, d.num_templates - 1, rng)
+                sample["extra_template_bins"] = torch.stack(
+                    [self._template_bins(t_seq, t_boxes, k, flip, gain, rng) for k in extra]
+                )
+                sample["extra_template_frames"] = torch.tensor(extra)
         return sample
 
-    def _inputs(
-        self, seq: Sequence, k: int, window: CropWindow, size: int, flip: bool, gain: float, rng: np.random.Generator
-    ) -> dict[str, torch.Tensor]:
-        """Every representation this sample needs of frame k in ``window`` (same events for all)."""
+    def extra_templates(self, visible: np.ndarray, template: int, count: int, rng: np.random.Generator) -> list[int]:
+        """``count`` earlier template frames: the first visible frame, then ``count - 1`` visible frames drawn
+        between it and ``template`` (sorted; with replacement when too few)."""
+        first = int(visible[0])
+        between = visible[(visible > first) & (visible < template)]
+        if count == 1:
+            return [first]
+        if len(between) == 0:
+            return [first] * count
+        rest = rng.choice(between, size=count - 1, replace=len(between) < count - 1)
+        return [first, *sorted(int(f) for f in rest)]
+
+    def _template_bins(
+        self, seq: Sequence, boxes: np.ndarray, k: int, flip: bool, gain: float, rng: np.random.Generator
+    ) -> torch.Tensor:
+        """Event bins [T_t, 2, St, St] of the template crop around ``boxes[k]`` in frame k (no jitter, the sample's
+        flip and thinning)."""
+        d = self.data
+        window = CropWindow.around(boxes[k], d.template_factor)
         t0, t1 = seq.frame_window(k)
         thin = (lambda ev: ev[rng.random(len(ev)) < gain]) if gain < 1.0 else None
         return build_inputs(
-            seq.frame_events(k), t0, t1, window, size, teacher_keys=self.teacher_keys, timesteps=self.timesteps,
+            seq.frame_events(k), t0, t1, window, d.template_size, timesteps=self.template_timesteps, flip=flip, thin=thin,
+        )["bins"]
+
+    def _inputs(
+        self, seq: Sequence, k: int, window: CropWindow, size: int, flip: bool, gain: float, rng: np.random.Generator,
+        timesteps: int | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Every representation this sample needs of frame k in ``window`` (same events for all); event bins
+        with ``timesteps`` (default: the search crop's T)."""
+        t0, t1 = seq.frame_window(k)
+        thin = (lambda ev: ev[rng.random(len(ev)) < gain]) if gain < 1.0 else None
+        return build_inputs(
+            seq.frame_events(k), t0, t1, window, size, teacher_keys=self.teacher_keys,
+            timesteps=self.timesteps if timesteps is None else timesteps,
             voxel_bins=self.voxel_bins, rgb=seq.rgb(k) if "rgb" in self.teacher_keys else None, flip=flip,
             thin=thin, rgb_gain=gain,
         )

@@ -104,9 +104,19 @@ def student_inputs(batch: dict, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_model(model: nn.Module, batch: dict, n: int, return_features: bool = False) -> dict:
-    """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names."""
+    """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names.
+
+    Extra templates (``extra_template_bins`` [B, k-1, T_t, 2, St, St], ``data.num_templates``) are encoded too and
+    merged with the template by ``model.merge_memories`` (slots: extra templates, then the template), as in tracking.
+    """
     template, search = (student_inputs if model.input_spec.timesteps else teacher_inputs)(batch, n)
-    return model(template, search, return_features=return_features)
+    extra = batch.get("extra_template_bins")
+    if extra is None or not model.input_spec.timesteps:
+        return model(template, search, return_features=return_features)
+    module = getattr(model, "module", model)  # DDP: the wrapped model's methods
+    templates = [extra[:, j].repeat_interleave(n, dim=0).transpose(0, 1).contiguous() for j in range(extra.shape[1])]
+    memory = module.merge_memories([module.encode_template(t) for t in [*templates, template]])
+    return module.track(search, memory, return_features=return_features)
 
 
 class LossModule(nn.Module):

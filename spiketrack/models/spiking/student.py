@@ -6,6 +6,13 @@ search branch, queries the memory after the configured transformer blocks and de
 spiking center head. The T timesteps are T temporal bins of the frame's event window
 (``[T, B, 2, H, W]`` polarity counts). Every call starts by resetting all neuron states, so calls are
 independent; ``reset_state`` does the same explicitly.
+
+Asymmetric timesteps (SpikeTrack's "asymmetric timestep expansion", Zhang et al., arXiv:2602.23963): the
+template branch may run T_t = ``template_timesteps`` steps (once per sequence) and the search branch T_s =
+``timesteps`` (every frame). A memory of T_t steps is then reduced to one step by its mean over the template
+timesteps (``[T_t, ...] -> [1, ...]``), which every search step queries (broadcast over T_s). The mean keeps a
+per-step scale (a search step sees the memory of an average template step), so a model trained with T_t = T_s
+keeps its retrieval range. With T_t = T_s the memory keeps its T steps and step t queries step t, as before.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class SpikingStudent(nn.Module):
         stem_kernel: int,
         neuron: NeuronFactory,
         timesteps: int,
+        template_timesteps: int | None = None,
     ) -> None:
         super().__init__()
         self.backbone = SpikingMetaFormer(
@@ -88,7 +96,8 @@ class SpikingStudent(nn.Module):
         )
         self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
         self.timesteps = timesteps
-        self.input_spec = InputSpec.event_bins(timesteps)
+        self.input_spec = InputSpec.event_bins(timesteps, template_timesteps)
+        self.template_timesteps = self.input_spec.template_bins
         self.feature_info = [
             dict(num_chs=c, module=f"backbone.blocks.{i}") for i, c in enumerate(self.backbone.block_dims)
         ]
@@ -104,7 +113,11 @@ class SpikingStudent(nn.Module):
             raise ValueError(f"{name}: expected event bins [T, B, 2, H, W], got shape {tuple(bins.shape)}")
 
     def encode_template(self, template_bins: torch.Tensor) -> TemplateMemory:
-        """template_bins [T, B, 2, Ht, Wt] -> TemplateMemory (one slot; slots [T, B, 1, h, d, d] per point)."""
+        """template_bins [T_t, B, 2, Ht, Wt] -> TemplateMemory (one slot; slots [T, B, 1, h, d, d] per point).
+
+        T = T_t when T_t equals the search T_s (``timesteps``), else 1: the memory's mean over the T_t template
+        steps (see the module docstring).
+        """
         self._check(template_bins, "template_bins")
         self.reset_state()
         tokens, _ = self.backbone.conv_forward(_normalise_events(template_bins))
@@ -113,6 +126,8 @@ class SpikingStudent(nn.Module):
             tokens, _ = self.backbone.block_forward(i, tokens)
             if i in self.memory_points:
                 slots.append(self.memory[self.memory_points.index(i)].build(tokens).unsqueeze(2))
+        if template_bins.shape[0] != self.timesteps:
+            slots = [s.mean(dim=0, keepdim=True) for s in slots]  # T_t steps -> one step, broadcast over T_s
         b = template_bins.shape[1]
         weights = [torch.ones(b, 1, s.shape[3], device=s.device, dtype=s.dtype) for s in slots]
         return TemplateMemory(slots, weights, num_tokens=tokens.shape[2])
@@ -174,12 +189,14 @@ def _init_weights(m: nn.Module) -> None:
 
 
 def input_spec(cfg: Any) -> InputSpec:
-    """The student's inputs under ``cfg``: T = ``cfg.model.timesteps`` event bins per frame window."""
-    return InputSpec.event_bins(cfg.model.timesteps)
+    """The student's inputs under ``cfg``: T = ``cfg.model.timesteps`` event bins per frame window (the template's
+    T_t = ``cfg.model.template_timesteps``, None: T)."""
+    return InputSpec.event_bins(cfg.model.timesteps, cfg.model.template_timesteps)
 
 
 def build(cfg: Any) -> SpikingStudent | DeployableStudent:
-    """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides."""
+    """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides, initialised
+    from ``cfg.model.pretrained`` when set (:mod:`spiketrack.models.spiking.pretrained`)."""
     m = cfg.model
     if m.variant not in VARIANTS:
         raise ConfigError(f"key 'model.variant': unknown student variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
@@ -194,11 +211,25 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
     for size, key in ((cfg.data.template_size, "data.template_size"), (cfg.data.search_size, "data.search_size")):
         if size % 16:
             raise ConfigError(f"key '{key}': the student needs a multiple of 16, got {size}")
+    for value, key in ((m.timesteps, "model.timesteps"), (m.template_timesteps, "model.template_timesteps")):
+        if value is not None and value < 1:
+            raise ConfigError(f"key '{key}': expected a number of timesteps >= 1, got {value}")
+    model: SpikingStudent | DeployableStudent
     if arch == "deployable":
         if m.neuron.kind != "lif":
             raise ConfigError(f"key 'model.neuron.kind': the deployable student needs binary 'lif' (NIR), got {m.neuron.kind!r}")
-        return DeployableStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
-    return SpikingStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
+        if m.template_timesteps not in (None, m.timesteps):
+            raise ConfigError("key 'model.template_timesteps': the deployable student runs one T for both branches")
+        model = DeployableStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
+    else:
+        model = SpikingStudent(
+            **params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps, template_timesteps=m.template_timesteps
+        )
+    if m.pretrained:
+        from spiketrack.models.spiking.pretrained import load_student_weights
+
+        model.pretrained_report = load_student_weights(model, m.pretrained)
+    return model
 
 
 __all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build", "input_spec"]

@@ -1,0 +1,149 @@
+"""Test-time tuning with LoRA (HDETrack V2, Wang et al., arXiv:2502.05574, §3.4), per sequence.
+
+The tracker hands :class:`TestTimeTuner` each of the first n = ``tracking.ttt.frames`` tracked frames (its search
+input, search crop and tracked box). After frame n their boxes are pseudo-labels and LoRA adapters
+(:mod:`spiketrack.models.lora`, r = 16, alpha = 32 on attention qkv/proj and MLP fc1/fc2 linears) are tuned with
+SGD (lr 0.01, ``epochs`` = 5 steps, each over all n frames as one batch); only adapter parameters change. Tracking
+then continues with the adapted model; :meth:`TestTimeTuner.finish` (the tracker's ``finish``, called by the
+runner when the sequence ends, and again by the next ``initialize``) removes the adapters, so the next sequence
+starts from the trained weights.
+
+Loss (our reading of §3.4): each step builds two augmented versions of the first template (event-sparsity
+augmentation: every template event dropped with probability ``drop_events``) and runs both on the n search
+inputs; per version L1 + GIoU of the predicted box against the pseudo-label (OSTrack's box losses, weights 5 and
+2 as ``train.loss``), plus ``consistency`` x L1 between the two versions' score maps (the prediction must not
+depend on which events the sensor happened to fire).
+
+Model mode stays ``eval`` (BN statistics frozen, as in tracking); spiking neurons train through their surrogate
+gradients. Energy: the tuning's forward passes are counted exactly under the meter kind ``test_time_tuning``; the
+backward pass is charged by the meter (see :mod:`spiketrack.energy.meter`). The re-encoded template memory after
+tuning is counted under the same kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import generalized_box_iou_loss
+
+from spiketrack.config import TestTimeTuningConfig
+from spiketrack.data.inputs import ModelInput
+from spiketrack.errors import ConfigError
+from spiketrack.models.lora import add_lora, lora_parameters, remove_lora, target_names
+from spiketrack.tracking.meter import TUNING_KIND
+L1_WEIGHT, GIOU_WEIGHT = 5.0, 2.0  # OSTrack box-loss weights (Ye et al., ECCV 2022), as train.loss
+
+
+@dataclass
+class PseudoLabel:
+    """One tracked frame: its search input (batch 1) and the tracked box in that crop (cx, cy, w, h in [0, 1])."""
+
+    search: ModelInput
+    box: np.ndarray
+
+
+def _cat(items: list[ModelInput], dim: int) -> ModelInput:
+    if isinstance(items[0], dict):
+        return {k: torch.cat([it[k] for it in items], dim=0) for k in items[0]}  # type: ignore[index]
+    return torch.cat(items, dim=dim)  # type: ignore[arg-type]
+
+
+def _cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
+    return torch.stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1)
+
+
+class TestTimeTuner:
+    """Collects pseudo-labels, tunes LoRA adapters once per sequence, removes them at the end (module docstring)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, model: nn.Module, cfg: TestTimeTuningConfig) -> None:
+        if cfg.frames < 1 or cfg.epochs < 0 or cfg.rank < 1 or not 0.0 <= cfg.drop_events < 1.0:
+            raise ConfigError(
+                "key 'tracking.ttt': expected frames >= 1, epochs >= 0, rank >= 1 and 0 <= drop_events < 1, got "
+                f"frames={cfg.frames}, epochs={cfg.epochs}, rank={cfg.rank}, drop_events={cfg.drop_events}"
+            )
+        self.model = model
+        self.cfg = cfg
+        self.labels: list[PseudoLabel] = []
+        self.tuned = False
+        self.losses: list[float] = []  # loss of each SGD step (for inspection)
+        self.rng = np.random.default_rng(cfg.seed)
+        # the model's template-branch is batched by repeating the state; the one-stream teacher's state is its inputs
+        self.batch_dim = 1 if getattr(model, "input_spec", None) is not None and model.input_spec.timesteps else 0
+
+    @property
+    def due(self) -> bool:
+        """True once the n pseudo-labels are collected and the adapters are not tuned yet."""
+        return not self.tuned and len(self.labels) >= self.cfg.frames
+
+    def start(self, seed: int) -> None:
+        """A new sequence: forget pseudo-labels, remove adapters left by an earlier one, reseed the augmentations."""
+        self.finish()
+        self.labels, self.tuned, self.losses = [], False, []
+        self.rng = np.random.default_rng([self.cfg.seed, int(seed)])
+
+    def add(self, search: ModelInput, box_in_crop: np.ndarray) -> None:
+        """Record one tracked frame (until n are collected)."""
+        if not self.tuned and len(self.labels) < self.cfg.frames:
+            self.labels.append(PseudoLabel(search, np.asarray(box_in_crop, dtype=np.float64)))
+
+    def drop(self) -> Callable[[Any], Any]:
+        """The event-sparsity augmentation: keep each event with probability 1 - ``drop_events``."""
+        keep, rng = 1.0 - self.cfg.drop_events, self.rng
+        return lambda ev: ev[rng.random(len(ev)) < keep]
+
+    def tune(
+        self,
+        make_template: Callable[[Callable[[Any], Any] | None], ModelInput],
+        measure: Callable[[str], AbstractContextManager[Any]],
+    ) -> None:
+        """Add adapters and tune them on the pseudo-labels; ``make_template(thin)`` builds the first template's
+        input (batch 1) with an event-dropping ``thin``; ``measure(kind)`` wraps each model call (the meter)."""
+        model, n = self.model, len(self.labels)
+        add_lora(model, target_names(model, self.cfg.targets), self.cfg.rank, self.cfg.alpha)
+        params = lora_parameters(model)
+        frozen = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in params)]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            search = _cat([lab.search for lab in self.labels], dim=self.batch_dim)
+            device = params[0].device if params else torch.device("cpu")
+            target = torch.as_tensor(np.stack([lab.box for lab in self.labels]), dtype=torch.float32, device=device)
+            opt = torch.optim.SGD(params, lr=self.cfg.lr, momentum=self.cfg.momentum)
+            for _ in range(self.cfg.epochs):
+                templates = [_cat([make_template(self.drop()) for _ in range(n)], dim=self.batch_dim) for _ in (0, 1)]
+                with measure(TUNING_KIND), torch.enable_grad():
+                    outs = [model.track(search, model.encode_template(t)) for t in templates]
+                    loss = sum(self._box_loss(o["pred_boxes"], target) for o in outs) / 2
+                    loss = loss + self.cfg.consistency * F.l1_loss(outs[0]["score_map"], outs[1]["score_map"])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                opt.step()
+                self.losses.append(float(loss.detach()))
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+            for p in params:
+                p.requires_grad_(False)
+        self.tuned, self.labels = True, []
+
+    @staticmethod
+    def _box_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """pred, target [n, 4] (cx, cy, w, h) -> L1 * 5 + GIoU * 2 (OSTrack weights)."""
+        giou = generalized_box_iou_loss(_cxcywh_to_xyxy(pred), _cxcywh_to_xyxy(target), reduction="mean")
+        return L1_WEIGHT * F.l1_loss(pred, target) + GIOU_WEIGHT * giou
+
+    def finish(self) -> None:
+        """Remove the adapters: the model is exactly as before the sequence."""
+        remove_lora(self.model)
+
+
+__all__ = ["TUNING_KIND", "PseudoLabel", "TestTimeTuner"]
