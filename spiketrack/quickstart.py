@@ -231,9 +231,9 @@ def quickstart(
     from spiketrack.energy.report import render_markdown, write_report
     from spiketrack.energy.track_command import track_from_args
     from spiketrack.evaluation.command import evaluate_from_args
+    from spiketrack.evaluation.probe_command import probe_from_args
     from spiketrack.tracking.runner import BASELINE
     from spiketrack.train.command import distill_from_args, train_from_args
-    from spiketrack.evaluation.probe_command import probe_from_args
 
     p = plan(work, overrides)
     o = p.options

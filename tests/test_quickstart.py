@@ -9,8 +9,8 @@ import pytest
 
 from spiketrack.cli import main
 from spiketrack.data.dataset import SequenceDataset
-from spiketrack.quickstart import STAGES, plan, quickstart
 from spiketrack.errors import ConfigError
+from spiketrack.quickstart import STAGES, plan, quickstart
 
 TINY = [
     "quickstart.train_sequences=2",

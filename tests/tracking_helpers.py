@@ -17,9 +17,9 @@ from torch import nn
 
 from spiketrack.config import ExperimentConfig, load_config
 from spiketrack.data.dataset import write_split
-from spiketrack.data.inputs import InputSpec
 from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import save_sequence
+from spiketrack.data.inputs import InputSpec
 from spiketrack.data.sequence import MemorySequence
 
 FRAME_US = 10_000

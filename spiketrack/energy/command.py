@@ -27,8 +27,8 @@ def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
 
 def run_energy(args: argparse.Namespace) -> int:
     from spiketrack.config import load_config
-    from spiketrack.energy.dataset import measure_dataset, write_energy
     from spiketrack.device import resolve_device
+    from spiketrack.energy.dataset import measure_dataset, write_energy
     from spiketrack.models.checkpoint import load_checkpoint_as
     from spiketrack.outputs import check_output_file
 
@@ -67,10 +67,8 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
 def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`~spiketrack.energy.report.build_report` call of ``spiketrack report ARGS`` (written by the caller)."""
     from spiketrack.energy.report import RunSpec, build_report
-
-    from spiketrack.outputs import prepare_output_dir
-
     from spiketrack.errors import ConfigError
+    from spiketrack.outputs import prepare_output_dir
 
     runs = [RunSpec.parse(r) for r in args.run]
     prepare_output_dir(args.out, "report folder")  # before the evaluation

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from spiketrack.atomic import atomic_path
-
 from spiketrack.evaluation.evaluate import EvaluationResult
 
 _KINDS = {

@@ -12,9 +12,9 @@ here without importing training code. Writing checkpoints and resuming training 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

@@ -21,8 +21,8 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -39,10 +39,10 @@ from torch import nn
 
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.crop import CropWindow
+from spiketrack.data.inputs import InputSpec, ModelInput, batch_inputs, build_input, crop_event_count
 from spiketrack.tracking.asr import AdaptiveSearchRegion
 from spiketrack.tracking.frame import TrackingFrame
 from spiketrack.tracking.meter import TrackerMeter
-from spiketrack.data.inputs import InputSpec, ModelInput, batch_inputs, build_input, crop_event_count
 from spiketrack.tracking.postprocess import box_iou, clip_box, decode, hann2d, to_image_box
 from spiketrack.tracking.timing import StageTimer
 from spiketrack.tracking.ttt import TUNING_KIND, TestTimeTuner

@@ -38,6 +38,7 @@ from spiketrack.data.inputs import ModelInput
 from spiketrack.errors import ConfigError
 from spiketrack.models.lora import add_lora, lora_parameters, remove_lora, target_names
 from spiketrack.tracking.meter import TUNING_KIND
+
 L1_WEIGHT, GIOU_WEIGHT = 5.0, 2.0  # OSTrack box-loss weights (Ye et al., ECCV 2022), as train.loss
 
 

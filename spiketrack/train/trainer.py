@@ -38,11 +38,10 @@ from tqdm import tqdm
 
 from spiketrack.atomic import clean_stale_temps
 from spiketrack.config import ExperimentConfig, dump_config, to_dict
-from spiketrack.outputs import prepare_output_dir
-from spiketrack.train.resume_check import check_resume_config
 from spiketrack.distill.losses import DistillLoss
 from spiketrack.errors import CheckpointError, ConfigError, SpiketrackError
 from spiketrack.models.checkpoint import load_checkpoint, load_state
+from spiketrack.outputs import prepare_output_dir
 from spiketrack.train.checkpoint import CheckpointManager
 from spiketrack.train.distributed import (
     DistInfo,
@@ -53,6 +52,7 @@ from spiketrack.train.distributed import (
 )
 from spiketrack.train.losses import tracking_losses
 from spiketrack.train.optim import build_optimizer
+from spiketrack.train.resume_check import check_resume_config
 from spiketrack.train.sampling import PairDataset
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from eventgen import make_events
+
 from spiketrack.cli import main
 from spiketrack.data.dataset import SequenceDataset, read_split, write_split
 from spiketrack.data.h5seq import write_sequence

@@ -3,8 +3,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from eventgen import make_events
+
 from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import EVENT_CHUNK, open_sequence, validate_sequence, write_sequence
 from spiketrack.errors import DataFormatError

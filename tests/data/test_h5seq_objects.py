@@ -5,8 +5,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from eventgen import make_events
+
 from spiketrack.data.h5seq import open_sequence, validate_sequence, write_sequence
 from spiketrack.data.sequence import MemorySequence
 from spiketrack.errors import DataFormatError

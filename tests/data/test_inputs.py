@@ -9,8 +9,8 @@ import torch
 from spiketrack.config import load_config
 from spiketrack.data.crop import CropWindow
 from spiketrack.data.events import EventArray
-from spiketrack.errors import ConfigError
 from spiketrack.data.inputs import InputSpec, batch_inputs, build_input, crop_event_count
+from spiketrack.errors import ConfigError
 
 
 def _events() -> EventArray:

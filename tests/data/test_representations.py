@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from eventgen import make_events
+
 from spiketrack.data.events import EventArray
 from spiketrack.data.representations import count_frame, count_frames, timestep_bins, timestep_index, voxel_grid
 

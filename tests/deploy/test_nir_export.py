@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from deploy_helpers import QS_STUDENT, event_input, excite, lif_config
 
 from spiketrack.deploy.fold import fold_batchnorm
 from spiketrack.deploy.nir_export import (
@@ -22,8 +23,6 @@ from spiketrack.deploy.roundtrip import spiketrack_spike_counts
 from spiketrack.models import build_model
 from spiketrack.models.spiking.metaformer import SeqConvBN, SeqLinearBN
 from spiketrack.models.spiking.neurons import LIF, SpikingNeuron
-
-from deploy_helpers import QS_STUDENT, event_input, excite, lif_config
 
 nir = pytest.importorskip("nir", reason="nir is an optional dependency (extra 'deploy')")
 
@@ -143,8 +142,8 @@ def test_export_command_writes_nir_or_refuses(tmp_path) -> None:
 
 
 def _save_checkpoint(model: torch.nn.Module, cfg, path) -> None:
-    from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
     from spiketrack.config import to_dict
+    from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
     torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": to_dict(cfg),
                 "model": model.state_dict()}, path)

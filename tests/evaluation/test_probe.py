@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from tracking_helpers import FRAME_US, OracleStudent, oracle_maps, small_config, write_dataset
 
 from spiketrack.cli import main
 from spiketrack.data.crop import CropWindow
 from spiketrack.data.events import EventArray
-from spiketrack.data.h5seq import open_sequence
 from spiketrack.data.inputs import InputSpec
 from spiketrack.data.sequence import MemorySequence
 from spiketrack.errors import ConfigError, DataFormatError
@@ -26,7 +26,6 @@ from spiketrack.evaluation.probe import (
     transplant_events,
     transplant_image,
 )
-from tracking_helpers import FRAME_US, OracleStudent, oracle_maps, small_config, write_dataset
 
 SIZE = 16
 

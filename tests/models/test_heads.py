@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from spiketrack.config import NeuronConfig
-from spiketrack.models.spiking.neurons import neuron_factory
 from spiketrack.models.heads import SCORE_PRIOR, CenterHead, SpikingCenterHead, decode_boxes
+from spiketrack.models.spiking.neurons import neuron_factory
 
 
 def test_decode_boxes_reads_size_and_offset_at_the_score_argmax() -> None:

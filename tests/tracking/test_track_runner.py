@@ -171,8 +171,8 @@ def test_spawned_workers_track_with_a_model(dataset, tmp_path):
 
 
 def test_device_choice(dataset, tmp_path):
-    from spiketrack.errors import ConfigError
     from spiketrack.device import resolve_device
+    from spiketrack.errors import ConfigError
 
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(ConfigError, match="--device tpu"):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 from tracking_helpers import OracleStudent, OracleTeacher, iou, moving_box_sequence, small_config
 
 from spiketrack.data.crop import CropWindow

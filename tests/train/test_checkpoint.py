@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from spiketrack.errors import CheckpointError
-from spiketrack.train import checkpoint as ck
 from spiketrack.models.checkpoint import load_checkpoint, read_checkpoint
+from spiketrack.train import checkpoint as ck
 from spiketrack.train.checkpoint import CheckpointManager
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from trainsynth import tiny_config
 from torch import nn
+from trainsynth import tiny_config
 
 from spiketrack.cli import main
 from spiketrack.config import dump_config

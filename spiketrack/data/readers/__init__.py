@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from spiketrack.data.dataset import read_split
 from spiketrack.data.readers import coesot, eventvot, fe108, felt, visevent
 from spiketrack.data.readers.attributes import load_attributes
-from spiketrack.data.dataset import read_split
 from spiketrack.data.readers.common import AbsentConvention
 from spiketrack.data.readers.davis import DavisLayout, open_davis_sequence
 from spiketrack.data.sequence import Sequence

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from spiketrack.config import NeuronConfig
-from spiketrack.models.spiking.neurons import neuron_factory
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
+from spiketrack.models.spiking.neurons import neuron_factory
 
 
 def test_memory_is_the_spike_product_of_keys_and_values() -> None:

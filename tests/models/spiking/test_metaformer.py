@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 
 from spiketrack.config import NeuronConfig
-from spiketrack.models.spiking.neurons import neuron_factory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
-from spiketrack.models.spiking.neurons import reset_neurons
+from spiketrack.models.spiking.neurons import neuron_factory, reset_neurons
 from spiketrack.models.spiking.ops import SpikeMatMul
 
 

@@ -7,7 +7,7 @@ import torch
 
 from spiketrack.config import NeuronConfig
 from spiketrack.errors import ConfigError
-from spiketrack.models.spiking.neurons import IntegerLIF, LIF, implementation, make_neuron, neuron_levels, reset_neurons
+from spiketrack.models.spiking.neurons import LIF, IntegerLIF, implementation, make_neuron, neuron_levels, reset_neurons
 
 
 def test_lif_hand_computed_spike_train() -> None:
