@@ -15,6 +15,7 @@ from spiketrack.quickstart import STAGES, plan, quickstart
 TINY = [
     "quickstart.train_sequences=2",
     "quickstart.test_sequences=1",
+    "quickstart.multi_object=0",
     "quickstart.frames=10:10",
     "quickstart.workers=1",
     "train.epochs=1",
