@@ -73,7 +73,7 @@ def main() -> None:
     print("| target | measured | wanted | met |")
     print("|---|---:|---|---|")
     for label, value, wanted, met in measure(Path(args.report), Path(args.work)):
-        shown = "-" if value is None else f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
+        shown = "-" if value is None else f"{value:.3f}" if label.endswith("energy per frame") else f"{value:.1f}"
         verdict = "-" if met is None else ("yes" if met else "**no**")
         print(f"| {label} | {shown} | {wanted} | {verdict} |")
 
