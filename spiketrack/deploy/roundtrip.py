@@ -54,14 +54,7 @@ def spiketrack_spike_counts(
         if hasattr(model, "nir_forward"):
             out = model.nir_forward(x, kernel)
         else:
-            backbone = getattr(model, "backbone", model)
-            y = backbone.down1(backbone.stem(x))
-            for blk in backbone.stage1:
-                y = blk(y)
-            y = backbone.down2(y)
-            for blk in backbone.stage2:
-                y = blk(y)
-            out = backbone.down3(y)
+            out = getattr(model, "backbone", model).conv_features(x)
     finally:
         for h in handles:
             h.remove()

@@ -236,15 +236,19 @@ class SpikingMetaFormer(nn.Module):
         self.block_dims = [d2] * depths[0] + [d3] * depths[1]
         self.out_dim = d3
 
-    def conv_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """x: [T, B, Cin, H, W] (normalised input) -> tokens [T, B, (H/16)*(W/16), dims[2]] and the (H/16, W/16) grid."""
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [T, B, Cin, H, W] (normalised input) -> conv-stage output [T, B, dims[2], H/16, W/16] (analog)."""
         x = self.down1(self.stem(x))
         for blk in self.stage1:
             x = blk(x)
         x = self.down2(x)
         for blk in self.stage2:
             x = blk(x)
-        x = self.down3(x)
+        return self.down3(x)
+
+    def conv_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """x: [T, B, Cin, H, W] (normalised input) -> tokens [T, B, (H/16)*(W/16), dims[2]] and the (H/16, W/16) grid."""
+        x = self.conv_features(x)
         t, b, c, h, w = x.shape
         return x.flatten(3).transpose(2, 3), (h, w)
 
