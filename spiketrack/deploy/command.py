@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from spiketrack.atomic import atomic_write_text
+
 
 def add_arguments_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="experiment YAML of the spiking model")
@@ -30,7 +32,7 @@ def run_export(args: argparse.Namespace) -> int:
     export = export_nir(model, (size, size))
     write_nir(export, out)
     side = out.with_suffix(out.suffix + ".json")
-    side.write_text(json.dumps(export.summary(), indent=2) + "\n")
+    atomic_write_text(side, json.dumps(export.summary(), indent=2) + "\n")
     print(f"{len(export.graph.nodes)} nodes, {len(export.neurons)} LIF layers, input {list(export.input_shape)} "
           f"-> output {list(export.output_shape)}; {len(export.unsupported)} layers not expressible "
           f"(listed in {side}) -> {out}")

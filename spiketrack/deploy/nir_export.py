@@ -58,6 +58,7 @@ import torch
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
+from spiketrack.atomic import atomic_path
 from spiketrack.deploy.fold import folded_weight_bias
 from spiketrack.errors import SpiketrackError
 from spiketrack.models.spiking.deployable import DeployableStudent
@@ -349,12 +350,13 @@ def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
 
 
 def write_nir(export: NIRExport, path: str | Path) -> Path:
-    """Write the graph to an HDF5 ``.nir`` file (``nir.write``); returns the path."""
+    """Write the graph to an HDF5 ``.nir`` file (``nir.write``, atomically); returns the path."""
     import nir
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nir.write(str(path), export.graph)
+    with atomic_path(path) as tmp:
+        nir.write(str(tmp), export.graph)
     return path
 
 

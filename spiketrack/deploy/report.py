@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+from spiketrack.atomic import atomic_write_text
 from spiketrack.deploy.hardware import PROFILES, network_fit
 from spiketrack.energy.memory import memory_report
 from spiketrack.energy.operations import OperationReport
@@ -137,8 +138,8 @@ def write_deploy_report(report: dict[str, Any], out_dir: str | Path) -> dict[str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "deploy_report.json", "md": out / "deploy_report.md"}
-    paths["json"].write_text(json.dumps(report, indent=2) + "\n")
-    paths["md"].write_text(render_markdown(report))
+    atomic_write_text(paths["json"], json.dumps(report, indent=2) + "\n")
+    atomic_write_text(paths["md"], render_markdown(report))
     return paths
 
 
