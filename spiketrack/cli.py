@@ -69,7 +69,6 @@ def neuron_backend(args_list: Sequence[str]) -> str:
     also ``student.model.neuron.backend=...``). An unreadable config is left to the command to report.
     """
     from spiketrack.config import load_config
-    from spiketrack.errors import SpiketrackError
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
