@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from spiketrack.atomic import clean_stale_temps
+from spiketrack.atomic import atomic_write_text, clean_stale_temps
 from spiketrack.config import ExperimentConfig, dump_config, to_dict
 from spiketrack.distill.losses import DistillLoss
 from spiketrack.errors import CheckpointError, ConfigError, SpiketrackError
@@ -475,7 +475,7 @@ class Trainer:
     def _write_history(self) -> None:
         if self.info.is_main:
             lines = "".join(json.dumps(h) + "\n" for h in self.history)
-            (self.run_dir / "history.jsonl").write_text(lines)
+            atomic_write_text(self.run_dir / "history.jsonl", lines)
 
     def _result(self, last: Path | None) -> TrainResult:
         files = self.ckpt.step_files()
