@@ -5,7 +5,8 @@ after, e.g.::
 
     spiketrack quickstart --work /tmp/before --no-progress --set quickstart.train_sequences=4 \
         --set quickstart.test_sequences=3 --set quickstart.frames=20:20 --set quickstart.workers=1 \
-        --set quickstart.multi_object=0 --set train.epochs=1 --set train.steps_per_epoch=3 \
+        --set quickstart.multi_object=0 --set data.negative_prob=0 --set data.distractor_prob=0 \
+        --set train.epochs=1 --set train.steps_per_epoch=3 \
         --set train.batch_size=4 --set data.num_workers=0 --set train.preload_mb=0 \
         --set quickstart.report_out=/tmp/before_report
 
