@@ -26,6 +26,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
+from spiketrack.models.correlation import TemplateCorrelation, template_kernel
 from spiketrack.models.heads import CenterHead
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1, stem="patch"),
 }
 STEMS = ("patch", "conv")
+# xcorr: the center head sees the depthwise correlation of the search features with the template's (a k x k kernel
+# pooled from the final template tokens, :mod:`spiketrack.models.correlation`) instead of the search features
+# themselves, so a box needs a template match (SiamRPN++ head on an OSTrack backbone). Off by default (OSTrack).
+XCORR_DEFAULTS: dict[str, Any] = dict(xcorr=False, xcorr_kernel=3)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ImageNet statistics (timm ViT pretraining)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -138,6 +143,8 @@ class ViTTeacher(nn.Module):
         template_size: int,
         search_size: int,
         stem: str = "patch",
+        xcorr: bool = False,
+        xcorr_kernel: int = 3,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -166,6 +173,8 @@ class ViTTeacher(nn.Module):
         )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.fuse = nn.Linear(dim * len(streams), dim) if len(streams) > 1 else None
+        self.correlation = TemplateCorrelation(dim, xcorr_kernel) if xcorr else None
+        self.correlation_norm = nn.BatchNorm2d(dim) if xcorr else None  # response scale grows with dim and k*k
         self.head = CenterHead(dim, head_channels)
         self.feature_info = [dict(num_chs=dim, module=f"blocks.{i}") for i in range(depth)]
         nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
@@ -180,7 +189,7 @@ class ViTTeacher(nn.Module):
         return [
             k
             for k in self.state_dict()
-            if not k.startswith(("head.", "fuse.")) and k != "modality_embed"
+            if not k.startswith(("head.", "fuse.", "correlation_norm.")) and k != "modality_embed"
         ]
 
     def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
@@ -190,6 +199,17 @@ class ViTTeacher(nn.Module):
         if self.modality_embed is not None:
             tokens = tokens + self.modality_embed[self.streams.index(view)]
         return tokens
+
+    def _template_slice(self, stream: int) -> slice:
+        start = stream * (self.num_z + self.num_x)
+        return slice(start, start + self.num_z)
+
+    def _fused_map(self, tokens: torch.Tensor, part: Any, grid: int) -> torch.Tensor:
+        """Final tokens [B, N, C] -> one part's (``part(stream)`` slices) tokens of every view, fused -> [B, C, g, g]."""
+        x = torch.cat([tokens[:, part(i)] for i in range(len(self.streams))], dim=2)
+        if self.fuse is not None:
+            x = self.fuse(x)
+        return x.transpose(1, 2).reshape(x.shape[0], self.dim, grid, grid)
 
     def _search_slice(self, stream: int) -> slice:
         start = stream * (self.num_z + self.num_x) + self.num_z
@@ -238,11 +258,12 @@ class ViTTeacher(nn.Module):
             if return_features:
                 features.append(tokens[:, primary])
         tokens = self.norm(tokens)
-        x = torch.cat([tokens[:, self._search_slice(i)] for i in range(len(self.streams))], dim=2)
-        if self.fuse is not None:
-            x = self.fuse(x)
-        b = x.shape[0]
-        out: dict[str, Any] = self.head(x.transpose(1, 2).reshape(b, self.dim, self.search_grid, self.search_grid))
+        x = self._fused_map(tokens, self._search_slice, self.search_grid)
+        if self.correlation is not None:
+            kernel = template_kernel(self._fused_map(tokens, self._template_slice, self.template_grid),
+                                     self.correlation.kernel_size[0])
+            x = self.correlation_norm(self.correlation(x, kernel))
+        out: dict[str, Any] = self.head(x)
         if return_features:
             out["features"] = features
             out["attentions"] = attentions
@@ -342,7 +363,7 @@ def load_pretrained(model: ViTTeacher, path: str | Path) -> LoadReport:
                 if v.shape != value.shape:
                     report.adapted.append(f"{key} -> {name} ({value.shape[1]} -> {v.shape[1]} channels)")
                 target[name] = v
-        elif key in own and not key.startswith(("head.", "fuse.")):
+        elif key in own and not key.startswith(("head.", "fuse.", "correlation_norm.")):
             target[key] = value
         else:
             report.unexpected.append(key)
@@ -370,7 +391,7 @@ def build(cfg: Any) -> ViTTeacher:
     if m.variant not in VARIANTS:
         raise ConfigError(f"key 'model.variant': unknown teacher variant {m.variant!r}; expected one of {sorted(VARIANTS)}")
     inputs = input_spec(cfg)
-    params = dict(VARIANTS[m.variant])
+    params = {**XCORR_DEFAULTS, **VARIANTS[m.variant]}
     for key, value in m.overrides.items():
         if key not in params:
             raise ConfigError(f"key 'model.overrides.{key}': not a teacher variant field (known: {sorted(params)})")

@@ -16,10 +16,12 @@ def _inputs(spec, zs: int, xs: int):  # noqa: ANN001, ANN202
     return ({v: torch.rand(2, c, s, s) for v, c in spec.channels.items()} for s in (zs, xs))
 
 
+@pytest.mark.parametrize("xcorr", [False, True])
 @pytest.mark.parametrize("kind", sorted(FAMILIES))
-def test_every_family_has_the_one_call_protocol(kind: str) -> None:
+def test_every_family_has_the_one_call_protocol(kind: str, xcorr: bool) -> None:
     cfg = load_config(None, [f"model.kind={kind}", "model.variant=quickstart", "model.timesteps=2",
-                             "data.template_size=32", "data.search_size=64"])
+                             "data.template_size=32", "data.search_size=64",
+                             f"model.overrides={{xcorr: {str(xcorr).lower()}}}"])
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     assert model.input_spec == input_spec(cfg)

@@ -22,10 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spiketrack.data.inputs import InputSpec
+from spiketrack.models.correlation import TemplateCorrelation, template_kernel
 from spiketrack.models.heads import _head_outputs, init_score_bias
 from spiketrack.models.spiking.metaformer import SeqConvBN
 from spiketrack.models.spiking.neurons import NeuronFactory, reset_neurons
@@ -53,24 +53,6 @@ class Down(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.neuron(x) if self.neuron is not None else x)
-
-
-class TemplateCorrelation(nn.Conv2d):
-    """Depthwise cross-correlation of search spikes with a per-sample template kernel: a grouped conv whose
-    weights are the template. It is an ``nn.Conv2d`` (its ``weight`` a zero buffer giving the kernel's shape) so
-    the energy counter charges its synaptic operations like any conv; ``forward`` uses the kernel it is given.
-    """
-
-    def __init__(self, channels: int, k: int) -> None:
-        super().__init__(channels, channels, k, padding=k // 2, groups=channels, bias=False)
-        del self.weight
-        self.register_buffer("weight", torch.zeros(channels, 1, k, k), persistent=False)
-
-    def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """x [T, B, C, h, w] spikes, kernel [B, C, k, k] -> [T, B, C, h, w] (each sample with its own template)."""
-        pad = self.padding
-        out = [F.conv2d(x[:, b], kernel[b].unsqueeze(1), padding=pad, groups=self.groups) for b in range(x.shape[1])]
-        return torch.stack(out, dim=1)
 
 
 class DeployableStudent(nn.Module):
@@ -138,7 +120,7 @@ class DeployableStudent(nn.Module):
         _check(template_bins, "template_bins")
         self.reset_state()
         spikes = self.feat(self.features(torch.log1p(template_bins.clamp_min(0))))
-        return F.adaptive_avg_pool2d(spikes.mean(dim=0), self.corr_kernel)
+        return template_kernel(spikes.mean(dim=0), self.corr_kernel)
 
     def correlate(self, spikes: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         """Depthwise cross-correlation: search spikes [T, B, C, h, w] with kernel [B, C, k, k] -> [T, B, C, h, w]."""
@@ -191,4 +173,4 @@ def _tokens(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=0).flatten(2).transpose(1, 2)
 
 
-__all__ = ["ConvBlock", "DeployableStudent", "Down", "TemplateCorrelation"]
+__all__ = ["ConvBlock", "DeployableStudent", "Down"]

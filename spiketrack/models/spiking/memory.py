@@ -36,16 +36,21 @@ class TemplateMemory:
     slots: list[torch.Tensor]
     weights: list[torch.Tensor]
     num_tokens: int
+    kernel: torch.Tensor | None = None  # [B, C, k, k] template correlation kernel (students with ``xcorr``)
 
     @property
     def num_slots(self) -> int:
         return int(self.slots[0].shape[2]) if self.slots else 0
 
     def detach(self) -> "TemplateMemory":
-        return TemplateMemory([s.detach() for s in self.slots], [w.detach() for w in self.weights], self.num_tokens)
+        kernel = None if self.kernel is None else self.kernel.detach()
+        return TemplateMemory([s.detach() for s in self.slots], [w.detach() for w in self.weights], self.num_tokens, kernel)
 
     def to(self, device: torch.device | str) -> "TemplateMemory":
-        return TemplateMemory([s.to(device) for s in self.slots], [w.to(device) for w in self.weights], self.num_tokens)
+        kernel = None if self.kernel is None else self.kernel.to(device)
+        return TemplateMemory(
+            [s.to(device) for s in self.slots], [w.to(device) for w in self.weights], self.num_tokens, kernel
+        )
 
 
 class MemoryRetrieval(nn.Module):

@@ -24,6 +24,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
+from spiketrack.models.correlation import TemplateCorrelation, template_kernel
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
@@ -33,6 +34,10 @@ from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, res
 # Named variants of the family. tiny/base follow SDTrack's Tiny/Base widths (Shan et al., 2025: SDTrack-Tiny
 # 19.61 M parameters); 'quickstart' is a small model for the 2-core CPU demo (64/128 crops).
 # memory_points: transformer-block indices after which the search branch queries the template memory.
+# xcorr: the head sees the depthwise correlation of the final search spikes with the template's firing rates pooled to
+# an xcorr_kernel^2 kernel (spiking SiamRPN++-style correlation, charged as SOPs; models/correlation.py) instead of
+# the search tokens, so a box needs a template match. Off by default (memory retrieval alone).
+XCORR_DEFAULTS: dict[str, Any] = dict(xcorr=False, xcorr_kernel=3)
 VARIANTS: dict[str, dict[str, Any]] = {
     "quickstart": dict(
         dims=[16, 32, 64, 96], conv_depths=[1, 1], depths=[2, 1], heads=4, mlp_ratio=2.0, conv_ratio=2.0,
@@ -78,6 +83,8 @@ class SpikingStudent(nn.Module):
         neuron: NeuronFactory,
         timesteps: int,
         template_timesteps: int | None = None,
+        xcorr: bool = False,
+        xcorr_kernel: int = 3,
     ) -> None:
         super().__init__()
         self.backbone = SpikingMetaFormer(
@@ -94,7 +101,11 @@ class SpikingStudent(nn.Module):
         self.memory = nn.ModuleList(
             MemoryRetrieval(self.backbone.block_dims[i], heads, neuron, refine_steps) for i in points
         )
-        self.head = SpikingCenterHead(self.backbone.out_dim, head_channels, neuron)
+        c = self.backbone.out_dim
+        self.correlation = TemplateCorrelation(c, xcorr_kernel) if xcorr else None
+        self.correlation_neuron = neuron() if xcorr else None  # template rates and search spikes of the final tokens
+        self.correlation_norm = nn.BatchNorm2d(c) if xcorr else None  # response scale grows with C and k*k
+        self.head = SpikingCenterHead(c, head_channels, neuron)
         self.timesteps = timesteps
         self.input_spec = InputSpec.event_bins(timesteps, template_timesteps)
         self.template_timesteps = self.input_spec.template_bins
@@ -120,9 +131,10 @@ class SpikingStudent(nn.Module):
         """
         self._check(template_bins, "template_bins")
         self.reset_state()
-        tokens, _ = self.backbone.conv_forward(_normalise_events(template_bins))
+        tokens, (h, w) = self.backbone.conv_forward(_normalise_events(template_bins))
         slots = []
-        for i in range(self.memory_points[-1] + 1):
+        last = len(self.backbone.blocks) - 1 if self.correlation is not None else self.memory_points[-1]
+        for i in range(last + 1):
             tokens, _ = self.backbone.block_forward(i, tokens)
             if i in self.memory_points:
                 slots.append(self.memory[self.memory_points.index(i)].build(tokens).unsqueeze(2))
@@ -130,7 +142,11 @@ class SpikingStudent(nn.Module):
             slots = [s.mean(dim=0, keepdim=True) for s in slots]  # T_t steps -> one step, broadcast over T_s
         b = template_bins.shape[1]
         weights = [torch.ones(b, 1, s.shape[3], device=s.device, dtype=s.dtype) for s in slots]
-        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2])
+        kernel = None
+        if self.correlation is not None:
+            rates = self.correlation_neuron(_token_map(tokens, h, w)).mean(dim=0)  # [B, C, h, w] firing rates
+            kernel = template_kernel(rates, self.correlation.kernel_size[0])
+        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel)
 
     def merge_memories(self, memories: list[TemplateMemory]) -> TemplateMemory:
         """Several template memories -> one memory whose slots are combined by the learned gate."""
@@ -139,7 +155,9 @@ class SpikingStudent(nn.Module):
         n = memories[0].num_tokens
         slots = [torch.cat([m.slots[p] for m in memories], dim=2) for p in range(len(self.memory_points))]
         weights = [mod.gate_weights(s, n) for mod, s in zip(self.memory, slots, strict=True)]
-        return TemplateMemory(slots, weights, n)
+        kernels = [m.kernel for m in memories if m.kernel is not None]
+        kernel = torch.stack(kernels).mean(dim=0) if kernels else None  # templates' mean appearance
+        return TemplateMemory(slots, weights, n, kernel)
 
     def track(
         self, search_bins: torch.Tensor, memory: TemplateMemory, return_features: bool = False
@@ -163,8 +181,13 @@ class SpikingStudent(nn.Module):
             if return_features:
                 features.append(tokens.mean(dim=0))
                 similarity.append(sim)
-        t, b, n, c = tokens.shape
-        out: dict[str, Any] = self.head(tokens.transpose(2, 3).reshape(t, b, c, h, w))
+        x = _token_map(tokens, h, w)
+        if self.correlation is not None:
+            if memory.kernel is None:
+                raise ValueError("this student correlates with its template (xcorr): the memory has no kernel")
+            corr = self.correlation(self.correlation_neuron(x), memory.kernel)
+            x = self.correlation_norm(corr.flatten(0, 1)).view(corr.shape)
+        out: dict[str, Any] = self.head(x)
         if return_features:
             out["features"] = features
             out["similarity"] = similarity
@@ -177,12 +200,18 @@ class SpikingStudent(nn.Module):
         return self.track(search_bins, self.encode_template(template_bins), return_features)
 
 
+def _token_map(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Tokens [T, B, h*w, C] -> feature map [T, B, C, h, w]."""
+    t, b, _, c = tokens.shape
+    return tokens.transpose(2, 3).reshape(t, b, c, h, w)
+
+
 def _init_weights(m: nn.Module) -> None:
     if isinstance(m, nn.Linear):
         nn.init.trunc_normal_(m.weight, std=0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Conv2d):
+    elif isinstance(m, nn.Conv2d) and not isinstance(m, TemplateCorrelation):
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if m.bias is not None:
             nn.init.zeros_(m.bias)
@@ -204,6 +233,8 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
         raise ConfigError(f"key 'model.modalities': the student tracks from events only, got {m.modalities!r}")
     params = dict(VARIANTS[m.variant])
     arch = params.pop("arch", "metaformer")
+    if arch == "metaformer":
+        params = {**XCORR_DEFAULTS, **params}
     for key, value in m.overrides.items():
         if key not in params:
             raise ConfigError(f"key 'model.overrides.{key}': not a student variant field (known: {sorted(params)})")
