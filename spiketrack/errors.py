@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -23,6 +24,11 @@ class DataFormatError(SpiketrackError):
         if field:
             where += f" [{field}]"
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple:
+        # picklable with its three arguments: raised in a worker process (``track --workers``), it reaches the
+        # parent as itself, not as a broken process pool
+        return type(self), (self.path, self.field, self.problem)
 
 
 class ConfigError(SpiketrackError):
@@ -64,3 +70,13 @@ def environment_error_message(exc: OSError) -> str | None:
     where = exc.filename if exc.filename is not None else "<unknown file>"
     second = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
     return f"{where}{second}: {names[exc.errno]} ({exc.strerror or exc})"
+
+
+def output_error(exc: OSError, path: str | Path, what: str) -> OutputError | None:
+    """``OutputError`` "cannot write <what>: <path>: <problem>" when ``exc`` is the user's environment (disk full,
+    no permission, ...), naming ``path`` whatever file the OS error named (often a temporary file, or none);
+    None for other OS errors (bugs, which keep their traceback)."""
+    if exc.errno is None:
+        return None
+    reason = environment_error_message(OSError(exc.errno, os.strerror(exc.errno), str(path)))
+    return None if reason is None else OutputError(f"cannot write {what}: {reason}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -414,6 +415,48 @@ def test_full_disk_while_saving_a_checkpoint_names_it(tmp_path, monkeypatch):
         atomic_save({"a": 1}, target)
     assert str(target) in environment_error_message(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_format_error_survives_a_worker_process():
+    """Raised in a pool worker (``track --workers 2``), it must reach the parent as itself, not a broken pool."""
+    import pickle
+
+    from spiketrack.errors import DataFormatError
+
+    err = pickle.loads(pickle.dumps(DataFormatError("a.h5", "events/t", "decreasing")))
+    assert isinstance(err, DataFormatError) and str(err) == "a.h5 [events/t]: decreasing" and err.field == "events/t"
+
+
+def test_full_disk_in_one_synth_worker_stops_the_run(tmp_path, capsys, monkeypatch):
+    """``data synth --workers 2``: one sequence's write fails (ENOSPC): one line naming it, queued jobs dropped."""
+    import multiprocessing
+    import time
+
+    from spiketrack.data import h5seq, synth
+
+    real_save = h5seq.save_sequence
+
+    def save(path, seq, **kw):
+        if Path(path).name == "train_0001.h5":
+            Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        time.sleep(0.3)  # the other jobs take a while, so the failure is seen while most are still queued
+        return real_save(path, seq, **kw)
+
+    monkeypatch.setattr(h5seq, "save_sequence", save)
+    # fork: the workers inherit the patched writer (spawn would re-import it)
+    monkeypatch.setattr(synth, "get_context", lambda method: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    out = tmp_path / "synth"
+    rc, err = _run(["data", "synth", "--out", out, "--train", 12, "--test", 0, "--frames", "4:4", "--size", "64x64",
+                    "--workers", 2], capsys)
+    lines = [line for line in re.split(r"[\r\n]", err) if line.strip() and "synth:" not in line]  # progress bar
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert str(out / "train_0001.h5") in lines[0] and "no space left" in lines[0], err
+    names = sorted(p.name for p in out.iterdir())
+    assert "train_0001.h5" not in names and not [n for n in names if ".tmp-" in n], names
+    assert len(names) <= 6 and "train_0011.h5" not in names, names  # the queued jobs were not run
+    assert "train.txt" not in names
 
 
 def test_stale_temp_files_of_dead_processes_are_cleaned(tmp_path):

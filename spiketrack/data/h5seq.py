@@ -32,7 +32,7 @@ import numpy as np
 
 from spiketrack.data.events import P_DTYPE, T_DTYPE, XY_DTYPE, EventArray
 from spiketrack.data.sequence import Sequence
-from spiketrack.errors import DataFormatError, OutputError, environment_error_message
+from spiketrack.errors import DataFormatError, output_error
 
 FORMAT_NAME = "spiketrack-sequence"
 FORMAT_VERSION = 1
@@ -190,9 +190,10 @@ def write_sequence(
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno is not None:  # HDF5's message names only the temporary file
-            reason = environment_error_message(OSError(exc.errno, os.strerror(exc.errno), str(path)))
-            raise OutputError(f"cannot write the sequence file: {reason}") from None
+        # HDF5's message names only the temporary file: name the sequence file instead
+        error = output_error(exc, path, "the sequence file") if isinstance(exc, OSError) else None
+        if error is not None:
+            raise error from None
         raise
     return path
 

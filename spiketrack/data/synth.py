@@ -33,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from spiketrack.atomic import clean_stale_temps
+from spiketrack.atomic import clean_stale_temps, temp_path
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
 from spiketrack.data.synth_multi import MultiObjectPlan, add_objects, draw_plan
 from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated_objects
 from spiketrack.data.textures import background_texture, random_texture, resize
-from spiketrack.errors import ConfigError
+from spiketrack.errors import ConfigError, output_error
 from spiketrack.outputs import prepare_output_dir
 from spiketrack.workers import bound_initializer
 
@@ -587,9 +587,21 @@ def _object_views(seq: SynthSequence) -> list[tuple[str, SynthSequence]]:
     return out
 
 
-def _run_job(job: SequenceJob) -> JobResult:
-    from spiketrack.data.h5seq import save_sequence
+def _write(path: Path, seq: SynthSequence, source: str) -> None:
+    """Write one sequence file atomically; a full disk (or no permission) is an ``OutputError`` naming ``path``."""
+    from spiketrack.data import h5seq
 
+    try:
+        h5seq.save_sequence(path, seq, rgb=seq.rgb, source=source)
+    except BaseException as exc:
+        temp_path(path).unlink(missing_ok=True)  # whatever the writer left under its temporary name
+        error = output_error(exc, path, "the sequence file") if isinstance(exc, OSError) else None
+        if error is not None:
+            raise error from None
+        raise
+
+
+def _run_job(job: SequenceJob) -> JobResult:
     done = _done_names(job)
     if done is not None:
         from spiketrack.data.h5seq import open_sequence
@@ -605,8 +617,8 @@ def _run_job(job: SequenceJob) -> JobResult:
                           multi=job.multi_object_plan())
     views = _object_views(seq) if job.split == "test" else []
     for name, view in views:  # the primary file is written last: its presence marks the job finished
-        save_sequence(job.path.with_name(f"{name}.h5"), view, rgb=view.rgb, source=job.signature)
-    save_sequence(job.path, seq, rgb=seq.rgb, source=job.signature)
+        _write(job.path.with_name(f"{name}.h5"), view, job.signature)
+    _write(job.path, seq, job.signature)
     names = (seq.name, *(name for name, _ in views))
     return JobResult(seq.name, num_frames, len(seq.events), tuple(seq.attributes), time.perf_counter() - start,
                      False, names)
@@ -631,6 +643,7 @@ def generate_benchmark(
 
     ``size`` is (width, height); ``frames`` the inclusive range of annotation frames per sequence (drawn per
     sequence from the seed). Existing files with the same generation signature are kept (resumable).
+    A job that fails (e.g. a full disk) stops the run: queued jobs are dropped and no partial file is left.
     """
     from tqdm import tqdm
 
@@ -664,10 +677,17 @@ def generate_benchmark(
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=bound_initializer, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_run_job, job) for job in jobs]
-            for fut in as_completed(futures):
-                res = fut.result()
-                results[res.name] = res
-                bar.update()
+            try:
+                for fut in as_completed(futures):
+                    res = fut.result()
+                    results[res.name] = res
+                    bar.update()
+            except BaseException:
+                # one failed job (disk full, ...) stops the run: queued jobs are dropped, running ones finish
+                # (each file is written atomically), then the error is reported
+                pool.shutdown(wait=True, cancel_futures=True)
+                bar.close()
+                raise
     bar.close()
     for split in ("train", "test"):
         names = [n for job in jobs if job.split == split for n in (results[job.name].names or (job.name,))]

@@ -39,7 +39,13 @@ from tqdm import tqdm
 from spiketrack.atomic import atomic_write_text, clean_stale_temps
 from spiketrack.config import ExperimentConfig, dump_config, to_dict
 from spiketrack.distill.losses import DistillLoss
-from spiketrack.errors import CheckpointError, ConfigError, SpiketrackError
+from spiketrack.errors import (
+    CheckpointError,
+    ConfigError,
+    SpiketrackError,
+    environment_error_message,
+    output_error,
+)
 from spiketrack.models.checkpoint import load_checkpoint, load_state
 from spiketrack.outputs import prepare_output_dir
 from spiketrack.train.checkpoint import CheckpointManager
@@ -396,16 +402,43 @@ class Trainer:
         except ImportError:  # pragma: no cover - tensorboard is a dependency
             log.warning("tensorboard is not installed; no TensorBoard logs")
             return
-        self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=self.step or None)
+        _quiet_tensorboard_thread()
+        log_dir = str(self.run_dir / "tensorboard")
+        self.writer = self._tensorboard(lambda: SummaryWriter(log_dir=log_dir, purge_step=self.step or None))
+
+    def _tensorboard(self, call: Callable[[], Any]) -> Any:
+        """Run one TensorBoard writer call and return its result.
+
+        The event file is written by a background thread whose failure shows at the writer's next call. An
+        environment error (disk full, no permission) ends the run as an ``OutputError`` naming the log folder (a
+        full disk would fail the next checkpoint too); the writer is dropped first, so that closing it later
+        raises nothing more. Other errors propagate unchanged.
+        """
+        try:
+            return call()
+        except OSError as exc:
+            error = output_error(exc, self.run_dir / "tensorboard", "the TensorBoard log")
+            if error is None:
+                raise
+            writer, self.writer = self.writer, None
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
+            raise error from None
 
     def _log(self, sums: dict[str, float], samples_per_s: float) -> None:
-        if self.writer is None:
+        writer = self.writer
+        if writer is None:
             return
-        for k, v in sums.items():
-            self.writer.add_scalar(f"train/{k}", v, self.step)
-        for g in self.optimizer.param_groups:
-            self.writer.add_scalar(f"lr/{g.get('name', 'group')}", g["lr"], self.step)
-        self.writer.add_scalar("train/samples_per_s", samples_per_s, self.step)
+
+        def add() -> None:
+            for k, v in sums.items():
+                writer.add_scalar(f"train/{k}", v, self.step)
+            for g in self.optimizer.param_groups:
+                writer.add_scalar(f"lr/{g.get('name', 'group')}", g["lr"], self.step)
+            writer.add_scalar("train/samples_per_s", samples_per_s, self.step)
+
+        self._tensorboard(add)
 
     def fit(self, stop_after: int | None = None) -> TrainResult:
         """Train until ``train.epochs`` are done (or ``stop_after`` optimiser steps in total, then checkpoint)."""
@@ -462,7 +495,7 @@ class Trainer:
                     break
         finally:
             if self.writer is not None:
-                self.writer.flush()
+                self._tensorboard(self.writer.flush)
         return self._result(last)
 
     def _reduce(self, means: dict[str, float]) -> dict[str, float]:
@@ -490,8 +523,31 @@ class Trainer:
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            self._tensorboard(self.writer.close)
             self.writer = None
+
+
+def _quiet_tensorboard_thread() -> None:
+    """Keep TensorBoard's event-writer thread from printing a traceback when a write fails for an environment
+    reason (disk full, ...): the writer raises the same error again at its next call in the training loop, where
+    :meth:`Trainer._tensorboard` reports it in one line. Installed once; other thread errors are untouched."""
+    import threading
+
+    previous = threading.excepthook
+    if getattr(previous, "spiketrack_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        quiet = (
+            type(args.thread).__module__.startswith("tensorboard.")
+            and isinstance(args.exc_value, OSError)
+            and environment_error_message(args.exc_value) is not None
+        )
+        if not quiet:
+            previous(args)
+
+    hook.spiketrack_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 # ------------------------------------------------------------------------------------------------

@@ -170,3 +170,34 @@ def test_cli_train_then_distill(square_dataset: Path, tmp_path: Path) -> None:
     # user errors come back as exit code 2, not tracebacks
     assert main(["distill", str(s_yaml), "--teacher", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x")]) == 2
     assert main(["train", str(t_yaml), "--out", str(tmp_path / "t")]) == 2
+
+
+def test_full_disk_under_tensorboard_ends_the_run_in_one_line(
+    square_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event file's writer thread hits ENOSPC mid-run: exit code 2, one line naming the log folder (issue 16)."""
+    import errno
+    import threading
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    real_write = RecordWriter.write
+    calls = []
+
+    def write(self, data: bytes) -> None:
+        calls.append(len(data))
+        if len(calls) > 3:  # the file header and a few scalars go through, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, data)
+
+    thread_errors = []
+    monkeypatch.setattr(RecordWriter, "write", write)
+    monkeypatch.setattr(threading, "excepthook", thread_errors.append)  # what the writer thread would print
+    yaml = tmp_path / "student.yaml"
+    dump_config(tiny_config(square_dataset, "student", **{"train.steps_per_epoch": 3}), yaml)
+    run = tmp_path / "run"
+    rc = main(["train", str(yaml), "--out", str(run), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(run / "tensorboard") in err and "no space left" in err and "TensorBoard" in err, err
+    assert thread_errors == [] and len(calls) > 3

@@ -3,7 +3,8 @@
 Each sequence is read with the same in-place reader as :func:`spiketrack.data.readers.open_public_dataset`
 and written with :func:`spiketrack.data.h5seq.save_sequence` (temporary name, then rename), so an
 interrupted or failed sequence leaves no partial file. A bad sequence is reported and skipped; the run goes on
-and ends with a summary (exit code 1 if any sequence failed).
+and ends with a summary (exit code 1 if any sequence failed). A file that cannot be written (disk full, no
+permission) stops the run at once: one line naming it, exit code 2, no split list written.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from spiketrack.atomic import clean_stale_temps
+from spiketrack.atomic import clean_stale_temps, temp_path
 from spiketrack.data.dataset import write_split
 from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.readers import FORMATS, PublicDataset, parse_split_file
 from spiketrack.data.readers.common import AbsentConvention
-from spiketrack.errors import SpiketrackError
+from spiketrack.errors import OutputError, SpiketrackError, output_error
 from spiketrack.outputs import prepare_output_dir
 
 
@@ -62,6 +63,19 @@ class ConvertSummary:
         return "\n".join(lines)
 
 
+def _write(target: Path, seq: object, frames: object) -> None:
+    """Write one converted sequence atomically; an environment error (disk full, ...) is an ``OutputError``
+    naming ``target``, with the temporary file removed."""
+    try:
+        save_sequence(target, seq, rgb=frames)
+    except BaseException as exc:
+        temp_path(target).unlink(missing_ok=True)
+        error = output_error(exc, target, "the sequence file") if isinstance(exc, OSError) else None
+        if error is not None:
+            raise error from None
+        raise
+
+
 def convert_dataset(
     fmt: str,
     src: str | Path,
@@ -79,7 +93,8 @@ def convert_dataset(
 
     ``split_files`` maps split names to name lists (e.g. ``{"test": "EventVOT_testing_subset.txt"}``); they
     override splits found from folder names ('Training Subset' -> train, ...). Split lists name only sequences
-    that were converted. ``rgb=False`` leaves out intensity frames.
+    that were converted. ``rgb=False`` leaves out intensity frames. A sequence file that cannot be written
+    (disk full, ...) raises ``OutputError`` naming it; the files converted before it are kept.
     """
     dataset = PublicDataset(fmt, src, split_files=split_files, attributes=attributes, absent_means=absent_means)
     out = Path(out)
@@ -100,9 +115,11 @@ def convert_dataset(
         try:
             with dataset.open(name) as seq:
                 frames = seq.rgb_array() if rgb and seq.has_rgb and hasattr(seq, "rgb_array") else None
-                save_sequence(target, seq, rgb=frames)
+                _write(target, seq, frames)
                 summary.events += len(seq.events)
             summary.converted.append(name)
+        except OutputError:
+            raise  # the output side (disk full, no permission): no later sequence could be written either
         except (SpiketrackError, OSError, ValueError, MemoryError) as exc:
             summary.failures.append((name, str(exc)))
     summary.seconds = time.perf_counter() - start

@@ -86,6 +86,34 @@ def test_skip_existing(tmp_path):
     assert summary.skipped == ["a"] and summary.converted == []
 
 
+def test_full_disk_midway_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    """A write failure (ENOSPC) is not a bad sequence: the run stops, naming the file, exit code 2 (issue 16)."""
+    import errno
+    import os
+
+    from spiketrack.data.readers import convert
+
+    root = tmp_path / "src"
+    for name in ("a", "b", "c"):
+        make_eventvot_seq(root, name)
+    real_save = convert.save_sequence
+
+    def save(path, seq, **kw):
+        if path.name == "b.h5":
+            path.with_name(f".b.h5.tmp-{os.getpid()}").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, seq, **kw)
+
+    monkeypatch.setattr(convert, "save_sequence", save)
+    out = tmp_path / "out"
+    rc = main(["data", "convert", "--format", "eventvot", "--src", str(root), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == "" and captured.err.count("\n") == 1, captured
+    assert str(out / "b.h5") in captured.err and "no space left" in captured.err, captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["a.h5"]  # no temporary file, no split list, c not started
+    assert validate_sequence(out / "a.h5") == []
+
+
 LAYOUTS = {
     "fe108": ("events.aedat4", "groundtruth_rect.txt", None),
     "visevent": ("{seq}.aedat4", "groundtruth.txt", ("absent_label.txt", "present")),
