@@ -432,18 +432,19 @@ def test_full_disk_in_one_synth_worker_stops_the_run(tmp_path, capsys, monkeypat
     import multiprocessing
     import time
 
-    from spiketrack.data import h5seq, synth
+    from spiketrack.data import synth
 
-    real_save = h5seq.save_sequence
+    real_write = Path.write_bytes
 
-    def save(path, seq, **kw):
-        if Path(path).name == "train_0001.h5":
-            Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}").write_bytes(b"half")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        time.sleep(0.3)  # the other jobs take a while, so the failure is seen while most are still queued
-        return real_save(path, seq, **kw)
+    def write_bytes(self, data):  # the sequence writer's one write of its temporary file (small sequences)
+        if self.name.startswith(".train_0001.h5.tmp-"):
+            real_write(self, b"half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        if ".h5.tmp-" in self.name:
+            time.sleep(0.3)  # the other jobs take a while, so the failure is seen while most are still queued
+        return real_write(self, data)
 
-    monkeypatch.setattr(h5seq, "save_sequence", save)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
     # fork: the workers inherit the patched writer (spawn would re-import it)
     monkeypatch.setattr(synth, "get_context", lambda method: multiprocessing.get_context("fork"))
     monkeypatch.setattr(os, "cpu_count", lambda: 2)

@@ -30,6 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from spiketrack.atomic import temp_path
 from spiketrack.data.events import P_DTYPE, T_DTYPE, XY_DTYPE, EventArray
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import DataFormatError, output_error
@@ -157,7 +158,7 @@ def write_sequence(
     _check_before_write(path, width, height, events, frame_times, boxes, absent, rgb, objects)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     # Files up to IN_MEMORY_WRITE_BYTES (raw) are built in memory and written by Python in one go: a full disk
     # then fails in one plain write (OSError ENOSPC, temporary file removed) instead of inside HDF5, whose
     # half-closed handles report errors from their destructors (or crash) long after the failed write.

@@ -33,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from spiketrack.atomic import clean_stale_temps, temp_path
+from spiketrack.atomic import clean_stale_temps
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
 from spiketrack.data.synth_multi import MultiObjectPlan, add_objects, draw_plan
 from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated_objects
 from spiketrack.data.textures import background_texture, random_texture, resize
-from spiketrack.errors import ConfigError, output_error
+from spiketrack.errors import ConfigError
 from spiketrack.outputs import prepare_output_dir
 from spiketrack.workers import bound_initializer
 
@@ -587,21 +587,9 @@ def _object_views(seq: SynthSequence) -> list[tuple[str, SynthSequence]]:
     return out
 
 
-def _write(path: Path, seq: SynthSequence, source: str) -> None:
-    """Write one sequence file atomically; a full disk (or no permission) is an ``OutputError`` naming ``path``."""
-    from spiketrack.data import h5seq
-
-    try:
-        h5seq.save_sequence(path, seq, rgb=seq.rgb, source=source)
-    except BaseException as exc:
-        temp_path(path).unlink(missing_ok=True)  # whatever the writer left under its temporary name
-        error = output_error(exc, path, "the sequence file") if isinstance(exc, OSError) else None
-        if error is not None:
-            raise error from None
-        raise
-
-
 def _run_job(job: SequenceJob) -> JobResult:
+    from spiketrack.data.h5seq import save_sequence
+
     done = _done_names(job)
     if done is not None:
         from spiketrack.data.h5seq import open_sequence
@@ -617,8 +605,8 @@ def _run_job(job: SequenceJob) -> JobResult:
                           multi=job.multi_object_plan())
     views = _object_views(seq) if job.split == "test" else []
     for name, view in views:  # the primary file is written last: its presence marks the job finished
-        _write(job.path.with_name(f"{name}.h5"), view, job.signature)
-    _write(job.path, seq, job.signature)
+        save_sequence(job.path.with_name(f"{name}.h5"), view, rgb=view.rgb, source=job.signature)
+    save_sequence(job.path, seq, rgb=seq.rgb, source=job.signature)
     names = (seq.name, *(name for name, _ in views))
     return JobResult(seq.name, num_frames, len(seq.events), tuple(seq.attributes), time.perf_counter() - start,
                      False, names)

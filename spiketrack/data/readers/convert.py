@@ -17,12 +17,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from spiketrack.atomic import clean_stale_temps, temp_path
+from spiketrack.atomic import clean_stale_temps
 from spiketrack.data.dataset import write_split
 from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.readers import FORMATS, PublicDataset, parse_split_file
 from spiketrack.data.readers.common import AbsentConvention
-from spiketrack.errors import OutputError, SpiketrackError, output_error
+from spiketrack.errors import OutputError, SpiketrackError
 from spiketrack.outputs import prepare_output_dir
 
 
@@ -61,19 +61,6 @@ class ConvertSummary:
             lines.append(f"FAILED {len(self.failures)} sequences:")
             lines.extend(f"  {name}: {message}" for name, message in self.failures)
         return "\n".join(lines)
-
-
-def _write(target: Path, seq: object, frames: object) -> None:
-    """Write one converted sequence atomically; an environment error (disk full, ...) is an ``OutputError``
-    naming ``target``, with the temporary file removed."""
-    try:
-        save_sequence(target, seq, rgb=frames)
-    except BaseException as exc:
-        temp_path(target).unlink(missing_ok=True)
-        error = output_error(exc, target, "the sequence file") if isinstance(exc, OSError) else None
-        if error is not None:
-            raise error from None
-        raise
 
 
 def convert_dataset(
@@ -115,7 +102,7 @@ def convert_dataset(
         try:
             with dataset.open(name) as seq:
                 frames = seq.rgb_array() if rgb and seq.has_rgb and hasattr(seq, "rgb_array") else None
-                _write(target, seq, frames)
+                save_sequence(target, seq, rgb=frames)  # a write failure: OutputError naming target
                 summary.events += len(seq.events)
             summary.converted.append(name)
         except OutputError:

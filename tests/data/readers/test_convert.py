@@ -90,21 +90,20 @@ def test_full_disk_midway_stops_with_one_line(tmp_path, capsys, monkeypatch):
     """A write failure (ENOSPC) is not a bad sequence: the run stops, naming the file, exit code 2 (issue 16)."""
     import errno
     import os
-
-    from spiketrack.data.readers import convert
+    from pathlib import Path
 
     root = tmp_path / "src"
     for name in ("a", "b", "c"):
         make_eventvot_seq(root, name)
-    real_save = convert.save_sequence
+    real_write = Path.write_bytes
 
-    def save(path, seq, **kw):
-        if path.name == "b.h5":
-            path.with_name(f".b.h5.tmp-{os.getpid()}").write_bytes(b"half")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(path, seq, **kw)
+    def write_bytes(self, data):  # the sequence writer's one write of its temporary file (small sequences)
+        if self.name == f".b.h5.tmp-{os.getpid()}":
+            real_write(self, b"half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, data)
 
-    monkeypatch.setattr(convert, "save_sequence", save)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
     out = tmp_path / "out"
     rc = main(["data", "convert", "--format", "eventvot", "--src", str(root), "--out", str(out)])
     captured = capsys.readouterr()
