@@ -17,6 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
+# correlation between backbone and head, ``xcorr_kernel`` is k. Off by default.
+XCORR_DEFAULTS: dict[str, bool | int] = dict(xcorr=False, xcorr_kernel=3)
+
 
 def template_kernel(features: torch.Tensor, k: int) -> torch.Tensor:
     """Template features [..., C, Ht, Wt] -> correlation kernel [..., C, k, k] (average pooling)."""
@@ -44,4 +48,4 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["TemplateCorrelation", "template_kernel"]
+__all__ = ["XCORR_DEFAULTS", "TemplateCorrelation", "template_kernel"]

@@ -26,7 +26,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
-from spiketrack.models.correlation import TemplateCorrelation, template_kernel
+from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, template_kernel
 from spiketrack.models.heads import CenterHead
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1, stem="patch"),
 }
 STEMS = ("patch", "conv")
-# xcorr: the center head sees the depthwise correlation of the search features with the template's (a k x k kernel
-# pooled from the final template tokens, :mod:`spiketrack.models.correlation`) instead of the search features
-# themselves, so a box needs a template match (SiamRPN++ head on an OSTrack backbone). Off by default (OSTrack).
-XCORR_DEFAULTS: dict[str, Any] = dict(xcorr=False, xcorr_kernel=3)
+# XCORR_DEFAULTS (xcorr, xcorr_kernel) are variant fields too: with xcorr the center head sees the depthwise
+# correlation of the search features with the template's (a k x k kernel pooled from the final template tokens,
+# :mod:`spiketrack.models.correlation`) instead of the search features themselves, so a box needs a template
+# match (SiamRPN++ head on an OSTrack backbone). Off by default (OSTrack).
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ImageNet statistics (timm ViT pretraining)
 IMAGENET_STD = (0.229, 0.224, 0.225)

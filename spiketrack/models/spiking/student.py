@@ -24,7 +24,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
-from spiketrack.models.correlation import TemplateCorrelation, template_kernel
+from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, template_kernel
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
@@ -34,10 +34,10 @@ from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, res
 # Named variants of the family. tiny/base follow SDTrack's Tiny/Base widths (Shan et al., 2025: SDTrack-Tiny
 # 19.61 M parameters); 'quickstart' is a small model for the 2-core CPU demo (64/128 crops).
 # memory_points: transformer-block indices after which the search branch queries the template memory.
-# xcorr: the head sees the depthwise correlation of the final search spikes with the template's firing rates pooled to
-# an xcorr_kernel^2 kernel (spiking SiamRPN++-style correlation, charged as SOPs; models/correlation.py) instead of
-# the search tokens, so a box needs a template match. Off by default (memory retrieval alone).
-XCORR_DEFAULTS: dict[str, Any] = dict(xcorr=False, xcorr_kernel=3)
+# XCORR_DEFAULTS (xcorr, xcorr_kernel; models/correlation.py) are fields of the metaformer variants too: with xcorr
+# the head sees the depthwise correlation of the final search spikes with the template's firing rates pooled to an
+# xcorr_kernel^2 kernel (spiking SiamRPN++-style correlation, charged as SOPs) instead of the search tokens, so a
+# box needs a template match. Off by default (memory retrieval alone).
 VARIANTS: dict[str, dict[str, Any]] = {
     "quickstart": dict(
         dims=[16, 32, 64, 96], conv_depths=[1, 1], depths=[2, 1], heads=4, mlp_ratio=2.0, conv_ratio=2.0,
