@@ -229,6 +229,9 @@ class EnergyConfig:
     profile: str = "45nm-fp32"  # name in spiketrack.energy.profiles.PROFILES (its DEFAULT_PROFILE)
     count_residual: bool = False
     count_neuron: bool = False
+    # also the memory-aware energy (weight / membrane-potential memory accesses and addressing, Lemaire et al.,
+    # ICONIP 2022; spiketrack.energy.memory) beside the compute-only figure, in every energy file of a run
+    memory: bool = False
 
 
 @dataclass

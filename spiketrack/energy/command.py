@@ -21,7 +21,8 @@ def add_arguments_energy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
     parser.add_argument("--memory", action="store_true",
-                        help="also the memory-aware energy (weight/potential memory accesses, Lemaire et al. 2022)")
+                        help="also the memory-aware energy (weight/potential memory accesses, Lemaire et al. 2022); "
+                             "the config key energy.memory: true does the same")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
 

@@ -174,13 +174,14 @@ class EnergyMeter:
 
     @classmethod
     def from_config(cls, model: nn.Module, cfg: Any) -> EnergyMeter:
-        """Meter with T and the template's T_t (the model's event bins; 1 for a model of dense views), profile and
-        residual/neuron options."""
+        """Meter with T and the template's T_t (the model's event bins; 1 for a model of dense views), profile,
+        residual/neuron options and memory-aware energy (``cfg.energy``)."""
         spec = model.input_spec
         timesteps = int(spec.timesteps or 1)
         template_timesteps = int(getattr(spec, "template_bins", 0) or timesteps)
         return cls(model, timesteps=timesteps, template_timesteps=template_timesteps, profile=cfg.energy.profile,
-                   include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron)
+                   include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron,
+                   memory=cfg.energy.memory)
 
     # ------------------------------------------------------------------------------------------ counting
     def set_frame(self, k: int) -> None:

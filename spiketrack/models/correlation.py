@@ -18,13 +18,26 @@ import torch.nn.functional as F
 from torch import nn
 
 # Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
-# correlation between backbone and head, ``xcorr_kernel`` is k. Off by default.
-XCORR_DEFAULTS: dict[str, bool | int] = dict(xcorr=False, xcorr_kernel=3)
+# correlation between backbone and head, ``xcorr_kernel`` is k, ``xcorr_kernel_norm`` standardises the kernel over
+# the templates (:func:`kernel_normaliser`). Off by default.
+XCORR_DEFAULTS: dict[str, bool | int] = dict(xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False)
 
 
 def template_kernel(features: torch.Tensor, k: int) -> torch.Tensor:
     """Template features [..., C, Ht, Wt] -> correlation kernel [..., C, k, k] (average pooling)."""
     return F.adaptive_avg_pool2d(features, k)
+
+
+def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:
+    """Kernel [B, C, k, k] -> the same, standardised per channel over the templates (``enabled``) or unchanged.
+
+    A batch norm without affine parameters: training normalises by the batch of templates, tracking by the running
+    statistics. It removes the part of the kernel every template shares (for a spiking student the firing rates
+    are non-negative, so an unnormalised kernel is mostly 'how busy each channel is anywhere', and its correlation
+    with the search spikes an event-density map); what remains is how this template differs from the others, which
+    the head can only use by matching the template.
+    """
+    return nn.BatchNorm2d(channels, affine=False) if enabled else nn.Identity()
 
 
 class TemplateCorrelation(nn.Conv2d):
@@ -48,4 +61,4 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["XCORR_DEFAULTS", "TemplateCorrelation", "template_kernel"]
+__all__ = ["XCORR_DEFAULTS", "TemplateCorrelation", "kernel_normaliser", "template_kernel"]

@@ -26,7 +26,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
-from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, template_kernel
+from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, kernel_normaliser, template_kernel
 from spiketrack.models.heads import CenterHead
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "base": dict(dim=768, depth=12, heads=12, mlp_ratio=4.0, head_channels=256, drop_path=0.1, stem="patch"),
 }
 STEMS = ("patch", "conv")
+# state-dict prefixes of the parts a pretrained ViT backbone cannot provide
+HEAD_PREFIXES = ("head.", "fuse.", "correlation_norm.", "kernel_norm.")
 # XCORR_DEFAULTS (xcorr, xcorr_kernel) are variant fields too: with xcorr the center head sees the depthwise
 # correlation of the search features with the template's (a k x k kernel pooled from the final template tokens,
 # :mod:`spiketrack.models.correlation`) instead of the search features themselves, so a box needs a template
@@ -145,6 +147,7 @@ class ViTTeacher(nn.Module):
         stem: str = "patch",
         xcorr: bool = False,
         xcorr_kernel: int = 3,
+        xcorr_kernel_norm: bool = False,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -175,6 +178,7 @@ class ViTTeacher(nn.Module):
         self.fuse = nn.Linear(dim * len(streams), dim) if len(streams) > 1 else None
         self.correlation = TemplateCorrelation(dim, xcorr_kernel) if xcorr else None
         self.correlation_norm = nn.BatchNorm2d(dim) if xcorr else None  # response scale grows with dim and k*k
+        self.kernel_norm = kernel_normaliser(dim, xcorr and xcorr_kernel_norm)
         self.head = CenterHead(dim, head_channels)
         self.feature_info = [dict(num_chs=dim, module=f"blocks.{i}") for i in range(depth)]
         nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
@@ -189,7 +193,7 @@ class ViTTeacher(nn.Module):
         return [
             k
             for k in self.state_dict()
-            if not k.startswith(("head.", "fuse.", "correlation_norm.")) and k != "modality_embed"
+            if not k.startswith(HEAD_PREFIXES) and k != "modality_embed"
         ]
 
     def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
@@ -260,8 +264,8 @@ class ViTTeacher(nn.Module):
         tokens = self.norm(tokens)
         x = self._fused_map(tokens, self._search_slice, self.search_grid)
         if self.correlation is not None:
-            kernel = template_kernel(self._fused_map(tokens, self._template_slice, self.template_grid),
-                                     self.correlation.kernel_size[0])
+            kernel = self.kernel_norm(template_kernel(
+                self._fused_map(tokens, self._template_slice, self.template_grid), self.correlation.kernel_size[0]))
             x = self.correlation_norm(self.correlation(x, kernel))
         out: dict[str, Any] = self.head(x)
         if return_features:
@@ -363,7 +367,7 @@ def load_pretrained(model: ViTTeacher, path: str | Path) -> LoadReport:
                 if v.shape != value.shape:
                     report.adapted.append(f"{key} -> {name} ({value.shape[1]} -> {v.shape[1]} channels)")
                 target[name] = v
-        elif key in own and not key.startswith(("head.", "fuse.", "correlation_norm.")):
+        elif key in own and not key.startswith(HEAD_PREFIXES):
             target[key] = value
         else:
             report.unexpected.append(key)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from spiketrack.config import load_config
 from spiketrack.energy.counter import count_operations
 from spiketrack.models import build_model
-from spiketrack.models.correlation import TemplateCorrelation, template_kernel
+from spiketrack.models.correlation import TemplateCorrelation, kernel_normaliser, template_kernel
 
 
 def test_correlation_of_ones_counts_the_overlap() -> None:
@@ -41,6 +42,27 @@ def test_template_kernel_averages_cells() -> None:
     assert template_kernel(feats, 2)[0, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]
 
 
+def test_kernel_normaliser_standardises_each_channel_over_the_templates() -> None:
+    assert isinstance(kernel_normaliser(4, False), nn.Identity)
+    norm = kernel_normaliser(2, True).train()
+    assert not any(True for _ in norm.parameters())  # no affine part that could restore a shared kernel
+    g = torch.Generator().manual_seed(0)
+    kernel = torch.rand(3, 2, 3, 3, generator=g) * torch.tensor([5.0, 0.1]).view(1, 2, 1, 1) + 7.0
+    out = norm(kernel)
+    assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5)
+    v = kernel.var(dim=(0, 2, 3), unbiased=False)
+    assert torch.allclose(out.var(dim=(0, 2, 3), unbiased=False), v / (v + norm.eps), atol=1e-5)  # ~1
+    # the same kernel for every template carries nothing once normalised: all zeros
+    same = kernel_normaliser(2, True).train()(torch.full((3, 2, 3, 3), 4.0))
+    assert torch.allclose(same, torch.zeros_like(same))
+    # tracking: the running statistics of training (momentum 0.1 after one batch from mean 0 / var 1)
+    norm.eval()
+    mean = 0.1 * kernel.mean(dim=(0, 2, 3))
+    var = 0.9 + 0.1 * kernel.var(dim=(0, 2, 3), unbiased=True)
+    expected = (kernel - mean.view(1, 2, 1, 1)) / torch.sqrt(var.view(1, 2, 1, 1) + norm.eps)
+    assert torch.allclose(norm(kernel), expected, atol=1e-5)
+
+
 def _teacher():
     torch.manual_seed(0)
     return build_model(load_config("configs/quickstart_teacher.yaml", ["model.overrides={xcorr: true}"])).eval()
@@ -56,6 +78,15 @@ def test_xcorr_teacher_box_depends_on_the_template() -> None:
         a, b = model(t1, search)["score_map"], model(t2, search)["score_map"]
     assert not torch.allclose(a, b)
     assert model.correlation is not None and "correlation_norm.weight" not in model.backbone_keys()
+
+
+def test_xcorr_teacher_with_kernel_norm_keeps_it_out_of_the_backbone() -> None:
+    torch.manual_seed(0)
+    cfg = load_config("configs/quickstart_teacher.yaml", ["model.overrides={xcorr: true, xcorr_kernel_norm: true}"])
+    model = build_model(cfg)
+    assert isinstance(model.kernel_norm, nn.BatchNorm2d)
+    assert "kernel_norm.running_mean" in model.state_dict() and not any(
+        k.startswith("kernel_norm.") for k in model.backbone_keys())
 
 
 def test_xcorr_teacher_correlation_is_counted_as_dense_macs() -> None:
@@ -89,6 +120,15 @@ def test_xcorr_student_memory_carries_the_kernel_and_trains() -> None:
     assert grads  # the last block is trained through the template kernel and the search spikes
     merged = model.merge_memories([memory, memory.detach()])
     assert torch.allclose(merged.kernel, memory.kernel)
+
+
+def test_xcorr_student_kernel_norm_standardises_the_memory_kernel() -> None:
+    model = _student("model.overrides={xcorr: true, xcorr_kernel_norm: true}").train()
+    bins = torch.cat([_bins(2, 64, 0), _bins(2, 64, 5) * 3], dim=1)  # two templates
+    kernel = model.encode_template(bins).kernel
+    assert kernel is not None and kernel.shape == (2, 96, 3, 3)
+    assert torch.allclose(kernel.mean(dim=(0, 2, 3)), torch.zeros(96), atol=1e-5)
+    assert (kernel < 0).any()  # signed: channels less active than in other templates count against a match
 
 
 def test_xcorr_student_refuses_a_memory_without_kernel() -> None:

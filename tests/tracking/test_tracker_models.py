@@ -76,6 +76,26 @@ def test_energy_files_count_every_call(tmp_path):
     assert track_dataset(cfg, build_model(cfg), root, "test", out, meter=meter, progress=False).tracked == []
 
 
+def test_energy_memory_in_the_config_adds_the_memory_aware_fields(tmp_path):
+    """energy.memory: true -> every energy file of the run holds compute-only and memory-aware energy; the
+    compute-only fields are those of a run without it."""
+    cfg = small_config("student")
+    root = write_dataset(tmp_path / "d", [moving_box_sequence("s", frames=3)])
+
+    def run(memory: bool) -> dict:
+        torch.manual_seed(0)
+        cfg.energy.memory = memory
+        out = tmp_path / f"o{int(memory)}"
+        track_dataset(cfg, build_model(cfg), root, "test", out, meter=EnergyMeter.from_config, progress=False)
+        return json.loads((out / "s_energy.json").read_text())
+
+    plain, with_memory = run(False), run(True)
+    assert "energy_mj_memory_sequence" not in plain and with_memory["energy_mj_memory_sequence"] > 0
+    assert with_memory["total"] == plain["total"]
+    assert with_memory["energy_mj_with_memory_sequence"] == pytest.approx(
+        plain["energy_mj_sequence"] + with_memory["energy_mj_memory_sequence"])
+
+
 def test_rgb_teacher_reads_intensity_frames(tmp_path):
     torch.manual_seed(0)
     cfg = small_config("teacher")

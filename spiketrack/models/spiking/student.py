@@ -24,7 +24,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
-from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, template_kernel
+from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, kernel_normaliser, template_kernel
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
@@ -85,6 +85,7 @@ class SpikingStudent(nn.Module):
         template_timesteps: int | None = None,
         xcorr: bool = False,
         xcorr_kernel: int = 3,
+        xcorr_kernel_norm: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = SpikingMetaFormer(
@@ -105,6 +106,7 @@ class SpikingStudent(nn.Module):
         self.correlation = TemplateCorrelation(c, xcorr_kernel) if xcorr else None
         self.correlation_neuron = neuron() if xcorr else None  # template rates and search spikes of the final tokens
         self.correlation_norm = nn.BatchNorm2d(c) if xcorr else None  # response scale grows with C and k*k
+        self.kernel_norm = kernel_normaliser(c, xcorr and xcorr_kernel_norm)
         self.head = SpikingCenterHead(c, head_channels, neuron)
         self.timesteps = timesteps
         self.input_spec = InputSpec.event_bins(timesteps, template_timesteps)
@@ -145,7 +147,7 @@ class SpikingStudent(nn.Module):
         kernel = None
         if self.correlation is not None:
             rates = self.correlation_neuron(_token_map(tokens, h, w)).mean(dim=0)  # [B, C, h, w] firing rates
-            kernel = template_kernel(rates, self.correlation.kernel_size[0])
+            kernel = self.kernel_norm(template_kernel(rates, self.correlation.kernel_size[0]))
         return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel)
 
     def merge_memories(self, memories: list[TemplateMemory]) -> TemplateMemory:
