@@ -46,8 +46,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 STEMS = ("patch", "conv")
 # state-dict prefixes of the parts a pretrained ViT backbone cannot provide
 HEAD_PREFIXES = ("head.", "fuse.", "correlation_norm.", "kernel_norm.")
-# XCORR_DEFAULTS (xcorr, xcorr_kernel, xcorr_kernel_norm) are variant fields too: with xcorr the center head sees the depthwise
-# correlation of the search features with the template's (a k x k kernel pooled from the final template tokens,
+# XCORR_DEFAULTS (xcorr, xcorr_kernel, xcorr_kernel_norm) are variant fields too: with xcorr the center head sees
+# the depthwise correlation of the search features with the template's (a k x k kernel pooled from the final template tokens,
 # :mod:`spiketrack.models.correlation`) instead of the search features themselves, so a box needs a template
 # match (SiamRPN++ head on an OSTrack backbone). Off by default (OSTrack).
 

@@ -34,8 +34,8 @@ from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, res
 # Named variants of the family. tiny/base follow SDTrack's Tiny/Base widths (Shan et al., 2025: SDTrack-Tiny
 # 19.61 M parameters); 'quickstart' is a small model for the 2-core CPU demo (64/128 crops).
 # memory_points: transformer-block indices after which the search branch queries the template memory.
-# XCORR_DEFAULTS (xcorr, xcorr_kernel, xcorr_kernel_norm; models/correlation.py) are fields of the metaformer variants too: with xcorr
-# the head sees the depthwise correlation of the final search spikes with the template's firing rates pooled to an
+# XCORR_DEFAULTS (xcorr, xcorr_kernel, xcorr_kernel_norm; models/correlation.py) are fields of the metaformer
+# variants too: with xcorr the head sees the depthwise correlation of the final search spikes with the template's firing rates pooled to an
 # xcorr_kernel^2 kernel (spiking SiamRPN++-style correlation, charged as SOPs) instead of the search tokens, so a
 # box needs a template match. Off by default (memory retrieval alone).
 VARIANTS: dict[str, dict[str, Any]] = {
