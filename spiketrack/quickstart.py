@@ -97,6 +97,11 @@ def _resolve_config_path(name: str) -> Path:
     return candidate if candidate.is_file() else path
 
 
+def dataset_override(root: Path) -> str:
+    """The ``--set`` text that makes ``root`` a config's only training dataset (the quickstart benchmark)."""
+    return f"data.datasets=[{{root: {json.dumps(str(root))}, weight: 1.0}}]"
+
+
 def plan(work: str | Path, overrides: list[str] | None = None) -> QuickstartPlan:
     """Split ``--set`` overrides by prefix and load both configs.
 
@@ -120,7 +125,7 @@ def plan(work: str | Path, overrides: list[str] | None = None) -> QuickstartPlan
             teacher_o.append(text)
             student_o.append(text)
     options = from_dict(QuickstartConfig, q, prefix="quickstart", source="--set")
-    data_root = f"data.datasets=[{{root: {json.dumps(str(work / 'synth'))}, weight: 1.0}}]"
+    data_root = dataset_override(work / "synth")
     t_path = _resolve_config_path(options.teacher_config)
     s_path = _resolve_config_path(options.student_config)
     teacher_o = [data_root, *teacher_o]

@@ -35,17 +35,15 @@ from spiketrack.data.dataset import SequenceDataset
 from spiketrack.deploy.quantize import quantize_weights
 from spiketrack.evaluation.evaluate import evaluate_trackers
 from spiketrack.models.checkpoint import load_model
+from spiketrack.quickstart import dataset_override
 from spiketrack.tracking.runner import track_dataset
 
 FLOAT = 32  # 'bits' label of the unquantised model
 
 
-def _data_root(work: Path) -> str:
-    return f"data.datasets=[{{root: {json.dumps(str(work / 'synth'))}, weight: 1.0}}]"
-
-
-def distil(work: Path, config: Path, extra: list[str]) -> Path:
-    """Distil the deployable student (resumable); returns its best checkpoint."""
+def distil(work: Path, config: Path, sets: list[str]) -> Path:
+    """Distil the deployable student with the ``--set`` overrides ``sets`` (resumable); returns its best
+    checkpoint."""
     run = work / "student_deployable"
     best = run / "checkpoints" / "best.pt"
     done = run / "distill.done"
@@ -55,7 +53,7 @@ def distil(work: Path, config: Path, extra: list[str]) -> Path:
     if not teacher.is_file():
         raise SystemExit(f"{teacher}: no quickstart teacher (run make demo first)")
     cmd = [sys.executable, "-m", "spiketrack.cli", "distill", str(config), "--teacher", str(teacher),
-           "--set", _data_root(work), *[a for text in extra for a in ("--set", text)],
+           *[a for text in sets for a in ("--set", text)],
            "--out", str(run), "--resume", "--no-progress"]
     print("$", " ".join(cmd), flush=True)
     start = time.time()
@@ -89,10 +87,10 @@ def main() -> None:
     args = parser.parse_args()
 
     work = args.work
-    sets = [_data_root(work), *args.extra]
+    sets = [dataset_override(work / "synth"), *args.extra]
     cfg = load_config(str(args.config), sets)
     split = cfg.data.test_split
-    ckpt = distil(work, args.config, args.extra)
+    ckpt = distil(work, args.config, sets)
     names = SequenceDataset(work / "synth").names(split)
     rows: list[dict[str, Any]] = []
     for bits in [FLOAT, *args.bits]:
