@@ -169,6 +169,9 @@ class DistillConfig:
     temporal_layer: int = -1  # student layer whose clip features are aligned (teacher layer by layer_pairing)
     # temporal Fourier KD: rfft amplitude over time + L1, or HDETrack V2 (softmax maps, 2-D DFT, real parts)
     fourier_mode: Literal["amplitude", "hdetrack_v2"] = "amplitude"
+    # correlation KD: the student's template-search correlation map (model.overrides.xcorr) projected to the
+    # teacher's width and regressed onto the teacher's (both models need xcorr); teaches appearance matching itself
+    correlation: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
 
 
 @dataclass

@@ -22,7 +22,9 @@ compare outputs. Each term is switched on and weighted in ``cfg.distill`` and lo
 Options (all off by default, see the README): ``layer_pairing: relative_depth`` pairs student and teacher layers by
 depth fraction (:mod:`spiketrack.distill.pairing`); ``spatial_align: ot`` aligns the feature KD's tokens by an
 entropic OT plan (HAD, :mod:`spiketrack.distill.ot`); ``temporal`` adds HAD's GRU temporal alignment over the
-n search frames (``kd_temporal``, :mod:`spiketrack.distill.temporal`).
+n search frames (``kd_temporal``, :mod:`spiketrack.distill.temporal`); ``correlation`` regresses the student's
+template-search correlation map (the head's input with ``model.overrides.xcorr``) onto the teacher's, as the feature
+KD does for tokens (``kd_correlation``): the student is taught where its template matches, not only where to box.
 """
 
 from __future__ import annotations
@@ -152,11 +154,13 @@ class DistillLoss(nn.Module):
         teacher_layers: list[int] | None = None,
         temporal_dims: tuple[int, int] | None = None,
         temporal_teacher_layer: int | None = None,
+        correlation_dims: tuple[int, int] | None = None,
     ) -> None:
         """``student_dims`` / ``teacher_dims``: widths of the feature-KD layers (when ``feature`` is on);
         ``teacher_layers``: teacher layer of each of ``cfg.feature_layers`` (default: the same indices);
         ``temporal_dims``: (student, teacher) width of the temporal-alignment layer (when ``temporal`` is on) and
-        ``temporal_teacher_layer`` the teacher layer of ``cfg.temporal_layer`` (default: the same index).
+        ``temporal_teacher_layer`` the teacher layer of ``cfg.temporal_layer`` (default: the same index);
+        ``correlation_dims``: (student, teacher) channels of the correlation maps (when ``correlation`` is on).
         :meth:`from_feature_info` derives them from the models' ``feature_info``."""
         super().__init__()
         self.cfg = cfg
@@ -185,6 +189,11 @@ class DistillLoss(nn.Module):
             if temporal_dims is None:
                 raise ConfigError("distill.temporal: the student's and the teacher's layer widths are needed")
             self.temporal = TemporalAlign(*temporal_dims)
+        self.correlation_align: FeatureAlign | None = None
+        if cfg.correlation.enabled:
+            if correlation_dims is None:
+                raise ConfigError("distill.correlation: the student's and the teacher's correlation widths are needed")
+            self.correlation_align = FeatureAlign([correlation_dims[0]], [correlation_dims[1]])
 
     @classmethod
     def from_feature_info(
@@ -206,6 +215,12 @@ class DistillLoss(nn.Module):
                 cls.layer_dims(student_info, [cfg.temporal_layer], "student")[0],
                 cls.layer_dims(teacher_info, [t_temporal], "teacher")[0],
             )
+        # the correlation is depthwise: its channels are those of the last block of each model
+        correlation_dims = None
+        if cfg.correlation.enabled:
+            correlation_dims = (
+                cls.layer_dims(student_info, [-1], "student")[0], cls.layer_dims(teacher_info, [-1], "teacher")[0]
+            )
         return cls(
             cfg,
             s_dims,
@@ -214,11 +229,13 @@ class DistillLoss(nn.Module):
             teacher_layers=t_layers,
             temporal_dims=temporal_dims,
             temporal_teacher_layer=t_temporal,
+            correlation_dims=correlation_dims,
         )
 
     @property
     def needs_features(self) -> bool:
-        return self.cfg.similarity.enabled or self.cfg.feature.enabled or self.cfg.temporal.enabled
+        c = self.cfg
+        return c.similarity.enabled or c.feature.enabled or c.temporal.enabled or c.correlation.enabled
 
     @staticmethod
     def layer_dims(feature_info: list[dict], layers: list[int], who: str) -> list[int]:
@@ -271,6 +288,16 @@ class DistillLoss(nn.Module):
                 _pick(teacher["features"], [t_layer], "teacher")[0],
                 self.temporal,
                 self.num_search,
+            )
+        if cfg.correlation.enabled:
+            assert self.correlation_align is not None
+            if "correlation" not in student or "correlation" not in teacher:
+                raise ConfigError(
+                    "distill.correlation: needs a correlation map from both models (model.overrides.xcorr: true "
+                    "for the student and the teacher)"
+                )
+            out["kd_correlation"] = cfg.correlation.weight * feature_kd(
+                [student["correlation"]], [teacher["correlation"]], self.correlation_align
             )
         return out
 

@@ -243,7 +243,8 @@ class ViTTeacher(nn.Module):
         Returns score_map [B, 1, Hf, Wf], size_map [B, 2, Hf, Wf], offset_map [B, 2, Hf, Wf],
         pred_boxes [B, 4]; with ``return_features`` also 'features' (per layer, search tokens [B, Nx, C]
         of the primary view, 'events' when present) and 'attentions' (per layer, search->search block of
-        the primary view's attention probabilities [B, heads, Nx, Nx]).
+        the primary view's attention probabilities [B, heads, Nx, Nx]) and, with xcorr, 'correlation' (the
+        head's input, the normalised template-search correlation [B, Hf*Wf, C]).
         """
         for view in self.streams:
             if view not in template or view not in search:
@@ -271,6 +272,8 @@ class ViTTeacher(nn.Module):
         if return_features:
             out["features"] = features
             out["attentions"] = attentions
+            if self.correlation is not None:
+                out["correlation"] = x.flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], the head's input
         return out
 
 

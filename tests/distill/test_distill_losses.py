@@ -167,3 +167,32 @@ def test_defaults_leave_the_new_options_off() -> None:
     cfg = DistillConfig()
     assert (cfg.layer_pairing, cfg.spatial_align, cfg.fourier_mode) == ("index", "pool", "amplitude")
     assert not cfg.temporal.enabled and not cfg.fourier.enabled
+
+
+def test_correlation_kd_regresses_projected_student_map_onto_normalised_teacher_map() -> None:
+    off = DistillTerm(False, 1.0)
+    cfg = DistillConfig(similarity=off, feature=off, response=off, correlation=DistillTerm(True, 2.0))
+    loss = DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 3]), num_search=1)
+    proj = loss.correlation_align.proj[0]
+    assert (proj.in_features, proj.out_features) == (6, 3)  # the last block's widths: the correlation is depthwise
+    assert loss.needs_features
+    with torch.no_grad():  # projection: keep the first 3 student channels
+        proj.weight.copy_(torch.eye(3, 6))
+        proj.bias.zero_()
+    teacher_map = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 0.0, 3.0], [-1.0, 0.0, 1.0], [5.0, 5.0, 5.0]]])  # [1, 4, 3]
+    # layer norm over channels (no affine): [1, 2, 3] -> [-a, 0, a], a = sqrt(3/2); [0, 0, 3] -> [-b, -b, 2b], b = 1/sqrt(2)
+    a, b = math.sqrt(1.5), 1 / math.sqrt(2)
+    target = torch.tensor([[[-a, 0.0, a], [-b, -b, 2 * b], [-a, 0.0, a], [0.0, 0.0, 0.0]]])
+    exact = torch.cat([target, torch.randn(1, 4, 3)], dim=2)  # the 3 ignored student channels are noise
+    out = loss({"correlation": exact}, {"correlation": teacher_map})
+    assert set(out) == {"kd_correlation"}
+    assert out["kd_correlation"].item() == pytest.approx(0.0, abs=1e-5)
+    shifted = exact.clone()
+    shifted[..., 0] += 1.0  # one channel off by 1 in each of the 4 cells: MSE over 12 values = 4 / 12
+    assert loss({"correlation": shifted}, {"correlation": teacher_map})["kd_correlation"].item() == pytest.approx(
+        2.0 * 4 / 12, rel=1e-4
+    )
+    with pytest.raises(ConfigError, match="xcorr"):
+        loss({"features": []}, {"correlation": teacher_map})
+    with pytest.raises(ConfigError, match="correlation"):
+        DistillLoss(cfg, [], [], num_search=1)  # widths not given

@@ -145,3 +145,32 @@ def test_xcorr_student_correlation_is_counted_as_spike_operations() -> None:
     rep = count_operations(model, _bins(2, 128, 1), memory, fn=model.track, timesteps=2, batch_size=1)
     corr = next(layer for layer in rep.layers if layer.name == "correlation")
     assert corr.input_kind == "spike" and corr.sop > 0
+
+
+def _head_input(model: nn.Module, call) -> tuple[dict, torch.Tensor]:
+    """Run ``call()`` and capture the tensor the model's head received."""
+    seen: list[torch.Tensor] = []
+    handle = model.head.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+    try:
+        out = call()
+    finally:
+        handle.remove()
+    return out, seen[0]
+
+
+def test_both_models_return_the_heads_correlation_input_for_correlation_kd() -> None:
+    teacher = _teacher()
+    template = {"rgb": torch.rand(2, 3, 64, 64), "events": torch.rand(2, 2, 64, 64)}
+    search = {"rgb": torch.rand(2, 3, 128, 128), "events": torch.rand(2, 2, 128, 128)}
+    with torch.no_grad():
+        out, x = _head_input(teacher, lambda: teacher(template, search, return_features=True))
+    assert x.shape == (2, 128, 8, 8) and out["correlation"].shape == (2, 64, 128)
+    assert torch.equal(out["correlation"], x.flatten(2).transpose(1, 2))  # cell (i, j) is token 8 i + j
+    student = _student().eval()
+    with torch.no_grad():
+        out, x = _head_input(student, lambda: student(_bins(2, 64, 0), _bins(2, 128, 1), return_features=True))
+    assert x.shape == (2, 1, 96, 8, 8) and out["correlation"].shape == (1, 64, 96)  # [T, B, C, h, w] -> mean over T
+    assert torch.allclose(out["correlation"], x.mean(dim=0).flatten(2).transpose(1, 2))
+    plain = build_model(load_config("configs/quickstart_student.yaml", ["model.overrides={xcorr: false}"])).eval()
+    with torch.no_grad():
+        assert "correlation" not in plain(_bins(1, 64, 0), _bins(1, 128, 1), return_features=True)

@@ -168,8 +168,8 @@ class SpikingStudent(nn.Module):
         offset_map [B, 2, Hf, Wf], pred_boxes [B, 4] (Hf = Hs/16).
 
         With ``return_features``: 'features' (per transformer block, search tokens averaged over T
-        [B, Ns, C], after retrieval where it applies) and 'similarity' (per block, spike Q K^T averaged
-        over T [B, heads, Ns, Ns]).
+        [B, Ns, C], after retrieval where it applies), 'similarity' (per block, spike Q K^T averaged
+        over T [B, heads, Ns, Ns]) and, with xcorr, 'correlation' (the head's input averaged over T [B, Ns, C]).
         """
         self._check(search_bins, "search_bins")
         self.reset_state()
@@ -193,6 +193,8 @@ class SpikingStudent(nn.Module):
         if return_features:
             out["features"] = features
             out["similarity"] = similarity
+            if self.correlation is not None:
+                out["correlation"] = x.mean(dim=0).flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], mean over T
         return out
 
     def forward(
