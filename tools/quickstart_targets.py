@@ -46,6 +46,11 @@ def measure(report_dir: Path, work: Path) -> list[tuple[str, float | None, str, 
                      None if mo is None else mo >= TEMPLATE_DROP_MIN))
         whole = (probe or {}).get("drop", {}).get("zeroed")
         rows.append((f"{name} template drop (zeroed, whole split)", whole, "(reported)", None))
+        # the stricter test: another sequence's template (a model that only fails on an empty one shows ~0 here)
+        for label, drops in (("MO sequences", (probe or {}).get("attributes", {}).get("MO", {}).get("drop", {})),
+                             ("whole split", (probe or {}).get("drop", {}))):
+            if "foreign" in drops:
+                rows.append((f"{name} template drop (foreign, {label})", drops["foreign"], "(reported)", None))
     teacher, student = runs.get("teacher"), runs.get("student")
     if teacher:
         rows.append(("teacher SR", teacher["SR"], f">= {TEACHER_SR_MIN:g}", teacher["SR"] >= TEACHER_SR_MIN))
