@@ -170,7 +170,8 @@ class DistillConfig:
     # temporal Fourier KD: rfft amplitude over time + L1, or HDETrack V2 (softmax maps, 2-D DFT, real parts)
     fourier_mode: Literal["amplitude", "hdetrack_v2"] = "amplitude"
     # correlation KD: the student's template-search correlation map (model.overrides.xcorr) projected to the
-    # teacher's width and regressed onto the teacher's (both models need xcorr); teaches appearance matching itself
+    # teacher's width and regressed onto the teacher's (both models need xcorr). Validation split, 2 seeds: no effect
+    # on SR or on the foreign-template drop (docs/benchmarks.md, "Eighth session")
     correlation: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
 
 
