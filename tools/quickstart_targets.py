@@ -40,15 +40,15 @@ def measure(report_dir: Path, work: Path) -> list[tuple[str, float | None, str, 
     base = report.get("baselines", {}).get("baseline", {}).get("SR")
     rows: list[tuple[str, float | None, str, bool | None]] = []
     for name in ("teacher", "student"):
-        probe = _probe(work, name)
-        mo = (probe or {}).get("attributes", {}).get("MO", {}).get("drop", {}).get("zeroed")
+        probe = _probe(work, name) or {}
+        mo_drops = probe.get("attributes", {}).get("MO", {}).get("drop", {})
+        all_drops = probe.get("drop", {})
+        mo = mo_drops.get("zeroed")
         rows.append((f"{name} template drop (zeroed, MO sequences)", mo, f">= {TEMPLATE_DROP_MIN:g}",
                      None if mo is None else mo >= TEMPLATE_DROP_MIN))
-        whole = (probe or {}).get("drop", {}).get("zeroed")
-        rows.append((f"{name} template drop (zeroed, whole split)", whole, "(reported)", None))
+        rows.append((f"{name} template drop (zeroed, whole split)", all_drops.get("zeroed"), "(reported)", None))
         # the stricter test: another sequence's template (a model that only fails on an empty one shows ~0 here)
-        for label, drops in (("MO sequences", (probe or {}).get("attributes", {}).get("MO", {}).get("drop", {})),
-                             ("whole split", (probe or {}).get("drop", {}))):
+        for label, drops in (("MO sequences", mo_drops), ("whole split", all_drops)):
             if "foreign" in drops:
                 rows.append((f"{name} template drop (foreign, {label})", drops["foreign"], "(reported)", None))
     teacher, student = runs.get("teacher"), runs.get("student")
