@@ -107,6 +107,12 @@ class LossConfig:
     # 'target' = at the ground-truth centre cell (CenterNet, Zhou et al. 2019), which a briefly trained
     # model needs: boxes read at a wrong peak teach the size map to cover the target from there (too large).
     box_at: Literal["argmax", "target"] = "argmax"
+    # Template-swap negatives: weight of a focal loss on each sample's first search crop tracked a second time with
+    # the template of another sample in the batch (another sequence), the target declared absent (all-zero
+    # heatmap). The same crop is positive with its own template and negative with a foreign one, so only a model
+    # that reads its template can lower this term (a stricter form of DaSiamRPN's distractor-aware negatives,
+    # Zhu et al. 2018). 0 = off; costs one more forward pass of a template and one search crop per sample.
+    template_swap: float = 0.0
 
 
 @dataclass

@@ -56,7 +56,7 @@ from spiketrack.train.distributed import (
     cleanup_distributed,
     setup_distributed,
 )
-from spiketrack.train.losses import tracking_losses
+from spiketrack.train.losses import focal_loss, tracking_losses
 from spiketrack.train.optim import build_optimizer
 from spiketrack.train.resume_check import check_resume_config
 from spiketrack.train.sampling import PairDataset
@@ -125,6 +125,52 @@ def run_model(model: nn.Module, batch: dict, n: int, return_features: bool = Fal
     return module.track(search, memory, return_features=return_features)
 
 
+def swap_templates(batch: dict) -> tuple[dict, torch.Tensor] | None:
+    """The batch's first search frame per sample with the template of the previous sample (batch rolled by one).
+
+    Returns (swapped batch with ``n = 1``, keep mask [B]): a sample keeps its swap only when the foreign template
+    comes from another sequence (a template of the same scene may show an object inside the crop). None when
+    no sample qualifies (batch of one, or one sequence).
+    """
+    sequences = batch["sequence"]
+    b = len(sequences)
+    if b < 2:
+        return None
+    keep = torch.tensor([sequences[i] != sequences[i - 1] for i in range(b)])
+    if not bool(keep.any()):
+        return None
+    swapped: dict = {}
+    for key, value in batch.items():
+        if key in ("template_bins", "extra_template_bins"):
+            swapped[key] = value.roll(1, dims=0)
+        elif key == "template":
+            swapped[key] = {k: v.roll(1, dims=0) for k, v in value.items()}
+        elif key == "search_bins":
+            swapped[key] = value[:, :1]
+        elif key == "search":
+            swapped[key] = {k: v[:, :1] for k, v in value.items()}
+    return swapped, keep
+
+
+def template_swap_loss(model: nn.Module, batch: dict) -> torch.Tensor | None:
+    """Focal loss of the first search crops tracked with a foreign template against an all-zero heatmap, per
+    sample (``train.loss.template_swap``); None when the batch has no sample to swap (see :func:`swap_templates`)."""
+    swap = swap_templates(batch)
+    if swap is None:
+        return None
+    swapped, keep = swap
+    score = run_model(model, swapped, 1)["score_map"][keep.to(batch_device(batch))]
+    return focal_loss(score, torch.zeros_like(score)) / len(score)
+
+
+def batch_device(batch: dict) -> torch.device:
+    """Device of the batch's tensors (the template's)."""
+    template = batch.get("template_bins")
+    if template is None:
+        template = next(iter(batch["template"].values()))
+    return template.device
+
+
 class LossModule(nn.Module):
     """Model (+ distillation projections) -> total loss; the unit DDP wraps.
 
@@ -154,6 +200,11 @@ class LossModule(nn.Module):
         mask = batch.get("box_mask")  # 0 = negative pair: no box loss (train/sampling.py)
         terms, metrics = tracking_losses(out, heat, boxes, self.cfg.train.loss,
                                          box_mask=None if mask is None else mask.flatten(0, 1))
+        if self.cfg.train.loss.template_swap > 0:
+            swap = template_swap_loss(self.model, batch)
+            # zero (still on the graph) when no sample could be swapped: every step logs the same terms (DDP)
+            terms["template_swap"] = self.cfg.train.loss.template_swap * (
+                swap if swap is not None else out["score_map"].float().sum() * 0.0)
         if self.distill is not None:
             teacher = self._teacher[0]
             with torch.no_grad():
