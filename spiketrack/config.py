@@ -60,6 +60,11 @@ class DataConfig:
     # share of samples whose search frames show another object inside the search crop. 0 = off (the default).
     negative_prob: float = 0.0
     distractor_prob: float = 0.0
+    # Template frames are clean (spiketrack/data/visibility.py): at least this share of the object visible (where the
+    # sequence records visibility) and no other annotated object's box covering more than template_max_overlap of its
+    # box, the rule every test sequence's first frame follows; a sequence without such a frame uses any visible frame
+    template_min_visible: float = 0.9
+    template_max_overlap: float = 0.0
     samples_per_epoch: int = 2000
     num_workers: int = 0
 

@@ -7,9 +7,15 @@ Layout::
     /frames/t int64 [F] µs                     /frames/rgb uint8 [F, H, W, 3] (optional)
     /boxes float32 [F, 4] x, y, w, h            /absent uint8 [F] (1 = not visible, box 0,0,0,0)
     /objects/boxes float32 [K, F, 4]            /objects/absent uint8 [K, F]   (optional, both or neither)
+    /visible float32 [F]                        /objects/visible float32 [K, F]  (optional, shares in [0, 1])
+    attrs  scene (optional): the scene the sequence was recorded in (default: its name)
 
 The optional ``/objects`` group annotates every object of a multi-object scene (index 0 = the primary target,
 whose rows equal ``/boxes`` and ``/absent``); files without it stay valid and read as ``object_boxes = None``.
+The optional visibility datasets give the share of each object's area that is visible in each frame (the
+synthetic benchmark writes them; the sampler uses them to pick clean template frames). ``scene`` ties several
+sequences of one recording together (the synthetic benchmark's per-object test sequences ``<scene>_o<k>``), so
+the template-dependence probe never borrows a "foreign" template from the same scene.
 
 Writes are chunked and compressed and go to a temporary name that is renamed when complete, so an
 interrupted write never leaves a file that looks finished. Reads open lazily and fetch only the asked
@@ -52,6 +58,7 @@ REQUIRED_DATASETS: dict[str, np.dtype] = {
 }
 REQUIRED_ATTRS = ("format", "version", "name", "width", "height", "source", "attributes")
 OBJECT_DATASETS: dict[str, np.dtype] = {"objects/boxes": np.dtype(np.float32), "objects/absent": np.dtype(np.uint8)}
+VISIBILITY_DATASETS = ("visible", "objects/visible")  # optional, float32, shares in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ def _check_before_write(
     absent: np.ndarray,
     rgb: np.ndarray | None,
     objects: tuple[np.ndarray, np.ndarray] | None = None,
+    visible: np.ndarray | None = None,
+    object_visible: np.ndarray | None = None,
 ) -> None:
     """Refuse to write a file that would break DESIGN §3 (same rules as :func:`validate_sequence`)."""
     f = len(frame_times)
@@ -114,6 +123,10 @@ def _check_before_write(
         problems.append(("absent", "values must be 0 or 1"))
     if objects is not None:
         problems.extend((v.field, v.message) for v in _object_violations(str(path), objects[0], objects[1], boxes, absent))
+    if object_visible is not None and objects is None:
+        problems.append(("objects/visible", "needs objects/boxes and objects/absent"))
+    problems.extend((v.field, v.message) for v in _visibility_violations(
+        str(path), visible, object_visible, f, None if objects is None else len(objects[0])))
     if problems:
         field, message = problems[0]
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
@@ -135,11 +148,16 @@ def write_sequence(
     source: str = "",
     object_boxes: np.ndarray | None = None,
     object_absent: np.ndarray | None = None,
+    visible: np.ndarray | None = None,
+    object_visible: np.ndarray | None = None,
+    scene: str | None = None,
 ) -> Path:
     """Write one sequence file atomically (temporary name, then rename). Returns the final path.
 
     ``object_boxes`` float32 ``[K, F, 4]`` and ``object_absent`` uint8 ``[K, F]`` (both or neither) annotate every
     object of a multi-object scene, the primary target at index 0 (its rows must equal ``boxes``/``absent``).
+    ``visible`` float32 ``[F]`` / ``object_visible`` ``[K, F]``: visible share of the target's / each object's area
+    (optional); ``scene``: the recording the sequence belongs to (optional, default its name).
     """
     path = Path(path)
     frame_times = np.asarray(frame_times, dtype=np.int64)
@@ -155,7 +173,9 @@ def write_sequence(
     objects = None
     if object_boxes is not None:
         objects = (np.asarray(object_boxes, dtype=np.float32), np.asarray(object_absent, dtype=np.uint8))
-    _check_before_write(path, width, height, events, frame_times, boxes, absent, rgb, objects)
+    visible = None if visible is None else np.asarray(visible, dtype=np.float32)
+    object_visible = None if object_visible is None else np.asarray(object_visible, dtype=np.float32)
+    _check_before_write(path, width, height, events, frame_times, boxes, absent, rgb, objects, visible, object_visible)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
@@ -173,6 +193,8 @@ def write_sequence(
             h5.attrs["height"] = int(height)
             h5.attrs["source"] = source
             h5.attrs["attributes"] = json.dumps(list(attributes))
+            if scene is not None and scene != name:
+                h5.attrs["scene"] = scene
             chunk = (max(1, min(EVENT_CHUNK, len(events))),)
             for key in ("t", "x", "y", "p"):
                 h5.create_dataset(
@@ -186,6 +208,9 @@ def write_sequence(
             if objects is not None:
                 h5.create_dataset("objects/boxes", data=objects[0])
                 h5.create_dataset("objects/absent", data=objects[1])
+            for key, data in (("visible", visible), ("objects/visible", object_visible)):
+                if data is not None:
+                    h5.create_dataset(key, data=data)
         if buffer is not None:
             tmp.write_bytes(buffer.getbuffer())
         os.replace(tmp, path)
@@ -201,7 +226,8 @@ def write_sequence(
 
 def save_sequence(path: str | Path, seq: object, *, rgb: np.ndarray | None = None, source: str | None = None) -> Path:
     """Write an in-memory sequence (``name``, ``width``, ``height``, ``events``, ``frame_times``, ``boxes``,
-    ``absent``, ``attributes``, ``source`` and optionally ``object_boxes``/``object_absent``) with :func:`write_sequence`; ``source`` replaces its own."""
+    ``absent``, ``attributes``, ``source`` and optionally ``object_boxes``/``object_absent``, ``visible``/
+    ``object_visible`` and ``scene``) with :func:`write_sequence`; ``source`` replaces its own."""
     return write_sequence(
         path,
         name=seq.name,
@@ -216,6 +242,9 @@ def save_sequence(path: str | Path, seq: object, *, rgb: np.ndarray | None = Non
         source=seq.source if source is None else source,
         object_boxes=getattr(seq, "object_boxes", None),
         object_absent=getattr(seq, "object_absent", None),
+        visible=getattr(seq, "visible", None),
+        object_visible=getattr(seq, "object_visible", None),
+        scene=getattr(seq, "scene", None),
     )
 
 
@@ -275,6 +304,13 @@ def _structure_violations(path: Path, h5: h5py.File) -> list[Violation]:
     if h5["absent"].shape != (f,):
         out.append(Violation(p, "absent", f"expected shape ({f},) for {f} frames, got {h5['absent'].shape}"))
     out.extend(_object_structure_violations(p, h5, f))
+    for key in VISIBILITY_DATASETS:
+        if key in h5 and (not isinstance(h5[key], h5py.Dataset) or h5[key].dtype != np.float32):
+            out.append(Violation(p, key, "expected a float32 dataset"))
+    if "objects/visible" in h5 and "objects/boxes" not in h5:
+        out.append(Violation(p, "objects/visible", "needs objects/boxes and objects/absent"))
+    if "scene" in h5.attrs and not isinstance(h5.attrs["scene"], str):
+        out.append(Violation(p, "attrs/scene", f"expected a string, got {h5.attrs['scene']!r}"))
     if "frames/rgb" in h5:
         rgb = h5["frames/rgb"]
         want = (f, int(h5.attrs.get("height", -1)), int(h5.attrs.get("width", -1)), 3)
@@ -369,6 +405,23 @@ def _object_violations(
     return out
 
 
+def _visibility_violations(
+    p: str, visible: np.ndarray | None, object_visible: np.ndarray | None, f: int, k: int | None
+) -> list[Violation]:
+    """Value rules of the optional visibility datasets: shapes ``[F]`` / ``[K, F]`` and finite shares in [0, 1]."""
+    out: list[Violation] = []
+    for key, data, shape in (("visible", visible, (f,)), ("objects/visible", object_visible, (k, f))):
+        if data is None:
+            continue
+        if data.shape != shape:
+            out.append(Violation(p, key, f"expected shape {shape}, got {data.shape}"))
+        elif not np.all(np.isfinite(data)) or np.any((data < 0) | (data > 1)):
+            out.append(Violation(p, key, "visible shares must be finite and in [0, 1]"))
+    if visible is not None and object_visible is not None and not out and not np.array_equal(object_visible[0], visible):
+        out.append(Violation(p, "objects/visible", "object 0 must be the primary target (equal to /visible)"))
+    return out
+
+
 class H5Sequence(Sequence):
     """A native sequence file opened for reading; events are fetched per window, never all at once."""
 
@@ -396,6 +449,9 @@ class H5Sequence(Sequence):
             if "objects/boxes" in self._h5:
                 self.object_boxes = self._h5["objects/boxes"][()]
                 self.object_absent = self._h5["objects/absent"][()]
+            self.visible = self._h5["visible"][()] if "visible" in self._h5 else None
+            self.object_visible = self._h5["objects/visible"][()] if "objects/visible" in self._h5 else None
+            self.scene = str(attrs["scene"]) if "scene" in attrs else self.name
         except BaseException:
             self._h5.close()
             raise
@@ -543,4 +599,8 @@ def _validate_open(path: Path, read_rgb: bool) -> list[Violation]:
             out.append(Violation(p, "boxes", f"absent frames must have box 0,0,0,0; frames {rows[:5].tolist()}"))
         if "objects/boxes" in h5 and not any(v.field.startswith("objects") for v in out):
             out.extend(_object_violations(p, h5["objects/boxes"][()], h5["objects/absent"][()], boxes, absent))
+        if not any(v.field in VISIBILITY_DATASETS for v in out):
+            vis = {key: _read(path, h5[key], (), key) if key in h5 else None for key in VISIBILITY_DATASETS}
+            k = h5["objects/boxes"].shape[0] if "objects/boxes" in h5 else None
+            out.extend(_visibility_violations(p, vis["visible"], vis["objects/visible"], len(boxes), k))
     return out

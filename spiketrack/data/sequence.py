@@ -10,6 +10,7 @@ import abc
 
 import numpy as np
 
+from spiketrack.data import visibility
 from spiketrack.data.events import EventArray
 from spiketrack.errors import DataFormatError
 
@@ -22,7 +23,10 @@ class Sequence(abc.ABC):
     :meth:`events_between`; :meth:`rgb` is implemented where intensity frames exist.
 
     Multi-object scenes also set ``object_boxes`` (float32 [K, F, 4]) and ``object_absent`` (uint8 [K, F]): every
-    annotated object, the primary target at index 0; None where only the target is annotated.
+    annotated object, the primary target at index 0; None where only the target is annotated. Where the source knows
+    it (the synthetic benchmark), ``visible`` (float32 [F]) and ``object_visible`` ([K, F]) give the visible share of
+    the target's / each object's area. ``scene`` names the recording (default: the sequence's own name); sequences
+    of one scene share it.
     """
 
     name: str
@@ -35,6 +39,18 @@ class Sequence(abc.ABC):
     absent: np.ndarray
     object_boxes: np.ndarray | None = None
     object_absent: np.ndarray | None = None
+    visible: np.ndarray | None = None
+    object_visible: np.ndarray | None = None
+    _scene: str | None = None
+
+    @property
+    def scene(self) -> str:
+        """The scene (recording) the sequence belongs to; its own name unless the source says otherwise."""
+        return self._scene or self.name
+
+    @scene.setter
+    def scene(self, value: str | None) -> None:
+        self._scene = value
 
     @property
     def num_objects(self) -> int:
@@ -48,6 +64,19 @@ class Sequence(abc.ABC):
         if self.object_boxes is None or not 0 <= i < len(self.object_boxes):
             raise IndexError(f"{self.name}: object {i} out of range [0, {self.num_objects})")
         return self.object_boxes[i], self.object_absent[i]
+
+    def object_visibility(self, i: int) -> np.ndarray | None:
+        """Visible share [F] of object ``i``'s area (0 = the primary target); None where the source does not know it."""
+        if self.object_visible is not None:
+            return self.object_visible[i]
+        return self.visible if i == 0 else None
+
+    def clean_frames(self, i: int, min_visible: float, max_overlap: float) -> np.ndarray:
+        """bool [F]: frames where object ``i`` is clean (:func:`spiketrack.data.visibility.clean_frames`)."""
+        boxes, absent = self.object_track(i)
+        others = [self.object_track(j)[0] for j in range(self.num_objects) if j != i]
+        stacked = np.stack(others) if others else np.zeros((0, len(boxes), 4), np.float32)
+        return visibility.clean_frames(boxes, absent, self.object_visibility(i), stacked, min_visible, max_overlap)
 
     @property
     def num_frames(self) -> int:
@@ -112,8 +141,14 @@ class MemorySequence(Sequence):
         source: str = "",
         object_boxes: np.ndarray | None = None,
         object_absent: np.ndarray | None = None,
+        visible: np.ndarray | None = None,
+        object_visible: np.ndarray | None = None,
+        scene: str | None = None,
     ) -> None:
         self.name, self.width, self.height, self.source = name, int(width), int(height), source
+        self.scene = scene
+        self.visible = None if visible is None else np.asarray(visible, dtype=np.float32)
+        self.object_visible = None if object_visible is None else np.asarray(object_visible, dtype=np.float32)
         self.events = events
         self.frame_times = np.asarray(frame_times, dtype=np.int64)
         self.boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)

@@ -12,9 +12,16 @@ the rules of :mod:`spiketrack.data.synth_attributes`.
 
 With ``SynthOptions.multi_object`` > 0 that share of the sequences are multi-object scenes
 (:mod:`spiketrack.data.synth_multi`): every object is annotated in ``/objects`` (target at index 0) and the
-sequences carry the attribute ``MO``; in the test split each other object visible in the first frame is also the
-target of a sequence of its own, ``<name>_o<k>`` (the same events, that object's boxes as ``/boxes``). With the
-default 0 nothing changes: no random number is drawn for it and the files are those of a single-object benchmark.
+sequences carry the attribute ``MO`` and ``LA`` (look-alike objects) or ``DA`` (distinct-appearance objects); in
+the test split each other object is also the target of a sequence of its own, ``<name>_o<k>`` (the same events,
+that object's boxes as ``/boxes``, the scene's name as ``scene``). The test split is stratified: of ``n`` test
+scenes, ``round(n * multi_object)`` are multi-object and ``round(n * multi_object * lookalike_objects)`` of those
+look-alike, assigned to scene indices by a seeded permutation (the training split draws each scene's kind). With
+the default 0 no random number is drawn for it and the scenes are those of a single-object benchmark.
+
+Every test sequence starts on a clean frame: its target is at least ``SynthOptions.first_frame_visible`` (0.9)
+visible in frame 0 and no other object's box overlaps its box (:mod:`spiketrack.data.visibility`); ``test.txt``
+lists only such sequences.
 
 The generation is a pure function of ``(seed, split, index, size, frames, fps)``: the same seed gives byte-identical
 event arrays. ``generate_benchmark`` skips sequences whose file already exists with the same generation signature,
@@ -37,14 +44,15 @@ from spiketrack.atomic import clean_stale_temps
 from spiketrack.data import synth_attributes as attrs
 from spiketrack.data.esim import EsimConfig, EventSimulator
 from spiketrack.data.events import EventArray
-from spiketrack.data.synth_multi import MultiObjectPlan, add_objects, draw_plan
+from spiketrack.data.synth_multi import MultiObjectPlan, add_objects, draw_plan, plan_of_kind, stratified_kinds
 from spiketrack.data.synth_render import LUMA, Motion, Scene, Sprite, render, render_annotated_objects
 from spiketrack.data.textures import background_texture, random_texture, resize
+from spiketrack.data.visibility import clean_frames
 from spiketrack.errors import ConfigError
 from spiketrack.outputs import prepare_output_dir
 from spiketrack.workers import bound_initializer
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: stratified test scenes, clean first frames, LA/DA codes, visibility datasets
 SOURCE_PREFIX = "spiketrack-synth"
 
 # Probability that a sequence is given each challenge (attributes are then measured, not copied from these).
@@ -80,6 +88,7 @@ class SynthOptions:
     rgb: bool = True
     multi_object: float = 0.0  # share of multi-object scenes (synth_multi); 0 = the single-object benchmark
     lookalike_objects: float = 0.3  # share of multi-object scenes whose other objects look like the target
+    first_frame_visible: float = 0.9  # a test sequence's target is at least this visible in frame 0 (and apart)
 
 
 @dataclass
@@ -102,7 +111,10 @@ class SynthSequence:
     object_absent: np.ndarray | None = None  # uint8 [K, F]
     object_attributes: list[list[str]] | None = None  # attribute codes with object k as the target
     object_layers: list[int] | None = None  # scene layer of object k
-    scene: Scene | None = field(default=None, repr=False)  # what was rendered (tests compare its geometry)
+    visible: np.ndarray | None = None  # float32 [F] visible share of the target's area
+    object_visible: np.ndarray | None = None  # float32 [K, F] ... of every object (multi-object scenes)
+    rendered: Scene | None = field(default=None, repr=False)  # what was rendered (tests compare its geometry)
+    scene: str | None = None  # the scene's name (object views of a test scene share it; None: its own name)
 
 
 @dataclass
@@ -391,7 +403,7 @@ def render_sequence(
     objects = [scene.target_index]
     if multi is not None and multi.enabled:
         (objects_ss,) = ss.spawn(1)
-        objects = add_objects(np.random.default_rng(objects_ss), scene, multi, duration)
+        objects = add_objects(np.random.default_rng(objects_ss), scene, multi, duration, first_time=period_us * 1e-6)
     esim_cfg = replace(
         options.esim, noise_rate_hz=info.noise_rate_hz, hot_pixel_fraction=options.hot_pixel_fraction
     )
@@ -455,13 +467,16 @@ def render_sequence(
     ]
     truth = truths[0]
     multi_fields: dict = {}
+    scene_codes: list[str] = []
     if n_obj > 1:
+        scene_codes = [attrs.MULTI_OBJECT, attrs.LOOKALIKE_OBJECTS if multi.lookalike else attrs.DISTINCT_OBJECTS]
         # look-alike/mover presence stays the scene's (measured against the sampled target) for every object
         multi_fields = dict(
             object_boxes=np.stack([tr.boxes() for tr in truths]),
             object_absent=np.stack([tr.absent for tr in truths]).astype(np.uint8),
-            object_attributes=[attrs.assign_attributes(tr) + [attrs.MULTI_OBJECT] for tr in truths],
+            object_attributes=[attrs.assign_attributes(tr) + scene_codes for tr in truths],
             object_layers=list(objects),
+            object_visible=np.clip(visible, 0.0, 1.0).astype(np.float32),
         )
     return SynthSequence(
         name=name,
@@ -472,10 +487,11 @@ def render_sequence(
         boxes=truth.boxes(),
         absent=truth.absent.astype(np.uint8),
         rgb=rgb_frames,
-        attributes=attrs.assign_attributes(truth) + ([attrs.MULTI_OBJECT] if n_obj > 1 else []),
+        attributes=attrs.assign_attributes(truth) + scene_codes,
         truth=truth,
+        visible=np.clip(visible[0], 0.0, 1.0).astype(np.float32),  # pixel count / analytic area
         renders=renders,
-        scene=scene,
+        rendered=scene,
         **multi_fields,
     )
 
@@ -498,6 +514,7 @@ class SequenceJob:
     height: int
     frames: tuple[int, int]
     options: SynthOptions
+    kind: str | None = None  # scene kind of a stratified test split (synth_multi.SCENE_KINDS); None: drawn
 
     @property
     def signature(self) -> str:
@@ -508,6 +525,7 @@ class SequenceJob:
             f"size={self.width}x{self.height} frames={self.frames[0]}:{self.frames[1]} fps={o.fps:g} "
             f"rgb={int(o.rgb)} C={o.esim.contrast_on:g}/{o.esim.contrast_off:g}"
             + (f" mo={o.multi_object:g}/{o.lookalike_objects:g}" if o.multi_object > 0 else "")
+            + (f" kind={self.kind}" if self.kind is not None else "")
         )
 
     def seed_sequence(self) -> np.random.SeedSequence:
@@ -519,6 +537,8 @@ class SequenceJob:
         if o.multi_object <= 0:
             return MultiObjectPlan()
         rng = np.random.default_rng([self.seed, 0 if self.split == "train" else 1, self.index, 7])
+        if self.kind is not None:
+            return plan_of_kind(rng, self.kind)
         return draw_plan(rng, o.multi_object, o.lookalike_objects)
 
 
@@ -530,21 +550,40 @@ class JobResult:
     attributes: tuple[str, ...]
     seconds: float
     skipped: bool
-    names: tuple[str, ...] = ()  # sequence files the job made, in split-list order (default: just ``name``)
+    names: tuple[str, ...] = ()  # sequences the job lists in its split, in order (test: the clean ones only)
+    kind: str | None = None  # scene kind of a stratified test scene
 
 
-def object_sequence_names(name: str, object_absent: np.ndarray | None) -> list[tuple[int, str]]:
-    """``(k, '<name>_o<k>')`` for every object k >= 1 that is visible in frame 0 and in at least 2 frames.
+def test_sequence_names(
+    name: str,
+    boxes: np.ndarray,
+    absent: np.ndarray,
+    visible: np.ndarray | None,
+    object_boxes: np.ndarray | None,
+    object_absent: np.ndarray | None,
+    object_visible: np.ndarray | None,
+    min_visible: float,
+) -> list[tuple[int, str]]:
+    """The test sequences of one scene: ``(0, name)`` and ``(k, '<name>_o<k>')`` for every object k >= 1, each
+    kept when its target is present in at least 2 frames and frame 0 is clean (at least ``min_visible`` visible, no
+    other object's box overlapping its box; :func:`spiketrack.data.visibility.clean_frames`)."""
+    if object_boxes is None:
+        object_boxes, object_absent = boxes[None], absent[None]
+        object_visible = None if visible is None else visible[None]
+    out = []
+    for k in range(len(object_boxes)):
+        others = np.delete(object_boxes[:, :1], k, axis=0)
+        vis = None if object_visible is None else object_visible[k, :1]
+        clean = clean_frames(object_boxes[k, :1], object_absent[k, :1], vis, others, min_visible, 0.0)[0]
+        if clean and int((object_absent[k] == 0).sum()) >= 2:
+            out.append((k, name if k == 0 else f"{name}_o{k}"))
+    return out
 
-    These are the test split's extra sequences of a multi-object scene (object k as the target).
-    """
-    if object_absent is None:
-        return []
-    return [
-        (k, f"{name}_o{k}")
-        for k in range(1, len(object_absent))
-        if object_absent[k, 0] == 0 and int((object_absent[k] == 0).sum()) >= 2
-    ]
+
+def _listing(seq: object, min_visible: float) -> list[tuple[int, str]]:
+    """:func:`test_sequence_names` of a generated or opened scene file."""
+    return test_sequence_names(seq.name, seq.boxes, seq.absent, seq.visible, seq.object_boxes, seq.object_absent,
+                               seq.object_visible, min_visible)
 
 
 def _done_names(job: SequenceJob) -> list[str] | None:
@@ -558,12 +597,16 @@ def _done_names(job: SequenceJob) -> list[str] | None:
         with open_sequence(job.path) as seq:
             if seq.source != job.signature:
                 return None
-            extra = object_sequence_names(job.name, seq.object_absent) if job.split == "test" else []
-        for _, name in extra:
+            if job.split != "test":
+                return [job.name]
+            listed = _listing(seq, job.options.first_frame_visible)
+        for k, name in listed:
+            if k == 0:
+                continue
             with open_sequence(job.path.with_name(f"{name}.h5")) as other:
                 if other.source != job.signature:
                     return None
-        return [job.name] + [name for _, name in extra]
+        return [name for _, name in listed]
     except (SpiketrackError, OSError):
         return None
 
@@ -572,16 +615,20 @@ def _already_done(job: SequenceJob) -> bool:
     return _done_names(job) is not None
 
 
-def _object_views(seq: SynthSequence) -> list[tuple[str, SynthSequence]]:
-    """Test-split sequences of a multi-object scene with object k as the target (objects reordered, k first)."""
+def _object_views(seq: SynthSequence, listed: list[tuple[int, str]]) -> list[tuple[str, SynthSequence]]:
+    """Test-split sequences of a multi-object scene with object k >= 1 of ``listed`` as the target (objects
+    reordered, k first; ``scene`` is the scene's name)."""
     out = []
-    for k, name in object_sequence_names(seq.name, seq.object_absent):
+    for k, name in listed:
+        if k == 0:
+            continue
         order = [k] + [i for i in range(len(seq.object_boxes)) if i != k]
         view = replace(
             seq, name=name, boxes=seq.object_boxes[k], absent=seq.object_absent[k],
             attributes=seq.object_attributes[k], object_boxes=seq.object_boxes[order],
             object_absent=seq.object_absent[order], object_attributes=[seq.object_attributes[i] for i in order],
-            object_layers=[seq.object_layers[i] for i in order],
+            object_layers=[seq.object_layers[i] for i in order], visible=seq.object_visible[k],
+            object_visible=seq.object_visible[order], scene=seq.name,
         )
         out.append((name, view))
     return out
@@ -595,7 +642,7 @@ def _run_job(job: SequenceJob) -> JobResult:
         from spiketrack.data.h5seq import open_sequence
 
         with open_sequence(job.path) as seq:
-            return JobResult(job.name, seq.num_frames, -1, tuple(seq.attributes), 0.0, True, tuple(done))
+            return JobResult(job.name, seq.num_frames, -1, tuple(seq.attributes), 0.0, True, tuple(done), job.kind)
     start = time.perf_counter()
     ss = job.seed_sequence()
     length_ss, render_ss = ss.spawn(2)
@@ -603,13 +650,14 @@ def _run_job(job: SequenceJob) -> JobResult:
     num_frames = int(np.random.default_rng(length_ss).integers(lo, hi + 1))
     seq = render_sequence(job.name, job.width, job.height, num_frames, render_ss, job.options,
                           multi=job.multi_object_plan())
-    views = _object_views(seq) if job.split == "test" else []
+    listed = _listing(seq, job.options.first_frame_visible) if job.split == "test" else [(0, seq.name)]
+    views = _object_views(seq, listed) if job.split == "test" and seq.object_boxes is not None else []
     for name, view in views:  # the primary file is written last: its presence marks the job finished
         save_sequence(job.path.with_name(f"{name}.h5"), view, rgb=view.rgb, source=job.signature)
     save_sequence(job.path, seq, rgb=seq.rgb, source=job.signature)
-    names = (seq.name, *(name for name, _ in views))
+    names = tuple(name for _, name in listed)
     return JobResult(seq.name, num_frames, len(seq.events), tuple(seq.attributes), time.perf_counter() - start,
-                     False, names)
+                     False, names, job.kind)
 
 
 def sequence_names(split: str, count: int) -> list[str]:
@@ -650,8 +698,13 @@ def generate_benchmark(
             raise ConfigError(f"synth: {key} must be a share in [0, 1], got {getattr(options, key)}")
     out = prepare_output_dir(out, "synth output folder")
     clean_stale_temps(out)
+    kinds: list[str | None] = [None] * n_test
+    if options.multi_object > 0 and n_test > 0:  # the test split's scene kinds in exact shares
+        kinds = list(stratified_kinds(n_test, options.multi_object, options.lookalike_objects,
+                                      np.random.default_rng([int(seed), 1, 8])))
     jobs = [
-        SequenceJob(out / f"{name}.h5", name, split, i, int(seed), width, height, tuple(frames), options)
+        SequenceJob(out / f"{name}.h5", name, split, i, int(seed), width, height, tuple(frames), options,
+                    kinds[i] if split == "test" else None)
         for split, count in (("train", n_train), ("test", n_test))
         for i, name in enumerate(sequence_names(split, count))
     ]
@@ -678,7 +731,7 @@ def generate_benchmark(
                 raise
     bar.close()
     for split in ("train", "test"):
-        names = [n for job in jobs if job.split == split for n in (results[job.name].names or (job.name,))]
+        names = [n for job in jobs if job.split == split for n in results[job.name].names]
         write_split(out, split, names)
     return [results[job.name] for job in jobs]
 
@@ -751,9 +804,11 @@ def run_synth(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     made = [r for r in results if not r.skipped]
     n_frames = sum(r.frames for r in made)
-    extra = sum(max(0, len(r.names) - 1) for r in results)
-    if extra:
-        print(f"synth: {extra} extra test sequences of multi-object scenes (one per other object, attribute MO)")
+    strata = {kind: sum(len(r.names) for r in results if r.kind == kind) for kind in ("single", "distinct", "lookalike")}
+    if any(r.kind for r in results):
+        print(f"synth: test split of {sum(strata.values())} sequences: {strata['single']} single-object, "
+              f"{strata['distinct']} multi-object distinct-appearance (DA), {strata['lookalike']} multi-object "
+              "look-alike (LA); one per object whose first frame is clean")
     rate = f" in {seconds:.1f} s ({n_frames / seconds:.1f} frames/s)" if made and seconds > 0 else ""
     print(
         f"synth: {len(made)} sequences written, {len(results) - len(made)} kept, "

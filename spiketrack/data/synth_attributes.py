@@ -30,11 +30,15 @@ SV    scale variation              box area (unclipped shape) departs from frame
 ST    small target                 median sqrt(w*h) of the present boxes < ST_FRACTION * sqrt(W*H)
 ====  ===========================  ============================================================================
 
-Multi-object scenes (:mod:`spiketrack.data.synth_multi`) add a code of their own, not EventVOT's:
+Multi-object scenes (:mod:`spiketrack.data.synth_multi`) add codes of their own, not EventVOT's:
 
 ====  ===========================  ============================================================================
 MO    multi-object scene           2-4 annotated objects of the target's size class cross and pass near each
                                    other; the sequence's target is one of them (see :data:`EXTENSION_CODES`)
+LA    look-alike objects           an MO scene whose objects share the target's texture and shape (+-10 % tint):
+                                   only motion tells them apart, a template cannot
+DA    distinct-appearance objects  an MO scene whose objects differ in texture, shape and brightness: appearance
+                                   decides which one the template shows (where template following is measured)
 ====  ===========================  ============================================================================
 
 A frame is *absent* when the visible share of the target's area is below ABSENT_VISIBLE (fully occluded or out of
@@ -49,7 +53,9 @@ import numpy as np
 
 ATTRIBUTE_CODES = ("CM", "DEF", "MOC", "HOC", "FOC", "LI", "OV", "FM", "BC", "NM", "BOM", "SIO", "SV", "ST")
 MULTI_OBJECT = "MO"  # spiketrack's own code: a multi-object scene (not one of EventVOT's 14)
-EXTENSION_CODES = (MULTI_OBJECT,)
+LOOKALIKE_OBJECTS = "LA"  # ... whose objects look like the target
+DISTINCT_OBJECTS = "DA"  # ... whose objects look different from each other
+EXTENSION_CODES = (MULTI_OBJECT, LOOKALIKE_OBJECTS, DISTINCT_OBJECTS)
 
 ABSENT_VISIBLE = 0.1
 CM_MIN_PX = 0.5

@@ -8,8 +8,10 @@ each way is scored with the evaluation protocol (:func:`spiketrack.evaluation.ev
   all-zero image, so the template crop's input is all zero;
 - ``foreign``: frame 0 shows another sequence's first template instead: the events (and image) of the template
   crop around the *other* sequence's first box, mapped into the template crop around *this* sequence's first
-  box (scaled by the ratio of the two crop sides, timestamps mapped linearly onto frame 0's window). The pairing
-  is deterministic: the next sequence of the split list (the last takes the first).
+  box (scaled by the ratio of the two crop sides, timestamps mapped linearly onto frame 0's window). The other
+  sequence comes from another *scene* (``Sequence.scene``: the synthetic benchmark's per-object test sequences
+  ``<scene>_o<k>`` share their scene, whose objects may look alike), drawn with a fixed seed
+  (:data:`FOREIGN_SEED`), so the pairing is the same in every run.
 
 Only frame 0 changes, and the tracker still starts from the real first box, so teacher and student go through
 their ordinary ``ModelTracker.initialize(frame, box)`` and every later frame is the real one. The drop
@@ -37,6 +39,7 @@ from spiketrack.data.sequence import Sequence
 from spiketrack.errors import ConfigError, DataFormatError
 
 MODES = ("real", "zeroed", "foreign")
+FOREIGN_SEED = 0  # seed of the foreign-template pairing (fixed: every tracker is probed with the same pairs)
 PROBE_JSON, PROBE_MD = "probe.json", "probe.md"
 
 
@@ -90,7 +93,7 @@ class ProbedSequence(Sequence):
         if mode == "foreign" and foreign is None:
             raise ConfigError("probe: the foreign mode needs another sequence")
         self.inner, self.mode, self.foreign = inner, mode, foreign
-        for key in ("name", "width", "height", "source", "attributes", "frame_times", "boxes", "absent"):
+        for key in ("name", "width", "height", "source", "attributes", "frame_times", "boxes", "absent", "scene"):
             setattr(self, key, getattr(inner, key))
         self.path = getattr(inner, "path", None)
         self._frame0 = inner.frame_window(0)
@@ -167,11 +170,30 @@ class TemplateView:
         return ProbedSequence(seq, self.mode, foreign, self.template_factor)
 
 
-def foreign_pairs(names: list[str]) -> dict[str, str]:
-    """Each sequence -> the next one of the list (the last -> the first); needs at least two sequences."""
-    if len(names) < 2:
-        raise ConfigError(f"probe: the foreign template needs at least 2 sequences in the split, got {len(names)}")
-    return {name: names[(i + 1) % len(names)] for i, name in enumerate(names)}
+def foreign_pairs(names: list[str], scenes: dict[str, str] | None = None, seed: int = FOREIGN_SEED) -> dict[str, str]:
+    """Each sequence -> a sequence of another scene (``scenes``: name -> scene; default: every sequence its own
+    scene), drawn uniformly with ``seed``; needs sequences of at least two scenes."""
+    scenes = scenes or {}
+    scene = {name: scenes.get(name, name) for name in names}
+    if len(set(scene.values())) < 2:
+        raise ConfigError(f"probe: the foreign template needs sequences of at least 2 scenes in the split, "
+                          f"got {len(names)} sequence(s) of {len(set(scene.values()))} scene(s)")
+    rng = np.random.default_rng(seed)
+    pairs = {}
+    for name in names:
+        others = [n for n in names if scene[n] != scene[name]]
+        pairs[name] = others[int(rng.integers(len(others)))]
+    return pairs
+
+
+def sequence_scenes(dataset: str | Path, names: list[str]) -> dict[str, str]:
+    """name -> scene of every sequence of ``names`` in ``dataset`` (each file's ``scene``, default its name)."""
+    ds = SequenceDataset(dataset)
+    out = {}
+    for name in names:
+        with ds.open(name) as seq:
+            out[name] = seq.scene
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -278,7 +300,7 @@ def probe_template(
         raise ConfigError(f"probe: modes must be among {MODES[1:]}, got {list(modes)}")
     out = Path(out)
     names = SequenceDataset(dataset).names(split)
-    pairs = foreign_pairs(names) if "foreign" in modes else {}
+    pairs = foreign_pairs(names, sequence_scenes(dataset, names)) if "foreign" in modes else {}
     all_modes = ("real", *[m for m in MODES[1:] if m in modes])
     dirs = {m: out / m for m in all_modes}
     if real_results is not None:
@@ -320,6 +342,7 @@ __all__ = [
     "TemplateView",
     "foreign_pairs",
     "probe_template",
+    "sequence_scenes",
     "read_probe",
     "transplant_events",
     "transplant_image",

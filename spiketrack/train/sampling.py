@@ -4,7 +4,10 @@ Sampling (per sample index, from its own RNG, so DataLoader workers and resumed 
 samples; see :meth:`PairDataset.rng_for`):
 
 1. A dataset is chosen by ``cfg.data.datasets[i].weight``, then a sequence uniformly among those with a
-   visible frame, then the template frame uniformly among its visible frames.
+   visible frame, then the template frame uniformly among its *clean* frames: the object at least
+   ``data.template_min_visible`` visible (where the file records visibility) and no other annotated object's box
+   covering more than ``data.template_max_overlap`` of its box (:mod:`spiketrack.data.visibility`; the rule of
+   every test sequence's first frame). A sequence without a clean frame uses any visible frame.
 2. The n = ``cfg.data.num_search`` search frames are causal: consecutive visible frames starting at a
    frame ``j`` with ``template < j <= template + max_gap`` (consecutive so the temporal Fourier loss
    sees a real frame sequence). If fewer than n visible frames follow the template within the gap, the
@@ -34,9 +37,13 @@ whatever is salient:
 6. With probability ``data.distractor_prob`` (multi-object sequences) the search frames start at a frame where
    another visible object lies inside the target's unjittered search crop, when there is such a frame.
 7. With probability ``data.negative_prob`` the pair is negative: the template shows another object of the
-   sequence (when there is one with a visible frame, half the time) or the primary target of another sequence
-   of the dataset, the search crops are cut around the real object as usual, and the targets say "absent":
-   an all-zero heatmap, box 0,0,0,0 and ``box_mask`` 0 (no box loss, :func:`spiketrack.train.losses.tracking_losses`).
+   sequence (half the time, when there is one with a visible frame and the scene's objects do not look alike:
+   no ``LA`` attribute) or the primary target of another sequence of the dataset, cut from a clean frame; the
+   search crops are cut around the real object as usual, and the targets say "absent": an all-zero heatmap, box
+   0,0,0,0 and ``box_mask`` 0 (no box loss, :func:`spiketrack.train.losses.tracking_losses`). A search frame in
+   which the template's own object is present with its centre inside the crop is labelled with that object's box
+   instead (a positive frame whose target is off-centre): a label never calls absent what the template shows, and
+   look-alike objects are never a negative's template.
 
 With both probabilities 0 and single-object sequences no random number is drawn for 5-7: the samples are
 exactly those of the plain sampler.
@@ -69,6 +76,7 @@ from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.h5seq import open_sequence
 from spiketrack.data.inputs import InputSpec, build_inputs
 from spiketrack.data.sequence import MemorySequence, Sequence
+from spiketrack.data.synth_attributes import LOOKALIKE_OBJECTS
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.train.targets import heatmap_targets
 
@@ -82,6 +90,8 @@ class SequenceEntry:
     visible: np.ndarray  # int64 indices of visible frames (of the primary target)
     has_rgb: bool
     objects: tuple[np.ndarray, ...] = ()  # visible frames of every annotated object (multi-object files only)
+    clean: tuple[np.ndarray, ...] = ()  # clean template frames of every object (index 0: the primary target)
+    lookalike: bool = False  # the scene's objects look alike (attribute LA): none is another's negative
 
     def object_choices(self) -> list[int]:
         """Objects with a visible frame ([0] for single-object files)."""
@@ -90,9 +100,14 @@ class SequenceEntry:
     def visible_of(self, obj: int) -> np.ndarray:
         return self.objects[obj] if self.objects else self.visible
 
+    def templates_of(self, obj: int) -> np.ndarray:
+        """Template frames of object ``obj``: its clean frames, or every visible frame when none is clean."""
+        clean = self.clean[obj] if obj < len(self.clean) else np.zeros(0, np.int64)
+        return clean if len(clean) else self.visible_of(obj)
 
-def _scan(root: str, split: str | None) -> list[SequenceEntry]:
-    """Visible frames of every sequence of ``split`` (all files when the split list does not exist)."""
+
+def _scan(root: str, split: str | None, min_visible: float, max_overlap: float) -> list[SequenceEntry]:
+    """Visible and clean frames of every sequence of ``split`` (all files when the split list does not exist)."""
     ds = SequenceDataset(root)
     names = ds.names(split) if split and (Path(root) / f"{split}.txt").is_file() else ds.names(None)
     entries = []
@@ -102,8 +117,11 @@ def _scan(root: str, split: str | None) -> list[SequenceEntry]:
             objects: tuple[np.ndarray, ...] = ()
             if seq.object_absent is not None and len(seq.object_absent) > 1:
                 objects = tuple(np.flatnonzero(a == 0).astype(np.int64) for a in seq.object_absent)
+            clean = tuple(np.flatnonzero(seq.clean_frames(i, min_visible, max_overlap)).astype(np.int64)
+                          for i in range(seq.num_objects))
             if len(visible):
-                entries.append(SequenceEntry(ds.path(name), visible, seq.has_rgb, objects))
+                entries.append(SequenceEntry(ds.path(name), visible, seq.has_rgb, objects, clean,
+                                             LOOKALIKE_OBJECTS in seq.attributes))
     return entries
 
 
@@ -115,6 +133,7 @@ def _load_in_memory(path: Path) -> MemorySequence:
             seq.name, seq.width, seq.height, seq.all_events(), seq.frame_times, seq.boxes, seq.absent,
             rgb=rgb, attributes=seq.attributes, source=seq.source,
             object_boxes=seq.object_boxes, object_absent=seq.object_absent,
+            visible=seq.visible, object_visible=seq.object_visible, scene=seq.scene,
         )
 
 
@@ -162,7 +181,7 @@ class PairDataset(Dataset):
         self.sources: list[list[SequenceEntry]] = []
         weights = []
         for i, src in enumerate(self.data.datasets):
-            entries = _scan(src.root, split)
+            entries = _scan(src.root, split, self.data.template_min_visible, self.data.template_max_overlap)
             if not entries:
                 raise DataFormatError(src.root, f"data.datasets[{i}]", "no sequence with a visible frame")
             if "rgb" in self.teacher_keys and not all(e.has_rgb for e in entries):
@@ -232,15 +251,17 @@ class PairDataset(Dataset):
     # -- sampling --------------------------------------------------------------------------------------
 
     def choose_frames(
-        self, visible: np.ndarray, rng: np.random.Generator, near: np.ndarray | None = None
+        self, visible: np.ndarray, rng: np.random.Generator, near: np.ndarray | None = None,
+        templates: np.ndarray | None = None,
     ) -> tuple[int, list[int]]:
-        """Template frame and n causal search frames (see the module docstring).
+        """Template frame (one of ``templates``, default ``visible``) and n causal search frames among ``visible``
+        (see the module docstring).
 
         ``near`` (bool per frame, optional): prefer search frames starting where it is True (distractor-rich).
         """
         n = self.data.num_search
-        ti = int(rng.integers(len(visible)))
-        template = int(visible[ti])
+        templates = visible if templates is None or len(templates) == 0 else templates
+        template = int(templates[int(rng.integers(len(templates)))])
         after = visible[(visible > template) & (visible <= template + self.data.max_gap)]
         if len(after) == 0:
             return template, [template] * n
@@ -268,21 +289,23 @@ class PairDataset(Dataset):
 
     def _negative_template(
         self, entries: list[SequenceEntry], entry: SequenceEntry, obj: int, rng: np.random.Generator
-    ) -> tuple[Sequence, np.ndarray, int] | None:
-        """(sequence, boxes [F, 4], frame) of a template that is not the pair's object; None if there is none."""
-        others = [i for i in entry.object_choices() if i != obj]
+    ) -> tuple[Sequence, np.ndarray, int, int | None] | None:
+        """(sequence, boxes [F, 4], frame, object of this sequence or None) of a template that is not the pair's
+        object, cut from a clean frame; None if there is none. Objects of a look-alike scene are never chosen."""
+        others = [] if entry.lookalike else [i for i in entry.object_choices() if i != obj]
         use_object = bool(others) and (len(entries) < 2 or rng.random() < 0.5)
         if use_object:
             other = others[int(rng.integers(len(others)))]
             seq = self._sequence(entry.path)
-            frames = entry.visible_of(other)
-            return seq, seq.object_track(other)[0], int(frames[int(rng.integers(len(frames)))])
+            frames = entry.templates_of(other)
+            return seq, seq.object_track(other)[0], int(frames[int(rng.integers(len(frames)))]), other
         if len(entries) < 2:
             return None
         i = int(rng.integers(len(entries) - 1))
         i += i >= next(n for n, e in enumerate(entries) if e is entry)
         seq = self._sequence(entries[i].path)
-        return seq, seq.boxes, int(entries[i].visible[int(rng.integers(len(entries[i].visible)))])
+        frames = entries[i].templates_of(0)
+        return seq, seq.boxes, int(frames[int(rng.integers(len(frames)))]), None
 
     def __getitem__(self, index: int) -> dict:
         rng = self.rng_for(index)
@@ -299,32 +322,35 @@ class PairDataset(Dataset):
         negative = None
         if d.negative_prob > 0 and rng.random() < d.negative_prob:
             negative = self._negative_template(entries, entry, obj, rng)
-        template, searches = self.choose_frames(entry.visible_of(obj), rng, near)
+        template, searches = self.choose_frames(entry.visible_of(obj), rng, near, entry.templates_of(obj))
         flip = bool(self.data.flip and rng.random() < 0.5)
         j = self.data.brightness_jitter
         gain = float(rng.uniform(1 - j, 1 + j)) if j > 0 else 1.0
 
         t_seq, t_boxes = seq, obj_boxes
+        shown: np.ndarray | None = None  # boxes [F, 4] of a negative template's object in this sequence
         if negative is not None:
-            t_seq, t_boxes, template = negative
+            t_seq, t_boxes, template, shown_obj = negative
+            shown = seq.object_track(shown_obj)[0] if shown_obj is not None else None
         t_window = CropWindow.around(t_boxes[template], d.template_factor)
         t_inputs = self._inputs(t_seq, template, t_window, d.template_size, flip, gain, rng, self.template_timesteps)
-        s_inputs, boxes = [], []
+        s_inputs, boxes, present = [], [], []
         for k in searches:
             base = CropWindow.around(obj_boxes[k], d.search_factor)
             window = base.jittered(rng, d.center_jitter, d.scale_jitter, d.search_factor)
             s_inputs.append(self._inputs(seq, k, window, d.search_size, flip, gain, rng))
-            box = window.box_to_crop(obj_boxes[k])
-            if flip:
+            label = obj_boxes[k] if negative is None else (shown[k] if shown is not None else None)
+            box = window.box_to_crop(label) if label is not None and label[2] > 0 and label[3] > 0 else None
+            if box is not None and negative is not None and not (0.0 <= box[0] <= 1.0 and 0.0 <= box[1] <= 1.0):
+                box = None  # the template's object is not in this crop: the frame is negative
+            if box is not None and flip:
                 box[0] = 1.0 - box[0]
-            boxes.append(box)
+            present.append(box is not None)
+            boxes.append(box if box is not None else np.zeros(4))
         boxes_np = np.stack(boxes).astype(np.float32)
         heatmap = heatmap_targets(boxes_np, self.feat_size)
-        mask = torch.ones(len(searches))
-        if negative is not None:  # target absent: nothing to find, no box to regress
-            boxes_np[:] = 0.0
-            heatmap.zero_()
-            mask.zero_()
+        mask = torch.tensor(present, dtype=torch.float32)
+        heatmap[~mask.bool()] = 0.0  # target absent: nothing to find, no box to regress
 
         sample: dict = {
             "boxes": torch.from_numpy(boxes_np),

@@ -24,7 +24,7 @@ def _geometry_boxes(seq, layer: int) -> np.ndarray:
     out = []
     for k in range(len(seq.frame_times)):
         t = seq.frame_times[k] * 1e-6
-        cx, cy, w, h = seq.scene.layers[layer].geometry(t, seq.scene.camera(t))
+        cx, cy, w, h = seq.rendered.layers[layer].geometry(t, seq.rendered.camera(t))
         x0, y0 = np.clip(cx - w / 2, 0, W), np.clip(cy - h / 2, 0, H)
         x1, y1 = np.clip(cx + w / 2, 0, W), np.clip(cy + h / 2, 0, H)
         out.append([x0, y0, x1 - x0, y1 - y0])
@@ -44,11 +44,11 @@ def test_every_object_is_annotated_by_the_renderers_geometry(lookalike: bool) ->
     ob, oa = seq.object_boxes, seq.object_absent
     assert ob.shape == (4, 40, 4) and oa.shape == (4, 40) and ob.dtype == np.float32
     assert np.array_equal(ob[0], seq.boxes) and np.array_equal(oa[0], seq.absent)
-    assert seq.object_layers[0] == seq.scene.target_index
+    assert seq.object_layers[0] == seq.rendered.target_index
     assert "MO" in seq.attributes and all("MO" in a for a in seq.object_attributes)
-    target = seq.scene.target
+    target = seq.rendered.target
     for k, layer in enumerate(seq.object_layers):
-        sprite = seq.scene.layers[layer]
+        sprite = seq.rendered.layers[layer]
         assert sprite.role == ("target" if k == 0 else "object")
         want = _geometry_boxes(seq, layer)
         present = oa[k] == 0

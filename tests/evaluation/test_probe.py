@@ -38,7 +38,7 @@ def _square_events(x: int, y: int, k: int, polarity: int) -> EventArray:
 
 
 def two_objects(name: str, target_polarity: int, frames: int = 20, attributes: list[str] | None = None,
-                rgb: bool = False) -> MemorySequence:
+                rgb: bool = False, scene: str | None = None) -> MemorySequence:
     """A target of one polarity and a distractor of the other that converges on it and passes it."""
     boxes, parts = [], []
     for k in range(frames):
@@ -50,7 +50,7 @@ def two_objects(name: str, target_polarity: int, frames: int = 20, attributes: l
     image = np.full((frames, 120, 160, 3), 90, np.uint8) if rgb else None
     return MemorySequence(name, 160, 120, EventArray.concatenate(parts),
                           np.arange(1, frames + 1, dtype=np.int64) * FRAME_US, np.array(boxes, np.float32),
-                          np.zeros(frames, np.uint8), rgb=image, attributes=attributes or [])
+                          np.zeros(frames, np.uint8), rgb=image, attributes=attributes or [], scene=scene)
 
 
 class PolarityOracle(nn.Module):
@@ -77,7 +77,9 @@ class PolarityOracle(nn.Module):
 @pytest.fixture(scope="module")
 def probe_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("probe") / "ds"
-    seqs = [two_objects("a", 1, attributes=["MO"]), two_objects("b", 0), two_objects("c", 1, attributes=["MO"])]
+    # a and c are two views of one scene (same target polarity): each one's foreign template must come from b
+    seqs = [two_objects("a", 1, attributes=["MO"], scene="ac"), two_objects("b", 0),
+            two_objects("c", 1, attributes=["MO"], scene="ac")]
     return write_dataset(root, seqs)
 
 
@@ -88,7 +90,7 @@ def test_template_following_model_shows_a_clear_drop(probe_dataset: Path, tmp_pa
     assert res.drop["zeroed"] > 15 and res.drop["foreign"] > 30
     assert res.attributes["MO"]["sequences"] == 2
     assert res.attributes["MO"]["drop"]["foreign"] > 30
-    assert res.pairs == {"a": "b", "b": "c", "c": "a"}
+    assert res.pairs["a"] == "b" and res.pairs["c"] == "b" and res.pairs["b"] in ("a", "c")
     saved = read_probe(tmp_path / "p")
     assert saved["drop"] == pytest.approx(res.drop) and saved["tracker"] == "aware"
     md = (tmp_path / "p" / "probe.md").read_text()
@@ -148,6 +150,19 @@ def test_transplant_scales_into_the_destination_crop() -> None:
     warped = transplant_image(image, src, dst, 160, 120)
     assert warped[40, 60].tolist() == [255] * 3 and warped[40, 52].tolist() == [0] * 3
     assert warped[:, :50].sum() == 0
+
+
+def test_foreign_template_comes_from_another_scene() -> None:
+    names = ["s0", "s0_o1", "s0_o2", "s1", "s1_o1", "s2"]
+    scenes = {n: n.split("_")[0] for n in names}
+    pairs = foreign_pairs(names, scenes)
+    assert set(pairs) == set(names)
+    assert all(scenes[pairs[n]] != scenes[n] for n in names)  # never a look-alike of the same scene
+    assert foreign_pairs(names, scenes) == pairs  # fixed seed: the same pairs in every run
+    assert foreign_pairs(names, scenes, seed=1) != pairs
+    assert set(foreign_pairs(["a", "b"]).items()) == {("a", "b"), ("b", "a")}  # default: one scene per sequence
+    with pytest.raises(ConfigError, match="at least 2 scenes"):
+        foreign_pairs(["s0", "s0_o1"], scenes)
 
 
 def test_errors_name_the_problem(probe_dataset: Path, tmp_path: Path) -> None:

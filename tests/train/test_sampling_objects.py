@@ -3,14 +3,18 @@ frames, negative pairs (all-zero heatmap, no box loss), and the OSTrack jitter t
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from trainsynth import tiny_config
 
 from spiketrack.config import LossConfig
+from spiketrack.data.crop import CropWindow
 from spiketrack.data.dataset import write_split
 from spiketrack.data.events import EventArray
 from spiketrack.data.h5seq import write_sequence
@@ -85,19 +89,67 @@ def test_positive_pairs_of_any_object_use_that_objects_boxes(mo_dataset: Path) -
 def test_negative_pairs_have_no_target(mo_dataset: Path) -> None:
     ds = PairDataset(tiny_config(mo_dataset, **STILL, **{"data.negative_prob": 1.0, "data.num_search": 2}),
                      inputs=[InputSpec.event_bins(2)])
+    tracks = _tracks()
+    labelled = 0
     for i in range(20):
         s = ds[i]
         assert s["negative"]
-        assert torch.all(s["heatmap"] == 0) and torch.all(s["boxes"] == 0)
-        assert torch.equal(s["box_mask"], torch.zeros(2))
+        obj, shown = s["object"], 1 - s["object"]
         # one sequence only: the template shows the other object (the other polarity)
-        assert int(s["template_bins"].sum(dim=(0, 2, 3)).argmax()) == s["object"]
+        assert int(s["template_bins"].sum(dim=(0, 2, 3)).argmax()) == obj
         # the search crop is still cut around the real object: all of its events are in the crop
-        w, h = SIZES[s["object"]]
-        assert float(s["search_bins"][:, :, 1 - s["object"]].sum()) == 2 * w * h
+        w, h = SIZES[obj]
+        assert float(s["search_bins"][:, :, 1 - obj].sum()) == 2 * w * h
+        for j, k in enumerate(s["frames"][1:].tolist()):
+            window = CropWindow.around(tracks[obj, k], 4.0)
+            box = window.box_to_crop(tracks[shown, k])
+            if 0 <= box[0] <= 1 and 0 <= box[1] <= 1:  # the template's object is in the crop: it is the target
+                labelled += 1
+                assert s["box_mask"][j] == 1 and s["heatmap"][j].max() == 1.0
+                np.testing.assert_allclose(s["boxes"][j].numpy(), box, atol=1e-6)
+            else:  # nothing the template shows: all-zero heatmap, no box
+                assert s["box_mask"][j] == 0 and torch.all(s["heatmap"][j] == 0) and torch.all(s["boxes"][j] == 0)
+    assert labelled > 0  # object 1 comes near object 0 from frame 8 (see _tracks)
     half = PairDataset(tiny_config(mo_dataset, **{"data.negative_prob": 0.5}), inputs=[InputSpec.event_bins(2)])
     share = np.mean([bool(half[i]["negative"]) for i in range(60)])
     assert 0.3 < share < 0.7
+
+
+def test_lookalike_objects_are_never_a_negative_template(tmp_path: Path) -> None:
+    root = write_multi_object(tmp_path)
+    with h5py.File(root / "mo.h5", "a") as h5:
+        h5.attrs["attributes"] = json.dumps(["MO", "LA"])
+    write_split(root, "train", ["mo"])
+    write_multi_object(tmp_path / "other")  # a second sequence for the negatives to come from
+    shutil.copy(tmp_path / "other" / "mo.h5", root / "mo2.h5")
+    write_split(root, "train", ["mo", "mo2"])
+    ds = PairDataset(tiny_config(root, **STILL, **{"data.negative_prob": 1.0}), inputs=[InputSpec.event_bins(2)])
+    for i in range(30):
+        s = ds[i]
+        if s["sequence"].endswith("mo.h5"):
+            # the template is the primary target of mo2 (ON events), never mo's other look-alike object
+            assert int(s["template_bins"].sum(dim=(0, 2, 3)).argmax()) == 1
+
+
+def test_templates_come_from_clean_frames(tmp_path: Path) -> None:
+    root = write_multi_object(tmp_path)
+    boxes = _tracks()
+    boxes[1, :6] = boxes[0, :6] + [3, 2, 0, 0]  # object 1 overlaps object 0 in frames 0-5
+    visible = np.ones((2, FRAMES), np.float32)
+    visible[0, 9:] = 0.5  # object 0 half hidden from frame 9
+    with h5py.File(root / "mo.h5", "a") as h5:
+        h5["objects/boxes"][...] = boxes
+        h5["boxes"][...] = boxes[0]
+        h5.create_dataset("objects/visible", data=visible)
+        h5.create_dataset("visible", data=visible[0])
+    ds = PairDataset(tiny_config(root, **STILL), inputs=[InputSpec.event_bins(2)])
+    assert ds.sources[0][0].templates_of(0).tolist() == [6, 7, 8]
+    assert ds.sources[0][0].templates_of(1).tolist() == list(range(6, FRAMES))
+    assert {int(ds[i]["frames"][0]) for i in range(40) if ds[i]["object"] == 0} <= {6, 7, 8}
+    loose = PairDataset(tiny_config(root, **STILL, **{"data.template_min_visible": 0.0,
+                                                      "data.template_max_overlap": 1.0}),
+                        inputs=[InputSpec.event_bins(2)])
+    assert loose.sources[0][0].templates_of(0).tolist() == list(range(FRAMES))
 
 
 def test_negative_template_from_another_sequence(square_dataset: Path) -> None:
