@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("spiketrack.models.command", "model tools: summary (parameters, shapes, MACs)"),
     "train": ("spiketrack.train.command", "train a teacher or student from scratch"),
     "distill": ("spiketrack.train.command", "distil a spiking student from a frozen teacher"),
-    "track": ("spiketrack.energy.track_command", "track every sequence of a dataset and write result files"),
+    "track": ("spiketrack.tracking.command", "track every sequence of a dataset and write result files"),
     "probe": ("spiketrack.evaluation.probe_command", "template-dependence probe: SR with real, zeroed, foreign templates"),
     "evaluate": ("spiketrack.evaluation.command", "SR/PR/NPR of result folders (EventVOT or pytracking protocol)"),
     "energy": ("spiketrack.energy.command", "per-sequence SOPs, MACs and energy of a model on a dataset"),
@@ -32,6 +32,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy-report": ("spiketrack.deploy.command", "per-layer neurons, synapses, SOPs and fit on Loihi 2 / Speck / SpiNNaker2"),
     "quickstart": ("spiketrack.quickstart", "synthetic data -> teacher -> student -> track -> evaluate -> energy report"),
 }
+
+
+# What a command receives from a later layer, handed in here above every layer (tracking never imports energy):
+# command -> {keyword of its run_<name>: (module, attribute path)}.
+SERVICES: dict[str, dict[str, tuple[str, str]]] = {
+    "track": {"meter": ("spiketrack.energy.meter", "EnergyMeter.from_config")},  # --energy
+}
+
+
+def _services(name: str) -> dict[str, object]:
+    """The keyword arguments :data:`SERVICES` gives ``run_<name>`` (imported only now)."""
+    out = {}
+    for key, (module, path) in SERVICES.get(name, {}).items():
+        obj: object = importlib.import_module(module)
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        out[key] = obj
+    return out
 
 
 def _load(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
@@ -113,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     run = _load(args.command)[1]
     try:
-        code = int(run(args) or 0)
+        code = int(run(args, **_services(args.command)) or 0)
         sys.stdout.flush()  # a closed pipe (`| head`) shows here, inside the handler below
         return code
     except BrokenPipeError:

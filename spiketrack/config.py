@@ -8,6 +8,7 @@ the key (``train.epochs``) and the file. Command-line overrides use the same dot
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -206,6 +207,19 @@ class TestTimeTuningConfig:
 
 
 @dataclass
+class NccConfig:
+    """The NCC template matcher (``spiketrack track --tracker ncc``; spiketrack/tracking/ncc.py): non-learned."""
+
+    modality: Literal["events", "rgb"] = "events"  # event counts of the frame window, or the intensity frame
+    channels: Literal["sum", "polarity"] = "sum"  # events: polarities summed (1 channel) or apart (2)
+    template_factor: float = 1.0  # template side = factor * sqrt(w h) of the first box
+    template_px: int = 32  # template resampled to this many cells per side
+    search_factor: float = 3.0  # search side / template side
+    blur: int = 1  # box-blur radius in cells (0: none)
+    window_influence: float = 0.25  # weight of the cosine window against the NCC score (SiamFC)
+
+
+@dataclass
 class TrackingConfig:
     """Online tracking: window penalty, template update, adaptive search region (DESIGN §4)."""
 
@@ -235,6 +249,7 @@ class TrackingConfig:
     lost_search_growth: float = 1.0
     lost_search_max: float = 2.0
     ttt: TestTimeTuningConfig = field(default_factory=TestTimeTuningConfig)  # test-time tuning (off by default)
+    ncc: NccConfig = field(default_factory=NccConfig)  # the non-learned NCC template matcher (--tracker ncc)
 
 
 @dataclass
@@ -472,9 +487,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load an experiment config from YAML (or defaults when ``path`` is None) and apply overrides."""
-    data = load_yaml(path) if path is not None else {}
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
+) -> ExperimentConfig:
+    """Load an experiment config from YAML (or ``base``, plain config data such as a checkpoint's, or the defaults
+    when ``path`` is None) and apply overrides."""
+    data = load_yaml(path) if path is not None else copy.deepcopy(base or {})
     given: dict[str, str] = {}
     for text in overrides or []:
         key, value = parse_override(text)
@@ -518,6 +536,7 @@ __all__ = [
     "ExperimentConfig",
     "LossConfig",
     "ModelConfig",
+    "NccConfig",
     "NeuronConfig",
     "TestTimeTuningConfig",
     "TrackingConfig",

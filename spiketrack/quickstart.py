@@ -9,8 +9,8 @@ from scratch instead of resuming from what the earlier run left:
 1. ``data``     synthetic benchmark (simulated events, exact boxes)      -> ``<work>/synth``
 2. ``teacher``  ANN ViT teacher on RGB + events                           -> ``<work>/teacher``
 3. ``student``  Spiking MetaFormer student distilled from the teacher     -> ``<work>/student``
-4. ``track``    teacher, student and the event-density baseline           -> ``<work>/results/<tracker>``
-5. ``probe``    template-dependence probe of teacher and student          -> ``<work>/probe/<tracker>``
+4. ``track``    teacher, student, event-density and NCC baselines         -> ``<work>/results/<tracker>``
+5. ``probe``    template-dependence probe of teacher, student and NCC     -> ``<work>/probe/<tracker>``
                (zeroed and foreign templates; foreign needs >= 2 test sequences)
 6. ``report``   SR/PR/NPR (EventVOT protocol) + energy per sequence       -> ``energy_reports/quickstart``
                + the probe's SR drops
@@ -38,6 +38,10 @@ from spiketrack.errors import ConfigError
 from spiketrack.outputs import check_output_dir_possible, prepare_output_dir
 
 STAGES = ("data", "teacher", "student", "track", "probe", "report")
+NON_LEARNED_TRACKERS = ("event-density", "ncc")  # the references every learned tracker is read against
+# attributes the probe reports apart: multi-object scenes, and of those the look-alike and distinct-appearance ones
+# (template following shows where appearance decides: DA)
+PROBE_ATTRIBUTES = ("MO", "LA", "DA")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -239,11 +243,12 @@ def quickstart(
     """Run every stage; returns the report dict (also written to ``quickstart.report_out``)."""
     from spiketrack.data.synth import SynthOptions, generate_benchmark
     from spiketrack.energy.command import report_from_args
+    from spiketrack.energy.meter import EnergyMeter
     from spiketrack.energy.report import render_markdown, write_report
-    from spiketrack.energy.track_command import track_from_args
     from spiketrack.evaluation.command import evaluate_from_args
+    from spiketrack.evaluation.probe import read_probe
     from spiketrack.evaluation.probe_command import probe_from_args
-    from spiketrack.tracking.runner import BASELINE
+    from spiketrack.tracking.command import track_from_args
     from spiketrack.train.command import distill_from_args, train_from_args
 
     p = plan(work, overrides)
@@ -292,9 +297,10 @@ def quickstart(
         "student": _command("track", "--config", p.student_config_path, *_sets(p.student_overrides),
                             "--checkpoint", s_info["checkpoint"], "--dataset", p.data_dir, "--split", split,
                             "--out", p.results_dir("student"), "--workers", o.workers, "--energy"),
-        BASELINE: _command("track", "--tracker", BASELINE, "--config", p.student_config_path,
-                           *_sets(p.student_overrides), "--dataset", p.data_dir, "--split", split,
-                           "--out", p.results_dir(BASELINE), "--workers", o.workers),
+        **{name: _command("track", "--tracker", name, "--config", p.student_config_path,
+                          *_sets(p.student_overrides), "--dataset", p.data_dir, "--split", split,
+                          "--out", p.results_dir(name), "--workers", o.workers)
+           for name in NON_LEARNED_TRACKERS},
     }
 
     def track() -> dict[str, Any]:
@@ -302,13 +308,13 @@ def quickstart(
         for name, command in trackers.items():
             say(f"    tracking with the {name}")
             a = command.args()
-            summary = track_from_args(a, progress=progress)
+            summary = track_from_args(a, EnergyMeter.from_config, progress=progress)
             out[name] = {"results": a.out, "fps": summary.fps}
         return out
 
     stages.run("track", list(trackers.values()), track, outputs=tuple(p.results_dir(n) for n in trackers))
 
-    probed = ("teacher", "student")
+    probed = ("teacher", "student", "ncc")  # the NCC matcher's drops: what following appearance alone gives
     test_split = p.student.data.test_split
 
     def probe_plan() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -324,14 +330,15 @@ def quickstart(
         modes = tuple(m.strip() for m in o.probe_modes.split(",") if m.strip())
         if len(names) < 2:  # a foreign template needs another sequence
             modes = tuple(m for m in modes if m != "foreign")
-        return modes, tuple(c for c in ("MO",) if c in codes)
+        return modes, tuple(c for c in PROBE_ATTRIBUTES if c in codes)
 
     modes, attributes = probe_plan()
-    models = {"teacher": (p.teacher_config_path, p.teacher_overrides, t_info["checkpoint"]),
-              "student": (p.student_config_path, p.student_overrides, s_info["checkpoint"])}
+    models = {"teacher": (p.teacher_config_path, p.teacher_overrides, ("--checkpoint", t_info["checkpoint"])),
+              "student": (p.student_config_path, p.student_overrides, ("--checkpoint", s_info["checkpoint"])),
+              "ncc": (p.student_config_path, p.student_overrides, ("--tracker", "ncc"))}
     probes = {
         name: _command("probe", "template", "--config", models[name][0], *_sets(models[name][1]),
-                       "--checkpoint", models[name][2], "--dataset", p.data_dir, "--split", test_split,
+                       *models[name][2], "--dataset", p.data_dir, "--split", test_split,
                        "--out", p.probe_dir(name), "--modes", ",".join(modes),
                        *[arg for code in attributes for arg in ("--attribute", code)],
                        "--real-results", p.results_dir(name), "--name", name, "--workers", o.workers)
@@ -349,12 +356,13 @@ def quickstart(
     stages.run("probe", list(probes.values()), probe, outputs=tuple(p.probe_dir(n) for n in probed))
 
     report_out = Path(o.report_out)
-    evaluate = _command("evaluate", "--dataset", p.data_dir, "--split", split, "--results", p.results_dir(BASELINE),
-                        "--names", BASELINE)
-    runs = [f"{name}={p.results_dir(name)}" for name in ("teacher", "student")]
+    evaluate = _command("evaluate", "--dataset", p.data_dir, "--split", split,
+                        "--results", *[p.results_dir(n) for n in NON_LEARNED_TRACKERS], "--names", *NON_LEARNED_TRACKERS)
+    runs_of = ("teacher", "student")
+    runs = [f"{name}={p.results_dir(name)}" for name in runs_of]
     reporting = _command("report", "--dataset", p.data_dir, "--split", split,
                          *[arg for run in runs for arg in ("--run", run)],
-                         *[arg for n in probed if (p.probe_dir(n) / "probe.json").is_file()
+                         *[arg for n in probed if n in runs_of and (p.probe_dir(n) / "probe.json").is_file()
                            for arg in ("--probe", f"{n}={p.probe_dir(n)}")],
                          "--out", report_out)
     quickstart_command = _command("quickstart", "--work", p.work, *_sets(overrides or []))
@@ -365,6 +373,10 @@ def quickstart(
         rep = report_from_args(r)
         base = evaluate_from_args(e).to_dict()["trackers"]
         rep["baselines"] = {name: base[name] | {"results": results} for name, results in zip(e.names, e.results)}
+        for name, b in rep["baselines"].items():  # a probed non-learned tracker's drops, as the runs have theirs
+            if (p.probe_dir(name) / "probe.json").is_file():
+                b["template_drop"] = {m: round(float(v), 1) for m, v in read_probe(p.probe_dir(name))["drop"].items()}
+                b["probe"] = str(p.probe_dir(name))
         rep["generated_by"] = {
             "command": str(quickstart_command),
             "date": time.strftime("%Y-%m-%d"),

@@ -25,10 +25,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
 
 from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig
@@ -37,6 +36,9 @@ from spiketrack.data.dataset import SequenceDataset
 from spiketrack.data.events import EventArray
 from spiketrack.data.sequence import Sequence
 from spiketrack.errors import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from spiketrack.tracking.runner import TrackerLike
 
 MODES = ("real", "zeroed", "foreign")
 FOREIGN_SEED = 0  # seed of the foreign-template pairing (fixed: every tracker is probed with the same pairs)
@@ -270,7 +272,7 @@ def read_probe(path: str | Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ the probe
 def probe_template(
     cfg: ExperimentConfig,
-    tracker: str | Path | nn.Module,
+    tracker: TrackerLike,
     dataset: str | Path,
     split: str | None = "test",
     out: str | Path = "probe",
@@ -286,7 +288,7 @@ def probe_template(
 ) -> ProbeResult:
     """Track ``split`` of ``dataset`` with the real template and each of ``modes``; score and write the probe.
 
-    ``tracker``: a checkpoint path, a model or ``'baseline'`` (as :func:`~spiketrack.tracking.runner.track_dataset`).
+    ``tracker``: a checkpoint path, a model or a non-learned tracker (as :func:`~spiketrack.tracking.runner.track_dataset`).
     ``attributes``: attribute codes whose sequences are also reported on their own (e.g. ``MO``). Result folders
     ``<out>/<mode>`` resume like any ``spiketrack track`` folder. ``real_results``: an existing results folder of
     the same tracker on the same split (e.g. from ``spiketrack track``) used as the ``real`` mode instead of
@@ -294,6 +296,7 @@ def probe_template(
     """
     from spiketrack.evaluation.evaluate import evaluate_trackers
     from spiketrack.tracking.runner import track_dataset
+    from spiketrack.tracking.trackers import non_learned
 
     bad = [m for m in modes if m not in MODES[1:]]
     if bad or not modes:
@@ -325,7 +328,8 @@ def probe_template(
         per_attr[code] = {"sequences": n, "SR": sr, "drop": {m: sr["real"] - sr[m] for m in all_modes if m != "real"}}
     seqs = {gt.name: {m: float(ev.trackers[m].sequences[gt.name].scores(ev.protocol)["SR"]) for m in all_modes}
             for gt in ev.ground_truth}
-    label = name or (tracker if isinstance(tracker, str) and tracker == "baseline" else None)
+    fixed = non_learned(tracker)
+    label = name or (fixed.name if fixed is not None else None)
     label = label or (Path(tracker).stem if isinstance(tracker, (str, Path)) else type(tracker).__name__)
     result = ProbeResult(str(label), str(dataset), split, protocol, modes_sr, per_attr, seqs, pairs,
                          {m: str(d) for m, d in dirs.items()})

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from spiketrack.errors import ConfigError
+from spiketrack.tracking.command import add_tracker_arguments
 
 if TYPE_CHECKING:
     from spiketrack.evaluation.probe import ProbeResult
@@ -14,10 +15,7 @@ if TYPE_CHECKING:
 def add_arguments_probe(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="probe_command", metavar="PROBE", required=True)
     p = sub.add_parser("template", help="SR with the real, a zeroed and a foreign template, and the drops")
-    p.add_argument("--config", required=True, help="experiment YAML (model, data sizes, tracking options)")
-    p.add_argument("--checkpoint", help="model checkpoint (required unless --tracker baseline)")
-    p.add_argument("--tracker", choices=["model", "baseline"], default="model",
-                   help="model or the event-density baseline (which ignores its template: drop 0)")
+    add_tracker_arguments(p)
     p.add_argument("--dataset", required=True, help="dataset folder of <name>.h5 files and split lists")
     p.add_argument("--split", default="test", help="split list (default: test; 'all' = every file)")
     p.add_argument("--out", required=True, help="probe folder: <mode>/ result folders, probe.json, probe.md")
@@ -31,23 +29,20 @@ def add_arguments_probe(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes on CPU (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--protocol", default="eventvot", help="evaluation protocol: eventvot | pytracking")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def probe_from_args(args: argparse.Namespace, progress: bool | None = None) -> ProbeResult:
     """The :func:`~spiketrack.evaluation.probe.probe_template` call of ``spiketrack probe template ARGS``."""
-    from spiketrack.config import load_config
     from spiketrack.evaluation.probe import probe_template
+    from spiketrack.tracking.command import command_config, command_tracker
 
-    cfg = load_config(args.config, args.set)
-    if args.tracker == "model" and not args.checkpoint:
-        raise ConfigError("--checkpoint is required with --tracker model (or use --tracker baseline)")
+    cfg = command_config(args)
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     return probe_template(
-        cfg, "baseline" if args.tracker == "baseline" else args.checkpoint, args.dataset,
+        cfg, command_tracker(args), args.dataset,
         split=None if args.split == "all" else args.split, out=args.out, modes=modes,
         attributes=tuple(args.attribute), name=args.name, workers=args.workers, device=args.device,
         protocol=args.protocol, progress=not args.quiet if progress is None else progress,

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spiketrack.config import ExperimentConfig, from_dict, to_dict
+from spiketrack.config import ExperimentConfig, from_dict, load_config, to_dict
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models import build_model
 
@@ -73,6 +73,13 @@ def checkpoint_config(state: dict[str, Any], path: str | Path = "<checkpoint>") 
         return from_dict(ExperimentConfig, config, source=f"{path} [config]")
     except ConfigError as exc:
         raise CheckpointError(f"{path}: stored config does not fit this spiketrack: {exc}") from exc
+
+
+def config_of_checkpoint(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """The config a checkpoint was trained with, with ``--set`` ``overrides`` applied (a checkpoint alone rebuilds
+    its model: commands take ``--config`` only to change what the checkpoint says)."""
+    stored = checkpoint_config(read_checkpoint(path), path)
+    return load_config(None, overrides, base=to_dict(stored))
 
 
 def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path, field: str = "model") -> None:
@@ -182,6 +189,7 @@ __all__ = [
     "CHECKPOINT_VERSION",
     "check_model_config",
     "checkpoint_config",
+    "config_of_checkpoint",
     "load_checkpoint",
     "load_checkpoint_as",
     "load_model",

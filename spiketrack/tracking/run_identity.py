@@ -3,8 +3,8 @@
 ``spiketrack track`` skips sequences that are already finished in its ``--out`` folder. That is how an
 interrupted run resumes, but it would silently keep old results when the folder is reused with another
 checkpoint or other settings. The runner therefore writes ``track_run.json`` (the tracker — checkpoint path
-and SHA-256, ``baseline`` or an in-process model — and every setting that changes the boxes: the model, the
-input crops and the tracking options) and refuses, naming the differing keys, to add results made otherwise.
+and SHA-256, an in-process model, or a non-learned tracker's name and settings — and every setting that changes
+the boxes: the model, the input crops and the tracking options) and refuses, naming the differing keys, to add results made otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, to_dict
 from spiketrack.errors import ConfigError
 from spiketrack.models.checkpoint import model_settings
+from spiketrack.tracking.trackers import non_learned
 
 IDENTITY_FILE = "track_run.json"
 
@@ -37,12 +38,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def run_identity(cfg: ExperimentConfig, tracker: str | Path | nn.Module, baseline: str) -> dict[str, Any]:
-    """Flat ``{key: value}`` identity of a tracking run (see the module docstring)."""
+def run_identity(cfg: ExperimentConfig, tracker: Any) -> dict[str, Any]:
+    """Flat ``{key: value}`` identity of a tracking run (see the module docstring); ``tracker`` as
+    :func:`spiketrack.tracking.runner.track_dataset` takes it."""
+    fixed = non_learned(tracker)
+    if fixed is not None:
+        return json.loads(json.dumps({"tracker": fixed.name, **fixed.settings(cfg)}))
     if isinstance(tracker, nn.Module):
         ident: dict[str, Any] = {"tracker": f"in-process {type(tracker).__name__}"}
-    elif str(tracker) == baseline:
-        ident = {"tracker": baseline}
     else:
         path = Path(tracker)
         ident = {"tracker": str(path.resolve()), "tracker sha256": _sha256(path) if path.is_file() else None}

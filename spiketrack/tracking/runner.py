@@ -46,9 +46,8 @@ from spiketrack.tracking.meter import MeterFactory, SequenceMeter
 from spiketrack.tracking.run_identity import claim_results_dir, released_on_failure, run_identity
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
+from spiketrack.tracking.trackers import NonLearnedTracker, non_learned
 from spiketrack.workers import bound_initializer
-
-BASELINE = "baseline"
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -161,18 +160,26 @@ def _track_frames(
 # ------------------------------------------------------------------------------------------------ trackers
 @dataclass
 class TrackerSource:
-    """Everything a (worker) process needs to build its tracker; picklable."""
+    """Everything a (worker) process needs to build its tracker; picklable.
+
+    ``fixed``: a non-learned tracker (:data:`~spiketrack.tracking.trackers.NON_LEARNED`); otherwise a model tracker
+    around ``model`` or the weights of ``checkpoint``.
+    """
 
     cfg: ExperimentConfig
-    kind: str = "model"  # model | baseline
+    fixed: NonLearnedTracker | None = None
     checkpoint: str | None = None
     model: nn.Module | None = None
     device: str = "cpu"
     meter: MeterFactory | None = None  # per-sequence meter (model trackers only)
     _model_cache: nn.Module | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def has_model(self) -> bool:
+        return self.fixed is None
+
     def needs_rgb(self) -> bool:
-        return self.kind != BASELINE and input_spec(self.cfg).needs_rgb
+        return self.fixed.needs_rgb(self.cfg) if self.fixed is not None else input_spec(self.cfg).needs_rgb
 
     def get_model(self) -> nn.Module:
         if self._model_cache is None:
@@ -181,20 +188,18 @@ class TrackerSource:
             elif self.checkpoint is not None:
                 self._model_cache = load_model(self.cfg, self.checkpoint, self.device)
             else:
-                raise CheckpointError("a model tracker needs --checkpoint (or use --tracker baseline)")
+                raise CheckpointError("a model tracker needs --checkpoint (or use a non-learned --tracker)")
         return self._model_cache
 
     def build(self, timer: StageTimer, meter: SequenceMeter | None = None) -> Tracker:
         """A fresh tracker for one sequence (the model itself is built once per process)."""
-        if self.kind == BASELINE:
-            from spiketrack.tracking.baseline import EventDensityParams, EventDensityTracker
-
-            return EventDensityTracker(EventDensityParams(empty_score_decay=self.cfg.tracking.empty_score_decay))
+        if self.fixed is not None:
+            return self.fixed.build(self.cfg)
         return ModelTracker(self.get_model(), self.cfg, device=self.device, meter=meter, timer=timer)
 
     def make_meter(self) -> SequenceMeter | None:
-        """A fresh meter for one sequence (None without a meter factory, and for the baseline)."""
-        if self.meter is None or self.kind == BASELINE:
+        """A fresh meter for one sequence (None without a meter factory, and for a non-learned tracker)."""
+        if self.meter is None or self.fixed is not None:
             return None
         return self.meter(self.get_model(), self.cfg)
 
@@ -289,19 +294,21 @@ def _default_start_method() -> str:
     return "fork" if forkable else "spawn"
 
 
-def _source_for(
-    cfg: ExperimentConfig, tracker: str | Path | nn.Module, device: str, meter: MeterFactory | None
-) -> TrackerSource:
+TrackerLike = str | Path | nn.Module | NonLearnedTracker  # a checkpoint, a model or a non-learned tracker (or its name)
+
+
+def _source_for(cfg: ExperimentConfig, tracker: TrackerLike, device: str, meter: MeterFactory | None) -> TrackerSource:
     if isinstance(tracker, nn.Module):
-        return TrackerSource(cfg, "model", model=tracker, device=device, meter=meter)
-    if str(tracker) == BASELINE:
-        return TrackerSource(cfg, BASELINE, device="cpu")
-    return TrackerSource(cfg, "model", checkpoint=str(tracker), device=device, meter=meter)
+        return TrackerSource(cfg, model=tracker, device=device, meter=meter)
+    fixed = non_learned(tracker)
+    if fixed is not None:
+        return TrackerSource(cfg, fixed, device="cpu")
+    return TrackerSource(cfg, checkpoint=str(tracker), device=device, meter=meter)
 
 
 def track_dataset(
     cfg: ExperimentConfig,
-    tracker: str | Path | nn.Module,
+    tracker: TrackerLike,
     dataset_dir: str | Path,
     split: str | None = "test",
     out_dir: str | Path = "results",
@@ -315,9 +322,10 @@ def track_dataset(
 ) -> RunSummary:
     """Track every sequence of ``split`` (None: every file) of ``dataset_dir`` into ``out_dir``.
 
-    ``tracker`` is a checkpoint path, a model (``nn.Module`` honouring the model interface) or
-    ``'baseline'`` (the event-density tracker). ``meter`` (model, cfg -> meter) counts every model call of
-    a sequence into ``<name>_energy.json`` (the baseline runs no model and gets none). Finished sequences are
+    ``tracker`` is a checkpoint path, a model (``nn.Module`` honouring the model interface) or a non-learned tracker
+    (:data:`~spiketrack.tracking.trackers.NON_LEARNED`, or its name: ``'event-density'``, ``'ncc'``). ``meter``
+    (model, cfg -> meter) counts every model call of a sequence into ``<name>_energy.json`` (a non-learned tracker
+    runs no model and gets none). Finished sequences are
     skipped. ``workers`` > 1 runs sequences in parallel processes on CPU (on CUDA one process is used);
     ``start_method`` overrides the multiprocessing start method (default: fork where available, as PyTorch's
     DataLoader, else spawn).
@@ -331,7 +339,7 @@ def track_dataset(
     names = dataset.names(split)
     out = prepare_output_dir(out_dir, "results folder")
     clean_stale_temps(out)  # temporary files of a killed run
-    identity = run_identity(cfg, tracker, BASELINE)
+    identity = run_identity(cfg, tracker)
     if view is not None:
         identity["sequence view"] = str(getattr(view, "label", type(view).__name__))
     claimed = claim_results_dir(out, identity)
@@ -357,7 +365,7 @@ def track_dataset(
     bar_ctx = tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo)
     with released_on_failure(out, claimed), bar_ctx as bar:
         if workers == 1:
-            if todo and source.kind != BASELINE:
+            if todo and source.has_model:
                 source.get_model()  # load once, before the first sequence's clock starts
             for name in todo:
                 collect(run_one(source, dataset.path(name), out, view), bar)
@@ -388,9 +396,9 @@ def track_dataset(
 
 
 __all__ = [
-    "BASELINE",
     "RunSummary",
     "SequenceResult",
+    "TrackerLike",
     "TrackerSource",
     "first_box",
     "is_finished",

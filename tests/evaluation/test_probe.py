@@ -185,6 +185,6 @@ def test_cli_probe_template_baseline(probe_dataset: Path, tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert "| all | 3 |" in out and "+0.0" in out
     data = json.loads((tmp_path / "cli" / "probe.json").read_text())
-    assert data["drop"] == {"zeroed": 0.0, "foreign": 0.0} and data["tracker"] == "baseline"
+    assert data["drop"] == {"zeroed": 0.0, "foreign": 0.0} and data["tracker"] == "event-density"
     assert main(["probe", "template", "--config", str(config), "--dataset", str(probe_dataset),
                  "--out", str(tmp_path / "z")]) == 2  # a model tracker needs --checkpoint

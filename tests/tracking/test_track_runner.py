@@ -93,11 +93,14 @@ def test_results_folder_is_not_resumed_with_other_settings_or_weights(dataset, t
     cfg = small_config("student")
     out = tmp_path / "base"
     track_dataset(cfg, "baseline", root, "test", out, progress=False)
-    assert json.loads((out / IDENTITY_FILE).read_text())["tracker"] == "baseline"
-    # other tracking options: refused, naming the key, and nothing in the folder changes
+    assert json.loads((out / IDENTITY_FILE).read_text())["tracker"] == "event-density"  # "baseline" is its alias
+    # a setting the event-density tracker does not read leaves its boxes alone: the same run, nothing re-tracked
     cfg.tracking.size_update_rate = 0.5
+    assert track_dataset(cfg, "event-density", root, "test", out, progress=False).skipped == ["a", "b", "c"]
+    # one it reads: refused, naming the key, and nothing in the folder changes
+    cfg.tracking.empty_score_decay = 0.25
     stamp = (out / "a.txt").stat().st_mtime_ns
-    with pytest.raises(ConfigError, match=r"tracking.size_update_rate: then 1.0, now 0.5"):
+    with pytest.raises(ConfigError, match=r"tracking.empty_score_decay: then 0.5, now 0.25"):
         track_dataset(cfg, "baseline", root, "test", out, progress=False)
     assert (out / "a.txt").stat().st_mtime_ns == stamp
     # the same checkpoint path with other weights (a model retrained into the same run folder): refused
@@ -112,6 +115,10 @@ def test_results_folder_is_not_resumed_with_other_settings_or_weights(dataset, t
     save(0)
     res = tmp_path / "student"
     assert sorted(track_dataset(ckpt_cfg, ckpt, root, "test", res, progress=False).tracked) == ["a", "b", "c"]
+    # the checkpoint alone rebuilds its model (its stored config): the same boxes without --config
+    assert main(["track", "--checkpoint", str(ckpt), "--dataset", str(root), "--out", str(tmp_path / "alone"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "alone" / "b.txt").read_text() == (res / "b.txt").read_text()
     assert track_dataset(ckpt_cfg, ckpt, root, "test", res, progress=False).skipped == ["a", "b", "c"]
     save(1)
     with pytest.raises(ConfigError, match="tracker sha256"):
