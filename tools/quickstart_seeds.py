@@ -1,4 +1,4 @@
-"""Quickstart accuracy over several training seeds: mean and spread of the quickstart targets (issue 15).
+"""Quickstart accuracy over several training seeds: mean and spread of the quickstart targets.
 
 The quickstart is run once per extra training seed (``train.seed``) in a work folder of its own,
 ``<work>-seed<S>``, that shares the first run's synthetic benchmark (hard links, the same fixed data seed), so only
@@ -91,7 +91,7 @@ def main() -> None:
     print("|---|" + "---:|" * (len(rows) + 3))
     for label in labels:
         vals = table[label]
-        fmt = "{:.3f}" if label.endswith("energy per frame") else "{:.1f}"
+        fmt = "{:.3f}" if "energy per frame" in label else "{:.1f}"
         per_seed = " | ".join(fmt.format(v[1][label]) if label in v[1] else "-" for v in rows)
         spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
         print(f"| {label} | {per_seed} | {fmt.format(statistics.mean(vals))} | {fmt.format(spread)} | "

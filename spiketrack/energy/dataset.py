@@ -37,7 +37,7 @@ def sequence_energy(
     meter instead of a fresh one of :meth:`EnergyMeter.from_config`.
     """
     factory = EnergyMeter.from_config if meter is None else (lambda _model, _cfg: meter)
-    result = run_sequence(TrackerSource(cfg, "model", model=model, device=device, meter=factory), sequence)
+    result = run_sequence(TrackerSource(cfg, model=model, device=device, meter=factory), sequence)
     assert result.energy is not None  # a model source with a meter factory always has a meter
     return result.energy, result
 

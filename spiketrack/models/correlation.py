@@ -9,6 +9,15 @@ by construction (a template-blind shortcut such as "box the salient moving thing
 :class:`TemplateCorrelation` is an ``nn.Conv2d`` (its ``weight`` a zero buffer giving the kernel's shape) so the
 energy counter charges it like any conv: MACs for the teacher's analog features, synaptic operations for a
 student's spike features.
+
+**Shallow level (appearance).** Final features at stride 16 pooled to a 3 x 3 kernel keep little of what tells one
+textured object from another. The shallow level (variant field ``xcorr_shallow``) correlates stride-8 features with
+the template's *central* stride-8 features — the box region of the template crop (half its side, as SiamRPN++ crops
+the template's centre, Li et al. 2019) resampled to ``xcorr_shallow_kernel`` squared cells, so the kernel keeps the
+object's spatial layout — after making every channel of the kernel zero-mean and unit-norm
+(:func:`normalise_kernel`): a uniform neighbourhood answers 0, only the pattern counts, as in normalised
+cross-correlation. The response is pooled to stride 16 and given to the head beside the deep level's (several levels
+aggregated, SiamRPN++).
 """
 
 from __future__ import annotations
@@ -20,12 +29,36 @@ from torch import nn
 # Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
 # correlation between backbone and head, ``xcorr_kernel`` is k, ``xcorr_kernel_norm`` standardises the kernel over
 # the templates (:func:`kernel_normaliser`). Off by default.
-XCORR_DEFAULTS: dict[str, bool | int] = dict(xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False)
+XCORR_DEFAULTS: dict[str, bool | int] = dict(
+    xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False, xcorr_shallow=False, xcorr_shallow_kernel=3
+)
+CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 
 
 def template_kernel(features: torch.Tensor, k: int) -> torch.Tensor:
     """Template features [..., C, Ht, Wt] -> correlation kernel [..., C, k, k] (average pooling)."""
     return F.adaptive_avg_pool2d(features, k)
+
+
+def centre_kernel(features: torch.Tensor, k: int, share: float = CENTRE_SHARE) -> torch.Tensor:
+    """Template features [..., C, Ht, Wt] -> the central ``share`` of the map (the box) resampled to [..., C, k, k].
+
+    Area-averaging keeps the layout: cell (i, j) of the kernel is the mean of the features over the (i, j)-th of
+    k x k equal parts of the central region.
+    """
+    h, w = features.shape[-2:]
+    ch, cw = max(1, round(h * share)), max(1, round(w * share))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return F.adaptive_avg_pool2d(features[..., y0 : y0 + ch, x0 : x0 + cw], k)
+
+
+def normalise_kernel(kernel: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Kernel [B, C, k, k] -> per (sample, channel) zero-mean over the k x k cells, then unit L2 norm.
+
+    A channel that is constant over the template (no pattern) becomes all zero: it cannot favour a location.
+    """
+    centred = kernel - kernel.mean(dim=(-2, -1), keepdim=True)
+    return centred / (centred.pow(2).sum(dim=(-2, -1), keepdim=True).sqrt() + eps)
 
 
 def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:
@@ -61,4 +94,5 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["XCORR_DEFAULTS", "TemplateCorrelation", "kernel_normaliser", "template_kernel"]
+__all__ = ["CENTRE_SHARE", "XCORR_DEFAULTS", "TemplateCorrelation", "centre_kernel", "kernel_normaliser",
+           "normalise_kernel", "template_kernel"]

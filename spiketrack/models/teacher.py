@@ -26,7 +26,14 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
-from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, kernel_normaliser, template_kernel
+from spiketrack.models.correlation import (
+    XCORR_DEFAULTS,
+    TemplateCorrelation,
+    centre_kernel,
+    kernel_normaliser,
+    normalise_kernel,
+    template_kernel,
+)
 from spiketrack.models.heads import CenterHead
 
 log = logging.getLogger(__name__)
@@ -45,7 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 STEMS = ("patch", "conv")
 # state-dict prefixes of the parts a pretrained ViT backbone cannot provide
-HEAD_PREFIXES = ("head.", "fuse.", "correlation_norm.", "kernel_norm.")
+HEAD_PREFIXES = ("head.", "fuse.", "correlation_norm.", "kernel_norm.", "shallow_")
 # XCORR_DEFAULTS (xcorr, xcorr_kernel, xcorr_kernel_norm) are variant fields too: with xcorr the center head sees
 # the depthwise correlation of the search features with the template's (a k x k kernel pooled from the final template tokens,
 # :mod:`spiketrack.models.correlation`) instead of the search features themselves, so a box needs a template
@@ -91,7 +98,10 @@ class PatchEmbed(nn.Module):
 
 class ConvStem(nn.Module):
     """Convolutional stem to stride 16: 4 x (conv3x3 stride 2 -> BN -> ReLU), widths dim/8 .. dim, then a
-    1x1 projection (Xiao et al., NeurIPS 2021)."""
+    1x1 projection (Xiao et al., NeurIPS 2021). Its stride-8 features (``dim / 2`` channels) are the shallow
+    correlation level (:mod:`spiketrack.models.correlation`)."""
+
+    SHALLOW_STRIDE = 8
 
     def __init__(self, in_chans: int, dim: int) -> None:
         super().__init__()
@@ -102,10 +112,16 @@ class ConvStem(nn.Module):
             c = w
         layers.append(nn.Conv2d(dim, dim, 1))
         self.proj = nn.Sequential(*layers)
+        self.shallow_channels = max(dim // 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, C, H, W] -> tokens [B, (H/16)*(W/16), dim]."""
         return self.proj(x).flatten(2).transpose(1, 2)
+
+    def forward_shallow(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: [B, C, H, W] -> tokens [B, (H/16)*(W/16), dim] and the stride-8 features [B, dim/2, H/8, W/8]."""
+        shallow = self.proj[:9](x)  # three conv-BN-ReLU stages: stride 8
+        return self.proj[9:](shallow).flatten(2).transpose(1, 2), shallow
 
 
 def attention_map(block: Block, x: torch.Tensor) -> torch.Tensor:
@@ -148,6 +164,8 @@ class ViTTeacher(nn.Module):
         xcorr: bool = False,
         xcorr_kernel: int = 3,
         xcorr_kernel_norm: bool = False,
+        xcorr_shallow: bool = False,
+        xcorr_shallow_kernel: int = 3,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -179,7 +197,18 @@ class ViTTeacher(nn.Module):
         self.correlation = TemplateCorrelation(dim, xcorr_kernel) if xcorr else None
         self.correlation_norm = nn.BatchNorm2d(dim) if xcorr else None  # response scale grows with dim and k*k
         self.kernel_norm = kernel_normaliser(dim, xcorr and xcorr_kernel_norm)
-        self.head = CenterHead(dim, head_channels)
+        # shallow level: every view's stride-8 stem features correlated with its template's centre (appearance)
+        self.shallow_correlation: nn.ModuleDict | None = None
+        shallow_channels = 0
+        if xcorr_shallow:
+            if stem != "conv" or not xcorr:
+                raise ConfigError("key 'model.overrides.xcorr_shallow': needs xcorr: true and the conv stem "
+                                  f"(stem: conv), got xcorr {xcorr} and stem {stem!r}")
+            width = self.patch_embed[streams[0]].shallow_channels
+            self.shallow_correlation = nn.ModuleDict({s: TemplateCorrelation(width, xcorr_shallow_kernel) for s in streams})
+            shallow_channels = width * len(streams)
+            self.shallow_norm = nn.BatchNorm2d(shallow_channels)
+        self.head = CenterHead(dim + shallow_channels, head_channels)
         self.feature_info = [dict(num_chs=dim, module=f"blocks.{i}") for i in range(depth)]
         nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
         nn.init.trunc_normal_(self.pos_embed_x, std=0.02)
@@ -196,13 +225,21 @@ class ViTTeacher(nn.Module):
             if not k.startswith(HEAD_PREFIXES) and k != "modality_embed"
         ]
 
-    def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
-        z = self.patch_embed[view](self.input_norm[view](template)) + self.pos_embed_z
-        x = self.patch_embed[view](self.input_norm[view](search)) + self.pos_embed_x
-        tokens = torch.cat([z, x], dim=1)
+    def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One view's template + search tokens [B, Nz + Nx, dim] and, with the shallow level, its response
+        [B, dim/2, Hs/8, Ws/8] (search stride-8 features correlated with the normalised template centre)."""
+        embed, z_in, x_in = self.patch_embed[view], self.input_norm[view](template), self.input_norm[view](search)
+        shallow = None
+        if self.shallow_correlation is not None:
+            (z, zs), (x, xs) = embed.forward_shallow(z_in), embed.forward_shallow(x_in)
+            corr = self.shallow_correlation[view]
+            shallow = corr(xs, normalise_kernel(centre_kernel(zs, corr.kernel_size[0])))
+        else:
+            z, x = embed(z_in), embed(x_in)
+        tokens = torch.cat([z + self.pos_embed_z, x + self.pos_embed_x], dim=1)
         if self.modality_embed is not None:
             tokens = tokens + self.modality_embed[self.streams.index(view)]
-        return tokens
+        return tokens, shallow
 
     def _template_slice(self, stream: int) -> slice:
         start = stream * (self.num_z + self.num_x)
@@ -252,7 +289,8 @@ class ViTTeacher(nn.Module):
                     f"key 'model.modalities': the teacher expects inputs {list(self.streams)}, "
                     f"got template {sorted(template)} and search {sorted(search)}"
                 )
-        tokens = torch.cat([self._embed(v, template[v], search[v]) for v in self.streams], dim=1)
+        embedded = [self._embed(v, template[v], search[v]) for v in self.streams]
+        tokens = torch.cat([t for t, _ in embedded], dim=1)
         primary = self._search_slice(self.streams.index("events") if "events" in self.streams else 0)
         features: list[torch.Tensor] = []
         attentions: list[torch.Tensor] = []
@@ -268,6 +306,9 @@ class ViTTeacher(nn.Module):
             kernel = self.kernel_norm(template_kernel(
                 self._fused_map(tokens, self._template_slice, self.template_grid), self.correlation.kernel_size[0]))
             x = self.correlation_norm(self.correlation(x, kernel))
+        if self.shallow_correlation is not None:  # appearance level, pooled to the head's stride 16
+            shallow = self.shallow_norm(torch.cat([r for _, r in embedded], dim=1))
+            x = torch.cat([x, F.adaptive_avg_pool2d(shallow, x.shape[-2:])], dim=1)
         out: dict[str, Any] = self.head(x)
         if return_features:
             out["features"] = features

@@ -48,6 +48,7 @@ from spiketrack.errors import (
 )
 from spiketrack.models.checkpoint import load_checkpoint, load_state
 from spiketrack.outputs import prepare_output_dir
+from spiketrack.threads import configure_threads
 from spiketrack.train.checkpoint import CheckpointManager
 from spiketrack.train.distributed import (
     DistInfo,
@@ -648,6 +649,8 @@ def _run(
         run_dir = _prepare_run_dir(cfg, out_dir, resume, info, allow_config_change)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+        if info.device.type == "cpu":  # one compute thread per core left free by the loader workers
+            log.info("torch threads: %d", configure_threads(cfg.data.num_workers))
         seed_everything(cfg.train.seed)  # same initial weights on every process
         model = (build_model or _default_build)(cfg)
         seed_everything(cfg.train.seed + info.rank)  # per-process dropout / drop-path streams

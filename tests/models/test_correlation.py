@@ -9,8 +9,15 @@ from torch import nn
 
 from spiketrack.config import load_config
 from spiketrack.energy.counter import count_operations
+from spiketrack.errors import ConfigError
 from spiketrack.models import build_model
-from spiketrack.models.correlation import TemplateCorrelation, kernel_normaliser, template_kernel
+from spiketrack.models.correlation import (
+    TemplateCorrelation,
+    centre_kernel,
+    kernel_normaliser,
+    normalise_kernel,
+    template_kernel,
+)
 
 
 def test_correlation_of_ones_counts_the_overlap() -> None:
@@ -174,3 +181,61 @@ def test_both_models_return_the_heads_correlation_input_for_correlation_kd() -> 
     plain = build_model(load_config("configs/quickstart_student.yaml", ["model.overrides={xcorr: false}"])).eval()
     with torch.no_grad():
         assert "correlation" not in plain(_bins(1, 64, 0), _bins(1, 128, 1), return_features=True)
+
+
+def test_centre_kernel_keeps_the_boxs_layout() -> None:
+    feats = torch.arange(64.0).view(1, 1, 8, 8)  # an 8 x 8 template map; the box is its central 4 x 4
+    assert centre_kernel(feats, 3).shape == (1, 1, 3, 3)
+    centre = feats[0, 0, 2:6, 2:6]
+    assert centre_kernel(feats, 1).item() == pytest.approx(centre.mean().item())
+    # 4 x 4 -> 2 x 2: each cell the mean of a 2 x 2 quarter of the box, in place (top-left stays top-left)
+    assert centre_kernel(feats, 2)[0, 0].tolist() == [[22.5, 24.5], [38.5, 40.5]]
+
+
+def test_normalised_kernel_is_zero_mean_and_unit_norm_per_channel() -> None:
+    g = torch.Generator().manual_seed(0)
+    kernel = torch.rand(2, 3, 3, 3, generator=g) * 5 + 2
+    out = normalise_kernel(kernel)
+    assert torch.allclose(out.mean(dim=(-2, -1)), torch.zeros(2, 3), atol=1e-6)
+    assert torch.allclose(out.pow(2).sum(dim=(-2, -1)), torch.ones(2, 3), atol=1e-5)
+    assert torch.allclose(normalise_kernel(kernel * 7 + 3), out, atol=1e-5)  # gain and offset do not matter
+    assert torch.equal(normalise_kernel(torch.full((1, 1, 3, 3), 4.0)), torch.zeros(1, 1, 3, 3))  # no pattern
+    # a uniform search neighbourhood answers 0: only the pattern counts
+    assert torch.allclose(TemplateCorrelation(3, 3)(torch.full((2, 3, 5, 5), 9.0), out)[:, :, 1:-1, 1:-1],
+                          torch.zeros(2, 3, 3, 3), atol=1e-5)
+
+
+def test_shallow_teacher_matches_the_template_pattern() -> None:
+    torch.manual_seed(0)
+    model = build_model(load_config("configs/quickstart_teacher.yaml",
+                                    ["model.overrides={xcorr: true, xcorr_shallow: true}"])).eval()
+    assert set(model.shallow_correlation) == {"rgb", "events"}
+    g = torch.Generator().manual_seed(2)
+    search = {"rgb": torch.rand(1, 3, 128, 128, generator=g), "events": torch.rand(1, 2, 128, 128, generator=g)}
+    t1 = {"rgb": torch.rand(1, 3, 64, 64, generator=g), "events": torch.rand(1, 2, 64, 64, generator=g)}
+    with torch.no_grad():
+        out, x = _head_input(model, lambda: model(t1, search, return_features=True))
+    # deep level (128) + two views' stride-8 levels (64 each), pooled to the 8 x 8 head grid
+    assert x.shape == (1, 256, 8, 8) and out["correlation"].shape == (1, 64, 256)
+    rep = count_operations(model, t1, search, fn=model.forward, batch_size=1)
+    shallow = [layer for layer in rep.layers if layer.name.startswith("shallow_correlation")]
+    # per view: 16 x 16 search cells x 64 channels x 3 x 3 kernel (dense teacher features: MACs)
+    assert len(shallow) == 2 and all(layer.mac == 16 * 16 * 64 * 9 for layer in shallow)
+    with pytest.raises(ConfigError, match="xcorr_shallow"):
+        build_model(load_config("configs/quickstart_teacher.yaml", ["model.overrides={xcorr_shallow: true}"]))
+
+
+def test_shallow_student_correlation_is_spike_driven_and_in_the_memory() -> None:
+    model = _student("model.overrides={xcorr: true, xcorr_shallow: true}").train()
+    memory = model.encode_template(_bins(2, 64, 0))
+    assert memory.shallow_kernel is not None and memory.shallow_kernel.shape == (1, 32, 3, 3)
+    assert torch.allclose(memory.shallow_kernel.mean(dim=(-2, -1)), torch.zeros(1, 32), atol=1e-5)
+    rep = count_operations(model, _bins(2, 128, 1), memory, fn=model.track, timesteps=2, batch_size=1)
+    layer = next(layer for layer in rep.layers if layer.name == "shallow_correlation")
+    assert layer.input_kind == "spike" and layer.mac == 0 and layer.sop > 0
+    merged = model.merge_memories([memory, memory.detach()])
+    assert torch.allclose(merged.shallow_kernel, memory.shallow_kernel, atol=1e-5)
+    out = model.track(_bins(2, 128, 1), memory)
+    (out["score_map"].mean() + out["pred_boxes"].sum()).backward()
+    assert model.backbone.stage2[0].mixer.pw1.conv.weight.grad is not None or any(
+        p.grad is not None for p in model.backbone.stage2.parameters())

@@ -12,6 +12,7 @@ The search branch never writes to the memory; the template never sees the search
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,20 +38,24 @@ class TemplateMemory:
     weights: list[torch.Tensor]
     num_tokens: int
     kernel: torch.Tensor | None = None  # [B, C, k, k] template correlation kernel (students with ``xcorr``)
+    shallow_kernel: torch.Tensor | None = None  # [B, C1, k1, k1] shallow-level kernel (``xcorr_shallow``)
 
     @property
     def num_slots(self) -> int:
         return int(self.slots[0].shape[2]) if self.slots else 0
 
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "TemplateMemory":
+        def opt(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else fn(x)
+
+        return TemplateMemory([fn(s) for s in self.slots], [fn(w) for w in self.weights], self.num_tokens,
+                              opt(self.kernel), opt(self.shallow_kernel))
+
     def detach(self) -> "TemplateMemory":
-        kernel = None if self.kernel is None else self.kernel.detach()
-        return TemplateMemory([s.detach() for s in self.slots], [w.detach() for w in self.weights], self.num_tokens, kernel)
+        return self._map(lambda x: x.detach())
 
     def to(self, device: torch.device | str) -> "TemplateMemory":
-        kernel = None if self.kernel is None else self.kernel.to(device)
-        return TemplateMemory(
-            [s.to(device) for s in self.slots], [w.to(device) for w in self.weights], self.num_tokens, kernel
-        )
+        return self._map(lambda x: x.to(device))
 
 
 class MemoryRetrieval(nn.Module):

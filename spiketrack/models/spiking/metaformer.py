@@ -236,21 +236,31 @@ class SpikingMetaFormer(nn.Module):
         self.block_dims = [d2] * depths[0] + [d3] * depths[1]
         self.out_dim = d3
 
-    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [T, B, Cin, H, W] (normalised input) -> conv-stage output [T, B, dims[2], H/16, W/16] (analog)."""
+    def conv_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: [T, B, Cin, H, W] (normalised input) -> conv-stage output [T, B, dims[2], H/16, W/16] and the stride-8
+        stage's output [T, B, dims[1], H/8, W/8] (both analog membrane inputs)."""
         x = self.down1(self.stem(x))
         for blk in self.stage1:
             x = blk(x)
         x = self.down2(x)
         for blk in self.stage2:
             x = blk(x)
-        return self.down3(x)
+        return self.down3(x), x
+
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [T, B, Cin, H, W] (normalised input) -> conv-stage output [T, B, dims[2], H/16, W/16] (analog)."""
+        return self.conv_stages(x)[0]
 
     def conv_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """x: [T, B, Cin, H, W] (normalised input) -> tokens [T, B, (H/16)*(W/16), dims[2]] and the (H/16, W/16) grid."""
-        x = self.conv_features(x)
+        tokens, grid, _ = self.conv_tokens(x)
+        return tokens, grid
+
+    def conv_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int], torch.Tensor]:
+        """:meth:`conv_forward` plus the stride-8 stage's output [T, B, dims[1], H/8, W/8] (shallow correlation)."""
+        x, shallow = self.conv_stages(x)
         t, b, c, h, w = x.shape
-        return x.flatten(3).transpose(2, 3), (h, w)
+        return x.flatten(3).transpose(2, 3), (h, w), shallow
 
     def block_forward(
         self, i: int, x: torch.Tensor, need_similarity: bool = False

@@ -20,11 +20,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
-from spiketrack.models.correlation import XCORR_DEFAULTS, TemplateCorrelation, kernel_normaliser, template_kernel
+from spiketrack.models.correlation import (
+    XCORR_DEFAULTS,
+    TemplateCorrelation,
+    centre_kernel,
+    kernel_normaliser,
+    normalise_kernel,
+    template_kernel,
+)
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
@@ -86,6 +94,8 @@ class SpikingStudent(nn.Module):
         xcorr: bool = False,
         xcorr_kernel: int = 3,
         xcorr_kernel_norm: bool = False,
+        xcorr_shallow: bool = False,
+        xcorr_shallow_kernel: int = 3,
     ) -> None:
         super().__init__()
         self.backbone = SpikingMetaFormer(
@@ -107,7 +117,17 @@ class SpikingStudent(nn.Module):
         self.correlation_neuron = neuron() if xcorr else None  # template rates and search spikes of the final tokens
         self.correlation_norm = nn.BatchNorm2d(c) if xcorr else None  # response scale grows with C and k*k
         self.kernel_norm = kernel_normaliser(c, xcorr and xcorr_kernel_norm)
-        self.head = SpikingCenterHead(c, head_channels, neuron)
+        # shallow level: stride-8 spikes correlated with the template centre's firing rates (spike x weight: SOPs)
+        self.shallow_correlation: TemplateCorrelation | None = None
+        shallow_channels = 0
+        if xcorr_shallow:
+            if not xcorr:
+                raise ConfigError("key 'model.overrides.xcorr_shallow': needs xcorr: true")
+            shallow_channels = dims[1]
+            self.shallow_neuron = neuron()
+            self.shallow_correlation = TemplateCorrelation(shallow_channels, xcorr_shallow_kernel)
+            self.shallow_norm = nn.BatchNorm2d(shallow_channels)
+        self.head = SpikingCenterHead(c + shallow_channels, head_channels, neuron)
         self.timesteps = timesteps
         self.input_spec = InputSpec.event_bins(timesteps, template_timesteps)
         self.template_timesteps = self.input_spec.template_bins
@@ -133,7 +153,7 @@ class SpikingStudent(nn.Module):
         """
         self._check(template_bins, "template_bins")
         self.reset_state()
-        tokens, (h, w) = self.backbone.conv_forward(_normalise_events(template_bins))
+        tokens, (h, w), shallow = self.backbone.conv_tokens(_normalise_events(template_bins))
         slots = []
         last = len(self.backbone.blocks) - 1 if self.correlation is not None else self.memory_points[-1]
         for i in range(last + 1):
@@ -148,7 +168,11 @@ class SpikingStudent(nn.Module):
         if self.correlation is not None:
             rates = self.correlation_neuron(_token_map(tokens, h, w)).mean(dim=0)  # [B, C, h, w] firing rates
             kernel = self.kernel_norm(template_kernel(rates, self.correlation.kernel_size[0]))
-        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel)
+        shallow_kernel = None
+        if self.shallow_correlation is not None:
+            rates = self.shallow_neuron(shallow).mean(dim=0)  # [B, C1, Ht/8, Wt/8] firing rates
+            shallow_kernel = normalise_kernel(centre_kernel(rates, self.shallow_correlation.kernel_size[0]))
+        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel, shallow_kernel=shallow_kernel)
 
     def merge_memories(self, memories: list[TemplateMemory]) -> TemplateMemory:
         """Several template memories -> one memory whose slots are combined by the learned gate."""
@@ -159,7 +183,9 @@ class SpikingStudent(nn.Module):
         weights = [mod.gate_weights(s, n) for mod, s in zip(self.memory, slots, strict=True)]
         kernels = [m.kernel for m in memories if m.kernel is not None]
         kernel = torch.stack(kernels).mean(dim=0) if kernels else None  # templates' mean appearance
-        return TemplateMemory(slots, weights, n, kernel)
+        shallow = [m.shallow_kernel for m in memories if m.shallow_kernel is not None]
+        shallow_kernel = normalise_kernel(torch.stack(shallow).mean(dim=0)) if shallow else None
+        return TemplateMemory(slots, weights, n, kernel, shallow_kernel)
 
     def track(
         self, search_bins: torch.Tensor, memory: TemplateMemory, return_features: bool = False
@@ -173,7 +199,7 @@ class SpikingStudent(nn.Module):
         """
         self._check(search_bins, "search_bins")
         self.reset_state()
-        tokens, (h, w) = self.backbone.conv_forward(_normalise_events(search_bins))
+        tokens, (h, w), shallow = self.backbone.conv_tokens(_normalise_events(search_bins))
         features, similarity = [], []
         for i in range(len(self.backbone.blocks)):
             tokens, sim = self.backbone.block_forward(i, tokens, return_features)
@@ -189,6 +215,13 @@ class SpikingStudent(nn.Module):
                 raise ValueError("this student correlates with its template (xcorr): the memory has no kernel")
             corr = self.correlation(self.correlation_neuron(x), memory.kernel)
             x = self.correlation_norm(corr.flatten(0, 1)).view(corr.shape)
+        if self.shallow_correlation is not None:  # appearance level, pooled to the head's stride 16
+            if memory.shallow_kernel is None:
+                raise ValueError("this student correlates at the shallow level (xcorr_shallow): the memory has no kernel")
+            r = self.shallow_correlation(self.shallow_neuron(shallow), memory.shallow_kernel)  # [T, B, C1, H/8, W/8]
+            r = self.shallow_norm(r.flatten(0, 1))
+            r = F.adaptive_avg_pool2d(r, x.shape[-2:]).view(*x.shape[:2], -1, *x.shape[-2:])
+            x = torch.cat([x, r], dim=2)
         out: dict[str, Any] = self.head(x)
         if return_features:
             out["features"] = features
