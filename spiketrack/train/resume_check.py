@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spiketrack.config import ExperimentConfig, load_config, to_dict
+from spiketrack.config import ExperimentConfig, from_dict, load_yaml, to_dict, upgrade_stored_config
 from spiketrack.errors import ConfigError
 
 # train.epochs: train longer (the schedule is rebuilt for the new length); the rest: logging, checkpoint
@@ -44,8 +44,8 @@ def check_resume_config(run_dir: str | Path, cfg: ExperimentConfig, allow_change
     path = Path(run_dir) / "config.yaml"
     if allow_change or not path.is_file():
         return
-    try:
-        before = load_config(path)
+    try:  # the run's own dump: an earlier spiketrack's layout is upgraded, not refused
+        before = from_dict(ExperimentConfig, upgrade_stored_config(load_yaml(path)), source=str(path))
     except ConfigError as exc:
         raise ConfigError(
             f"{path}: the run's config cannot be read ({exc}); pass --resume-changed-config to resume anyway"
