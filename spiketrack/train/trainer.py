@@ -95,33 +95,19 @@ def _to(x: Any, device: torch.device) -> Any:
     return x
 
 
-def teacher_inputs(batch: dict, n: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Template / search view dicts of B*n pairs: template ``[B*n, C, St, St]``, search ``[B*n, C, Ss, Ss]``."""
-    template = {k: v.repeat_interleave(n, dim=0) for k, v in batch["template"].items()}
-    search = {k: v.flatten(0, 1) for k, v in batch["search"].items()}
-    return template, search
-
-
-def student_inputs(batch: dict, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Template / search event bins of B*n pairs: ``[T, B*n, 2, St, St]`` and ``[T, B*n, 2, Ss, Ss]``."""
-    template = batch["template_bins"].repeat_interleave(n, dim=0).transpose(0, 1).contiguous()
-    search = batch["search_bins"].flatten(0, 1).transpose(0, 1).contiguous()
-    return template, search
-
-
 def run_model(model: nn.Module, batch: dict, n: int, return_features: bool | Collection[str] = False) -> dict:
     """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names.
 
     Extra templates (``extra_template_bins`` [B, k-1, T_t, 2, St, St], ``data.num_templates``) are encoded too and
     merged with the template by ``model.merge_memories`` (slots: extra templates, then the template), as in tracking.
     """
-    template, search = (student_inputs if model.input_spec.timesteps else teacher_inputs)(batch, n)
-    extra = batch.get("extra_template_bins")
-    if extra is None or not model.input_spec.timesteps:
+    spec = model.input_spec  # the layout of the batch and of the model's inputs (spiketrack.data.inputs)
+    template, search = spec.pairs(batch, n)
+    extra = spec.extra_templates(batch, n)
+    if not extra:
         return model(template, search, return_features=return_features)
     module = getattr(model, "module", model)  # DDP: the wrapped model's methods
-    templates = [extra[:, j].repeat_interleave(n, dim=0).transpose(0, 1).contiguous() for j in range(extra.shape[1])]
-    memory = module.merge_memories([module.encode_template(t) for t in [*templates, template]])
+    memory = module.merge_memories([module.encode_template(t) for t in [*extra, template]])
     return module.track(search, memory, return_features=return_features)
 
 
@@ -694,7 +680,5 @@ __all__ = [
     "Trainer",
     "distill",
     "run_model",
-    "student_inputs",
-    "teacher_inputs",
     "train",
 ]
