@@ -138,5 +138,17 @@ def test_configs_stored_by_an_earlier_version_are_upgraded_not_refused(tmp_path:
     check_resume_config(run, checkpoint_config({"config": stored}))
     with pytest.raises(ConfigError, match=r"--resume with a changed config.*distill\.feature\.align"):
         check_resume_config(run, load_config(None))  # today's defaults differ from the old run's settings
+    # a run whose Fourier term was off resumes under today's default mode (a disabled term's options change nothing)
+    quiet = to_dict(load_config(None))
+    quiet["distill"] = {k: v for k, v in OLD_DISTILL.items() if k not in ("feature_layers", "similarity_source",
+                        "spatial_align", "ot_cost", "ot_epsilon", "ot_iters", "temperature", "layer_pairing",
+                        "temporal", "temporal_layer")} | {"fourier": {"enabled": False, "weight": 1.0},
+                                                          "feature": {"enabled": True, "weight": 1.0}}
+    quiet["train"]["loss"] = {**OLD_LOSS, "box_at": "argmax"}
+    (run / "config.yaml").write_text(yaml.safe_dump(quiet))
+    assert upgrade_stored_config(quiet)["distill"]["fourier"]["mode"] == "amplitude"
+    check_resume_config(run, load_config(None))
+    with pytest.raises(ConfigError, match=r"distill\.fourier\.enabled"):
+        check_resume_config(run, load_config(None, ["distill.fourier.enabled=true", "data.num_search=2"]))
     with pytest.raises(CheckpointError, match="stored config"):
         checkpoint_config({"config": {"distill": {"nope": 1}}})
