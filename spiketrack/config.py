@@ -103,22 +103,55 @@ class ModelConfig:
 
 
 @dataclass
-class LossConfig:
-    """Tracking-loss weights (OSTrack: focal 1, GIoU 2, L1 5)."""
+class FocalLossConfig:
+    """CenterNet focal loss of the score map against the Gaussian heatmap (``train.loss.focal``)."""
 
-    focal: float = 1.0
-    giou: float = 2.0
-    l1: float = 5.0
-    # Where the box losses read the size/offset maps: 'argmax' = at the predicted score peak (OSTrack);
+    enabled: bool = True
+    weight: float = 1.0  # OSTrack (Ye et al., ECCV 2022)
+
+
+@dataclass
+class GIoULossConfig:
+    """Generalised-IoU loss of the predicted box (``train.loss.giou``)."""
+
+    enabled: bool = True
+    weight: float = 2.0  # OSTrack
+
+
+@dataclass
+class L1LossConfig:
+    """L1 loss of the four normalised box numbers (``train.loss.l1``)."""
+
+    enabled: bool = True
+    weight: float = 5.0  # OSTrack
+
+
+@dataclass
+class TemplateSwapConfig:
+    """Template-swap negatives (``train.loss.template_swap``): a focal loss on each sample's first search crop
+    tracked a second time with the template of another sample in the batch (another sequence), the target declared
+    absent (all-zero heatmap). The same crop is positive with its own template and negative with a foreign one, so
+    only a model that reads its template can lower this term (a stricter form of DaSiamRPN's distractor-aware
+    negatives, Zhu et al. 2018). Off by default; costs one more forward pass of a template and one search crop per
+    sample."""
+
+    enabled: bool = False
+    weight: float = 1.0
+
+
+@dataclass
+class LossConfig:
+    """Tracking-loss terms (``spiketrack.train.losses.TRACKING_TERMS``), each ``{enabled, weight, <options>}``;
+    OSTrack's weights: focal 1, GIoU 2, L1 5."""
+
+    focal: FocalLossConfig = field(default_factory=FocalLossConfig)
+    giou: GIoULossConfig = field(default_factory=GIoULossConfig)
+    l1: L1LossConfig = field(default_factory=L1LossConfig)
+    template_swap: TemplateSwapConfig = field(default_factory=TemplateSwapConfig)
+    # Where the box losses (giou, l1) read the size/offset maps: 'argmax' = at the predicted score peak (OSTrack);
     # 'target' = at the ground-truth centre cell (CenterNet, Zhou et al. 2019), which a briefly trained
     # model needs: boxes read at a wrong peak teach the size map to cover the target from there (too large).
     box_at: Literal["argmax", "target"] = "argmax"
-    # Template-swap negatives: weight of a focal loss on each sample's first search crop tracked a second time with
-    # the template of another sample in the batch (another sequence), the target declared absent (all-zero
-    # heatmap). The same crop is positive with its own template and negative with a foreign one, so only a model
-    # that reads its template can lower this term (a stricter form of DaSiamRPN's distractor-aware negatives,
-    # Zhu et al. 2018). 0 = off; costs one more forward pass of a template and one search crop per sample.
-    template_swap: float = 0.0
 
 
 @dataclass
@@ -151,40 +184,115 @@ class TrainConfig:
 
 
 @dataclass
-class DistillTerm:
-    """One distillation term: on/off and weight."""
+class SimilarityKDConfig:
+    """Similarity KD (``distill.similarity``, ``kd_similarity``): relations between search tokens, per layer."""
 
     enabled: bool = True
+    weight: float = 1.0
+    layers: list[int] = field(default_factory=lambda: [-1])  # student layers (teacher layers by layer_pairing)
+    # 'features': cosine similarity of search tokens; 'attentions': the teacher's softmax attention against the
+    # student's spike Q K^T, head-averaged (per head when both have as many heads) and row-normalised
+    source: Literal["features", "attentions"] = "features"
+    # 'mse': mean squared error of the matrices; 'row_l2': mean Euclidean distance between matching rows
+    # (HDETrack's PairwiseDistance, the hdetrack preset)
+    distance: Literal["mse", "row_l2"] = "mse"
+
+
+@dataclass
+class FeatureKDConfig:
+    """Feature KD (``distill.feature``, ``kd_feature``): student search tokens regressed onto the teacher's."""
+
+    enabled: bool = True
+    weight: float = 1.0
+    layers: list[int] = field(default_factory=lambda: [-1])  # student layers (teacher layers by layer_pairing)
+    # true: a learned linear map to the teacher's width, target layer-normalised (FitNets); false: no learned map,
+    # both models' tokens layer-normalised and compared as they are (HDETrack; needs equal widths)
+    projection: bool = True
+    # token alignment: adaptive pooling to the common grid, or an entropic OT plan (HAD, arXiv:2510.19560)
+    align: Literal["pool", "ot"] = "pool"
+    ot_cost: Literal["position", "feature", "both"] = "both"  # OT costs: token-centre distance, 1 - cosine, or sum
+    ot_epsilon: float = 0.01  # entropic regularisation (crop coordinates; a token of a 16x16 grid is 1/16 wide)
+    ot_iters: int = 100  # Sinkhorn iterations
+
+
+@dataclass
+class ResponseKDConfig:
+    """Response KD (``distill.response``, ``kd_response``): the student's score map against the teacher's."""
+
+    enabled: bool = True
+    weight: float = 1.0
+    # 'kl': KL between the maps' spatial softmax distributions of logit / temperature, times temperature^2
+    # (Hinton et al. 2015); 'focal': CenterNet focal loss of student / temperature against teacher / temperature
+    # (probabilities divided, HDETrack's released response loss)
+    loss: Literal["kl", "focal"] = "kl"
+    temperature: float = 1.0
+
+
+@dataclass
+class FourierKDConfig:
+    """Temporal Fourier KD (``distill.fourier``, ``kd_fourier``) over the n search frames' score maps."""
+
+    enabled: bool = False
+    weight: float = 1.0
+    # 'hdetrack_v2': softmax maps, 2-D DFT over (time, cell), real parts by MSE (HDETrack V2; sees frame order);
+    # 'amplitude': per-frame normalised maps, rfft amplitude along time, L1 (blind to a shift of frame order)
+    mode: Literal["hdetrack_v2", "amplitude"] = "hdetrack_v2"
+    temperature: float = 1.0  # softmax temperature of the hdetrack_v2 maps
+
+
+@dataclass
+class TemporalKDConfig:
+    """HAD temporal alignment (``distill.temporal``, ``kd_temporal``): a GRU over the student's features of the n
+    search frames (needs data.num_search >= 2)."""
+
+    enabled: bool = False
+    weight: float = 1.0
+    layer: int = -1  # student layer whose clip features are aligned (teacher layer by layer_pairing)
+
+
+@dataclass
+class CorrelationKDConfig:
+    """Correlation KD (``distill.correlation``, ``kd_correlation``): the student's template-search correlation map
+    (model.overrides.xcorr) projected to the teacher's width and regressed onto the teacher's (both models need
+    xcorr). Validation split, 2 seeds: no effect on SR or on the foreign-template drop."""
+
+    enabled: bool = False
     weight: float = 1.0
 
 
 @dataclass
 class DistillConfig:
-    """Hierarchical distillation from a frozen teacher (similarity, features, responses, temporal Fourier)."""
+    """Hierarchical distillation from a frozen teacher: one section per term of
+    ``spiketrack.distill.terms.KD_TERMS``, each ``{enabled, weight, <its options>}``."""
 
-    similarity: DistillTerm = field(default_factory=DistillTerm)
-    feature: DistillTerm = field(default_factory=DistillTerm)
-    feature_layers: list[int] = field(default_factory=lambda: [-1])
-    response: DistillTerm = field(default_factory=DistillTerm)
-    fourier: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
-    temperature: float = 1.0
-    similarity_source: Literal["features", "attentions"] = "features"  # what the similarity KD compares
+    # a named set of term settings applied before this section's own keys (DISTILL_PRESETS); None: the defaults
+    preset: Literal["hdetrack"] | None = None
     # teacher layer of each student layer: same index, or same fraction of the depth (spiketrack.distill.pairing)
     layer_pairing: Literal["index", "relative_depth"] = "index"
-    # feature KD token alignment: adaptive pooling to the common grid, or an entropic OT plan (HAD, arXiv:2510.19560)
-    spatial_align: Literal["pool", "ot"] = "pool"
-    ot_cost: Literal["position", "feature", "both"] = "both"  # OT costs: token-centre distance, 1 - cosine, or sum
-    ot_epsilon: float = 0.01  # entropic regularisation (crop coordinates; a token of a 16x16 grid is 1/16 wide)
-    ot_iters: int = 100  # Sinkhorn iterations
-    # HAD temporal alignment: GRU over the student's features of the n search frames (needs data.num_search >= 2)
-    temporal: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
-    temporal_layer: int = -1  # student layer whose clip features are aligned (teacher layer by layer_pairing)
-    # temporal Fourier KD: rfft amplitude over time + L1, or HDETrack V2 (softmax maps, 2-D DFT, real parts)
-    fourier_mode: Literal["amplitude", "hdetrack_v2"] = "amplitude"
-    # correlation KD: the student's template-search correlation map (model.overrides.xcorr) projected to the
-    # teacher's width and regressed onto the teacher's (both models need xcorr). Validation split, 2 seeds: no effect
-    # on SR or on the foreign-template drop (docs/benchmarks.md, "Eighth session")
-    correlation: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
+    similarity: SimilarityKDConfig = field(default_factory=SimilarityKDConfig)
+    feature: FeatureKDConfig = field(default_factory=FeatureKDConfig)
+    response: ResponseKDConfig = field(default_factory=ResponseKDConfig)
+    fourier: FourierKDConfig = field(default_factory=FourierKDConfig)
+    temporal: TemporalKDConfig = field(default_factory=TemporalKDConfig)
+    correlation: CorrelationKDConfig = field(default_factory=CorrelationKDConfig)
+
+
+# distill.preset -> the term settings it stands for (a YAML's own distill keys are applied on top).
+DISTILL_PRESETS: dict[str, dict[str, Any]] = {
+    # HDETrack's released distillation (Wang et al., CVPR 2024; Event-AHU/EventVOT_Benchmark,
+    # HDETrack/lib/train/actors/hdetrack.py, HDETrackActor.compute_losses, commit e4ae30d): MSE between the last
+    # layer's tokens of teacher and student with no projection (weight 1); the mean row-wise Euclidean distance
+    # (torch PairwiseDistance, p=2) between the last layer's attention maps, times 0.7; the focal loss of the
+    # student's score map / 2 against the teacher's score map / 2 (temp = 2), times 0.7. No temporal terms.
+    "hdetrack": {
+        "similarity": {"enabled": True, "weight": 0.7, "layers": [-1], "source": "attentions", "distance": "row_l2"},
+        "feature": {"enabled": True, "weight": 1.0, "layers": [-1], "projection": False, "align": "pool"},
+        "response": {"enabled": True, "weight": 0.7, "loss": "focal", "temperature": 2.0},
+        "fourier": {"enabled": False},
+        "temporal": {"enabled": False},
+        "correlation": {"enabled": False},
+    },
+}
 
 
 @dataclass
@@ -381,7 +489,12 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping (section {tp.__name__}), got {value!r}")
+            hint = ""
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and "weight" in {
+                f.name for f in dataclasses.fields(tp)
+            }:  # a loss term's weight, given as a number before the terms became sections
+                hint = f"; a term is a section now: set '{key}.weight' (and '{key}.enabled')"
+            raise ConfigError(f"{where}: expected a mapping (section {tp.__name__}), got {value!r}{hint}")
         return from_dict(tp, value, prefix=key, source=source)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
@@ -419,16 +532,87 @@ REMOVED_KEYS: dict[str, str] = {
     "window; there is one T)",
 }
 
+# Flat distillation options that moved into their term's section: old key -> the new key(s).
+MOVED_KEYS: dict[str, tuple[str, ...]] = {
+    "distill.feature_layers": ("distill.feature.layers", "distill.similarity.layers"),
+    "distill.similarity_source": ("distill.similarity.source",),
+    "distill.spatial_align": ("distill.feature.align",),
+    "distill.ot_cost": ("distill.feature.ot_cost",),
+    "distill.ot_epsilon": ("distill.feature.ot_epsilon",),
+    "distill.ot_iters": ("distill.feature.ot_iters",),
+    "distill.temperature": ("distill.response.temperature", "distill.fourier.temperature"),
+    "distill.temporal_layer": ("distill.temporal.layer",),
+    "distill.fourier_mode": ("distill.fourier.mode",),
+}
+
+
+def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A config written by an earlier spiketrack (a checkpoint's or a run folder's) in today's layout.
+
+    Stored configs are complete dumps, so every moved key is present: ``data.timesteps`` is dropped (merged into
+    ``model.timesteps``), the flat distillation options (:data:`MOVED_KEYS`) go into their term's section, and
+    tracking-loss weights given as numbers become ``{enabled, weight}`` sections (template_swap's weight 0 meant
+    off). A config already in today's layout is returned unchanged. User files are not upgraded: their old keys
+    are errors that name the new key (:data:`REMOVED_KEYS`)."""
+    out = dict(data)
+    if isinstance(out.get("data"), dict) and "timesteps" in out["data"]:
+        out["data"] = {k: v for k, v in out["data"].items() if k != "timesteps"}
+    distill = out.get("distill")
+    if isinstance(distill, dict):
+        distill = {k: (dict(v) if isinstance(v, dict) else v) for k, v in distill.items()}
+        for old, new in MOVED_KEYS.items():
+            name = old.split(".", 1)[1]
+            if name in distill:
+                value = distill.pop(name)
+                for key in new:
+                    distill.setdefault(key.split(".")[1], {})[key.split(".")[2]] = value
+        out["distill"] = distill
+    train = out.get("train")
+    loss = train.get("loss") if isinstance(train, dict) else None
+    if isinstance(loss, dict):
+        loss = dict(loss)
+        for name in ("focal", "giou", "l1"):
+            if isinstance(loss.get(name), (int, float)) and not isinstance(loss.get(name), bool):
+                loss[name] = {"enabled": True, "weight": float(loss[name])}
+        swap = loss.get("template_swap")
+        if isinstance(swap, (int, float)) and not isinstance(swap, bool):
+            loss["template_swap"] = {"enabled": swap > 0, "weight": float(swap) if swap > 0 else 1.0}
+        out["train"] = {**train, "loss": loss}
+    return out
+
+
+def _apply_preset(cls: type, data: dict[str, Any], prefix: str, source: str) -> dict[str, Any]:
+    """``data`` over the preset it names (``distill.preset``): the preset's term settings first, then the keys the
+    file gives itself, section by section."""
+    presets = _PRESETS.get(cls)
+    name = data.get("preset")
+    if presets is None or name is None:
+        return data
+    key = f"{prefix}.preset" if prefix else "preset"
+    if name not in presets:
+        raise ConfigError(f"{_source_of(source, key)}: key '{key}': expected one of {sorted(presets)}, got {name!r}")
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in presets[name].items()}
+    for k, v in data.items():
+        merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
+_PRESETS: dict[type, dict[str, dict[str, Any]]] = {DistillConfig: DISTILL_PRESETS}
+
 
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "<dict>") -> Any:
     """Build dataclass ``cls`` from a mapping, checking every key and type."""
     hints = get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    data = _apply_preset(cls, data, prefix, source)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else str(key)
         if full in REMOVED_KEYS:
             raise ConfigError(f"{source}: key '{full}' was removed: {REMOVED_KEYS[full]}")
+        if full in MOVED_KEYS:
+            new = " and ".join(f"'{k}'" for k in MOVED_KEYS[full])
+            raise ConfigError(f"{_source_of(source, full)}: key '{full}' moved into its term's section: set {new}")
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{_source_of(source, full)}: unknown key '{full}' (known keys here: {known})")
@@ -528,16 +712,28 @@ def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
 
 
 __all__ = [
+    "DISTILL_PRESETS",
+    "MOVED_KEYS",
+    "REMOVED_KEYS",
+    "CorrelationKDConfig",
     "DataConfig",
     "DatasetSource",
     "DistillConfig",
-    "DistillTerm",
     "EnergyConfig",
     "ExperimentConfig",
+    "FeatureKDConfig",
+    "FocalLossConfig",
+    "FourierKDConfig",
+    "GIoULossConfig",
+    "L1LossConfig",
     "LossConfig",
     "ModelConfig",
     "NccConfig",
     "NeuronConfig",
+    "ResponseKDConfig",
+    "SimilarityKDConfig",
+    "TemplateSwapConfig",
+    "TemporalKDConfig",
     "TestTimeTuningConfig",
     "TrackingConfig",
     "TrainConfig",
@@ -548,4 +744,5 @@ __all__ = [
     "name_config_source",
     "parse_override",
     "to_dict",
+    "upgrade_stored_config",
 ]

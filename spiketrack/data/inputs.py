@@ -58,6 +58,12 @@ class InputSpec:
     ``timesteps`` > 0: one tensor of T event bins ``[T, 2, S, S]`` (batched ``[T, B, 2, S, S]``; the student);
     otherwise a dict with one entry per view of ``views`` (``[C, S, S]``, batched ``[B, C, S, S]``; the teacher).
     ``template_timesteps`` > 0: the template crop has its own T_t bins (0: the same T as the search crop).
+
+    The spec owns the layout, so no caller branches on it: building one input (:meth:`select` of
+    :func:`build_inputs`' dict), batching (:meth:`batch`, :meth:`cat`), a training sample's entries
+    (:meth:`sample_entries`) and the model inputs of a collated batch (:meth:`pairs`, :meth:`extra_templates`). The
+    sampler cuts the inputs of both distilled models from the same crops with one spec holding both
+    (:meth:`union`: views and event bins).
     """
 
     views: tuple[str, ...] = ()
@@ -91,6 +97,91 @@ class InputSpec:
     def bins_for(self, template: bool) -> int:
         """Event bins of a template (``template=True``) or search crop."""
         return self.template_bins if template else self.timesteps
+
+    @staticmethod
+    def union(specs: SequenceABC[InputSpec]) -> InputSpec:
+        """One spec for the inputs of several models cut from the same crops (distillation: the teacher's views and
+        the student's event bins); at most one spec of views and one of event bins."""
+        views = [spec for spec in specs if not spec.timesteps]
+        bins = [spec for spec in specs if spec.timesteps]
+        if len(views) > 1 or len(bins) > 1 or not specs:
+            raise ConfigError("PairDataset: ask for one set of views, one of event bins, or both")
+        return InputSpec(
+            views=views[0].views if views else (),
+            timesteps=bins[0].timesteps if bins else 0,
+            voxel_bins=views[0].voxel_bins if views else InputSpec.voxel_bins,
+            template_timesteps=bins[0].template_timesteps if bins else 0,
+        )
+
+    @property
+    def carries_extra_templates(self) -> bool:
+        """Whether a sample holds extra template slots for this input (``data.num_templates``): event bins only,
+        the student merges several template memories, the one-stream teacher does not."""
+        return self.timesteps > 0
+
+    @property
+    def batch_dim(self) -> int:
+        """The dimension of B in a batched tensor input: 1 for event bins ``[T, B, ...]``, 0 for views."""
+        return 1 if self.timesteps else 0
+
+    def build_kwargs(self, template: bool = False) -> dict[str, object]:
+        """The :func:`build_inputs` arguments that make this input of a template (``template=True``) or search crop."""
+        return {"teacher_keys": self.views, "timesteps": self.bins_for(template), "voxel_bins": self.voxel_bins}
+
+    def select(self, built: dict[str, torch.Tensor]) -> ModelInput:
+        """This model's input from a :func:`build_inputs` dict: the event bins ``[T, 2, S, S]`` or the views dict."""
+        if self.timesteps:
+            return built["bins"]
+        return {v: built[v] for v in self.views}
+
+    def batch(self, items: SequenceABC[ModelInput]) -> ModelInput:
+        """Stack unbatched inputs: event bins ``[T, 2, S, S]`` -> ``[T, B, 2, S, S]``; views -> ``[B, C, S, S]``."""
+        if isinstance(items[0], dict):
+            return {key: torch.stack([it[key] for it in items], dim=0) for key in items[0]}  # type: ignore[index]
+        return torch.stack(list(items), dim=self.batch_dim)  # type: ignore[arg-type]
+
+    def cat(self, items: SequenceABC[ModelInput]) -> ModelInput:
+        """Concatenate batched inputs along B (views: every entry along dim 0)."""
+        if isinstance(items[0], dict):
+            return {k: torch.cat([it[k] for it in items], dim=0) for k in items[0]}  # type: ignore[index]
+        return torch.cat(list(items), dim=self.batch_dim)  # type: ignore[arg-type]
+
+    def sample_entries(
+        self, template: dict[str, torch.Tensor], searches: SequenceABC[dict[str, torch.Tensor]]
+    ) -> dict[str, object]:
+        """A training sample's entries (``spiketrack.train.sampling``) from the :func:`build_inputs` dicts of its
+        template crop and its n search crops: views ``'template'`` ``{view: [C, St, St]}`` and ``'search'``
+        ``{view: [n, C, Ss, Ss]}``; event bins ``'template_bins'`` ``[T_t, 2, St, St]`` and ``'search_bins'``
+        ``[n, T, 2, Ss, Ss]`` (both for a :meth:`union` spec)."""
+        out: dict[str, object] = {}
+        if self.views:
+            out["template"] = {key: template[key] for key in self.views}
+            out["search"] = {key: torch.stack([s[key] for s in searches]) for key in self.views}
+        if self.timesteps:
+            out["template_bins"] = template["bins"]
+            out["search_bins"] = torch.stack([s["bins"] for s in searches])
+        return out
+
+    def pairs(self, batch: dict, n: int) -> tuple[ModelInput, ModelInput]:
+        """This model's inputs of the B*n (template, search) pairs of a collated batch (rows ordered (sample,
+        search frame), each template repeated n times): event bins ``[T_t, B*n, 2, St, St]`` and
+        ``[T, B*n, 2, Ss, Ss]``; views ``{view: [B*n, C, St, St]}`` and ``{view: [B*n, C, Ss, Ss]}``."""
+        if self.timesteps:
+            template = batch["template_bins"].repeat_interleave(n, dim=0).transpose(0, 1).contiguous()
+            search = batch["search_bins"].flatten(0, 1).transpose(0, 1).contiguous()
+            return template, search
+        template = {k: v.repeat_interleave(n, dim=0) for k, v in batch["template"].items()}
+        search = {k: v.flatten(0, 1) for k, v in batch["search"].items()}
+        return template, search
+
+    def extra_templates(self, batch: dict, n: int) -> list[ModelInput]:
+        """The extra template slots of a collated batch (``extra_template_bins`` ``[B, k-1, T_t, 2, St, St]``,
+        ``data.num_templates``), each as a pairs' template input ``[T_t, B*n, 2, St, St]``; [] when the batch has
+        none or this input carries none (:attr:`carries_extra_templates`)."""
+        extra = batch.get("extra_template_bins")
+        if extra is None or not self.carries_extra_templates:
+            return []
+        return [extra[:, j].repeat_interleave(n, dim=0).transpose(0, 1).contiguous() for j in range(extra.shape[1])]
 
     @property
     def needs_rgb(self) -> bool:
@@ -162,20 +253,17 @@ def build_input(
     Returns ``[T, 2, S, S]`` (event bins; T = ``spec.bins_for(template)``) or a dict of ``[C, S, S]`` tensors
     (views); see :func:`build_inputs` (``thin``: drops cropped events, an augmentation).
     """
-    if spec.timesteps:
-        bins = spec.bins_for(template)
-        return build_inputs(events, t0, t1, window, out_size, timesteps=bins, flip=flip, thin=thin, device=device)["bins"]
-    return build_inputs(
-        events, t0, t1, window, out_size, teacher_keys=spec.views, voxel_bins=spec.voxel_bins, rgb=rgb,
-        flip=flip, thin=thin, device=device,
+    built = build_inputs(
+        events, t0, t1, window, out_size, **spec.build_kwargs(template), rgb=rgb, flip=flip, thin=thin, device=device,
     )
+    return spec.select(built)
 
 
 def batch_inputs(items: SequenceABC[ModelInput]) -> ModelInput:
-    """Stack unbatched inputs: student ``[T, 2, S, S]`` -> ``[T, B, 2, S, S]``; teacher dict -> ``[B, C, S, S]``."""
-    if isinstance(items[0], dict):
-        return {key: torch.stack([it[key] for it in items], dim=0) for key in items[0]}  # type: ignore[index]
-    return torch.stack(list(items), dim=1)  # type: ignore[arg-type]
+    """Stack unbatched inputs of a model whose spec is not at hand: a dict of views -> ``[B, C, S, S]``, event bins
+    ``[T, 2, S, S]`` -> ``[T, B, 2, S, S]`` (:meth:`InputSpec.batch`)."""
+    spec = InputSpec() if isinstance(items[0], dict) else InputSpec(timesteps=int(items[0].shape[0]))
+    return spec.batch(items)
 
 
 def crop_event_count(events: EventArray, window: CropWindow) -> int:

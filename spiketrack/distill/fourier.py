@@ -5,7 +5,7 @@ Fourier transform and distils the real parts of the spectra, so the student lear
 evolves over the clip. Here:
 
 1. each frame's score map (sigmoid probabilities) goes back to logits and is softmax-normalised over its
-   ``Hf x Wf`` cells (temperature ``distill.temperature``), a distribution per frame;
+   ``Hf x Wf`` cells (temperature ``distill.fourier.temperature``), a distribution per frame;
 2. the ``n`` frames form a ``[n, Hf*Wf]`` signal (time x row-major cell); its 2-D DFT (``torch.fft.fft2`` over
    time and cells) mixes temporal and spatial frequencies — a DFT of each frame's map alone would carry no
    temporal relation;
@@ -16,8 +16,11 @@ release was in reach). HDETrack's released code (v1, Event-AHU/EventVOT_Benchmar
 OSTrack Gaussian-weighted focal loss against the teacher's map, which needs targets in [0, 1] with peaks of 1 and
 is minimised by a zero prediction wherever the target is below 1 — not by the teacher's values — so it does not
 apply to real parts in [-n, n]. Mean squared error is used instead: zero exactly when the real spectra agree,
-smooth, and the same regression as the feature KD. The earlier variant (amplitude of an ``rfft`` along time with
-L1, :func:`spiketrack.distill.losses.fourier_kd`) stays the default, ``distill.fourier_mode: amplitude``.
+smooth, and the same regression as the feature KD. This is the default mode (``distill.fourier.mode:
+hdetrack_v2``): a rotation of the frames in time multiplies the temporal frequency k by ``exp(-2 pi i k r / n)``,
+which changes the real parts, so the loss sees frame order. The earlier variant (amplitude of an ``rfft`` along
+time with L1, :func:`spiketrack.distill.losses.fourier_kd`, ``mode: amplitude``) does not: amplitudes are unchanged
+by that rotation (time-rolled maps give a loss of ~1e-8).
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ One call protocol for every model (see the contract in each class):
 With ``return_features``: teacher 'features' (per layer [B, Ns, C], search tokens of the 'events' view) and
 'attentions' (per layer [B, heads, Ns, Ns], the search->search block of the softmax attention); student
 'features' (per transformer block [B, Ns, C], averaged over T) and 'similarity' (per block [B, heads, Ns, Ns],
-spike Q K^T averaged over T).
+spike Q K^T averaged over T); with xcorr both 'correlation' (the head's input [B, Hf*Wf, C]). ``return_features``
+is True (every extra output), False, or a collection of output names: only those are computed and returned
+(:func:`wants`; the trainer asks for what the enabled distillation terms need, ``DistillLoss.outputs``).
 
 A trained model is rebuilt from a checkpoint (its stored config) by :mod:`spiketrack.models.checkpoint`.
 
@@ -37,6 +39,7 @@ memory ``memory_matmul`` (K^T V) and ``retrieve_matmul`` (Q x memory slots, spik
 from __future__ import annotations
 
 import importlib
+from collections.abc import Collection
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +64,14 @@ def _family(cfg: Any) -> ModuleType:
     return importlib.import_module(FAMILIES[kind])
 
 
+def wants(return_features: bool | Collection[str], name: str) -> bool:
+    """Whether a ``return_features`` request (True: every extra output, False: none, or a collection of output
+    names) asks for the output ``name`` ('features', 'attentions', 'similarity', 'correlation')."""
+    if isinstance(return_features, bool):
+        return return_features
+    return name in return_features
+
+
 def build_model(cfg: Any) -> nn.Module:
     """The model of ``cfg`` (an ExperimentConfig), freshly initialised (teacher: pretrained ViT if set)."""
     return _family(cfg).build(cfg)
@@ -71,4 +82,4 @@ def input_spec(cfg: Any) -> InputSpec:
     return _family(cfg).input_spec(cfg)
 
 
-__all__ = ["FAMILIES", "build_model", "input_spec"]
+__all__ = ["FAMILIES", "build_model", "input_spec", "wants"]

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spiketrack.config import ExperimentConfig, from_dict, load_config, to_dict
+from spiketrack.config import ExperimentConfig, from_dict, load_config, to_dict, upgrade_stored_config
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models import build_model
 
@@ -66,9 +66,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def checkpoint_config(state: dict[str, Any], path: str | Path = "<checkpoint>") -> ExperimentConfig:
     """The experiment config stored in a checkpoint."""
     config = state["config"]
-    data = config.get("data") if isinstance(config, dict) else None
-    if isinstance(data, dict) and "timesteps" in data:  # written before data.timesteps was merged into model.timesteps
-        config = {**config, "data": {k: v for k, v in data.items() if k != "timesteps"}}
+    if isinstance(config, dict):  # written by an earlier spiketrack: today's layout (moved keys)
+        config = upgrade_stored_config(config)
     try:
         return from_dict(ExperimentConfig, config, source=f"{path} [config]")
     except ConfigError as exc:

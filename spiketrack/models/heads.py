@@ -3,7 +3,9 @@
 The head follows OSTrack's center predictor (Ye et al., ECCV 2022): three conv branches predict a
 centre heatmap, the normalised box size at each cell and the sub-cell offset of the centre; the box is
 read at the heatmap's argmax. The ANN head serves the ViT teacher; the spiking head serves the student
-(spiking conv layers over T timesteps, averaged over time before analog final 1x1 projections).
+(spiking conv layers over T timesteps, averaged over time before analog final 1x1 projections). The score map's
+training loss, CenterNet's focal loss (:func:`focal_loss`), is here too: the tracking loss and the response
+distillation of HDETrack both use it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,29 @@ from torch import nn
 
 if TYPE_CHECKING:
     from spiketrack.models.spiking.neurons import NeuronFactory
+
+
+FOCAL_ALPHA = 2  # CenterNet focal loss exponent on (1 - p) at positives (Zhou et al. 2019)
+FOCAL_BETA = 4  # CenterNet exponent on (1 - target) that down-weights negatives near the centre
+
+
+def focal_loss(pred: torch.Tensor, target: torch.Tensor, alpha: int = FOCAL_ALPHA, beta: int = FOCAL_BETA) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss.
+
+    pred: probabilities ``[B, 1, H, W]`` in (0, 1); target: Gaussian heatmaps of the same shape with 1 at
+    each centre. Loss = -(sum_pos (1-p)^a log p + sum_neg (1-y)^b p^a log(1-p)) / num_pos (or the negative
+    part alone when there is no positive).
+    """
+    pred = pred.float().clamp(1e-4, 1 - 1e-4)
+    target = target.float()
+    pos = target.eq(1).float()
+    neg = 1.0 - pos
+    pos_loss = (torch.log(pred) * (1 - pred).pow(alpha) * pos).sum()
+    neg_loss = (torch.log(1 - pred) * pred.pow(alpha) * (1 - target).pow(beta) * neg).sum()
+    num_pos = pos.sum()
+    if num_pos.item() == 0:
+        return -neg_loss
+    return -(pos_loss + neg_loss) / num_pos
 
 
 def decode_boxes(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
@@ -130,4 +155,14 @@ class SpikingCenterHead(nn.Module):
         return _head_outputs(self.score(x), self.size(x), self.offset(x))
 
 
-__all__ = ["SCORE_PRIOR", "CenterHead", "SpikingBranch", "SpikingCenterHead", "decode_boxes", "init_score_bias"]
+__all__ = [
+    "FOCAL_ALPHA",
+    "FOCAL_BETA",
+    "SCORE_PRIOR",
+    "CenterHead",
+    "SpikingBranch",
+    "SpikingCenterHead",
+    "decode_boxes",
+    "focal_loss",
+    "init_score_bias",
+]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
+from spiketrack.models import wants
 from spiketrack.models.correlation import (
     XCORR_DEFAULTS,
     TemplateCorrelation,
@@ -264,7 +266,7 @@ class ViTTeacher(nn.Module):
         self,
         template: dict[str, torch.Tensor],
         search: dict[str, torch.Tensor],
-        return_features: bool = False,
+        return_features: bool | Collection[str] = False,
     ) -> dict[str, Any]:
         """template: view -> [B, C, Ht, Wt]; search: view -> [B, C, Hs, Ws] -> outputs of :meth:`track`."""
         return self.track(search, self.encode_template(template), return_features)
@@ -273,7 +275,7 @@ class ViTTeacher(nn.Module):
         self,
         search: dict[str, torch.Tensor],
         template: dict[str, torch.Tensor],
-        return_features: bool = False,
+        return_features: bool | Collection[str] = False,
     ) -> dict[str, Any]:
         """search: view -> [B, C, Hs, Ws]; template: the state of :meth:`encode_template` (view -> [B, C, Ht, Wt]).
 
@@ -281,7 +283,8 @@ class ViTTeacher(nn.Module):
         pred_boxes [B, 4]; with ``return_features`` also 'features' (per layer, search tokens [B, Nx, C]
         of the primary view, 'events' when present) and 'attentions' (per layer, search->search block of
         the primary view's attention probabilities [B, heads, Nx, Nx]) and, with xcorr, 'correlation' (the
-        head's input, the normalised template-search correlation [B, Hf*Wf, C]).
+        head's input, the normalised template-search correlation [B, Hf*Wf, C]); a collection of names returns
+        only those (:func:`spiketrack.models.wants`).
         """
         for view in self.streams:
             if view not in template or view not in search:
@@ -292,13 +295,14 @@ class ViTTeacher(nn.Module):
         embedded = [self._embed(v, template[v], search[v]) for v in self.streams]
         tokens = torch.cat([t for t, _ in embedded], dim=1)
         primary = self._search_slice(self.streams.index("events") if "events" in self.streams else 0)
+        want_features, want_attentions = wants(return_features, "features"), wants(return_features, "attentions")
         features: list[torch.Tensor] = []
         attentions: list[torch.Tensor] = []
         for block in self.blocks:
-            if return_features:
+            if want_attentions:
                 attentions.append(attention_map(block, tokens)[:, :, primary, primary])
             tokens = block(tokens)
-            if return_features:
+            if want_features:
                 features.append(tokens[:, primary])
         tokens = self.norm(tokens)
         x = self._fused_map(tokens, self._search_slice, self.search_grid)
@@ -310,11 +314,12 @@ class ViTTeacher(nn.Module):
             shallow = self.shallow_norm(torch.cat([r for _, r in embedded], dim=1))
             x = torch.cat([x, F.adaptive_avg_pool2d(shallow, x.shape[-2:])], dim=1)
         out: dict[str, Any] = self.head(x)
-        if return_features:
+        if want_features:
             out["features"] = features
+        if want_attentions:
             out["attentions"] = attentions
-            if self.correlation is not None:
-                out["correlation"] = x.flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], the head's input
+        if self.correlation is not None and wants(return_features, "correlation"):
+            out["correlation"] = x.flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], the head's input
         return out
 
 

@@ -39,7 +39,7 @@ from torch import nn
 
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.crop import CropWindow
-from spiketrack.data.inputs import InputSpec, ModelInput, batch_inputs, build_input, crop_event_count
+from spiketrack.data.inputs import InputSpec, ModelInput, build_input, crop_event_count
 from spiketrack.tracking.asr import AdaptiveSearchRegion
 from spiketrack.tracking.frame import TrackingFrame
 from spiketrack.tracking.meter import TrackerMeter
@@ -108,7 +108,7 @@ class ModelTracker:
             self.spec, frame.events, frame.t0, frame.t1, window, size, rgb=frame.rgb, device=dev, template=template,
             thin=thin,
         )
-        return batch_inputs([item])
+        return self.spec.batch([item])
 
     def _encode(self, frame: TrackingFrame, box: np.ndarray, kind: str) -> Any:
         """Template state of the crop around ``box`` (``model.encode_template``; a call that runs layers is measured)."""

@@ -34,7 +34,7 @@ from torch import nn
 from torchvision.ops import generalized_box_iou_loss
 
 from spiketrack.config import TestTimeTuningConfig
-from spiketrack.data.inputs import ModelInput
+from spiketrack.data.inputs import InputSpec, ModelInput
 from spiketrack.errors import ConfigError
 from spiketrack.models.lora import add_lora, lora_parameters, remove_lora, target_names
 from spiketrack.tracking.meter import TUNING_KIND
@@ -48,12 +48,6 @@ class PseudoLabel:
 
     search: ModelInput
     box: np.ndarray
-
-
-def _cat(items: list[ModelInput], dim: int) -> ModelInput:
-    if isinstance(items[0], dict):
-        return {k: torch.cat([it[k] for it in items], dim=0) for k in items[0]}  # type: ignore[index]
-    return torch.cat(items, dim=dim)  # type: ignore[arg-type]
 
 
 def _cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
@@ -77,8 +71,9 @@ class TestTimeTuner:
         self.tuned = False
         self.losses: list[float] = []  # loss of each SGD step (for inspection)
         self.rng = np.random.default_rng(cfg.seed)
-        # the model's template-branch is batched by repeating the state; the one-stream teacher's state is its inputs
-        self.batch_dim = 1 if getattr(model, "input_spec", None) is not None and model.input_spec.timesteps else 0
+        # the layout of the model's inputs: how the n pseudo-labelled inputs form one batch (a model without a
+        # spec: batch first)
+        self.inputs: InputSpec = getattr(model, "input_spec", None) or InputSpec()
 
     @property
     def due(self) -> bool:
@@ -115,12 +110,12 @@ class TestTimeTuner:
         for p in frozen:
             p.requires_grad_(False)
         try:
-            search = _cat([lab.search for lab in self.labels], dim=self.batch_dim)
+            search = self.inputs.cat([lab.search for lab in self.labels])
             device = params[0].device if params else torch.device("cpu")
             target = torch.as_tensor(np.stack([lab.box for lab in self.labels]), dtype=torch.float32, device=device)
             opt = torch.optim.SGD(params, lr=self.cfg.lr, momentum=self.cfg.momentum)
             for _ in range(self.cfg.epochs):
-                templates = [_cat([make_template(self.drop()) for _ in range(n)], dim=self.batch_dim) for _ in (0, 1)]
+                templates = [self.inputs.cat([make_template(self.drop()) for _ in range(n)]) for _ in (0, 1)]
                 with measure(TUNING_KIND), torch.enable_grad():
                     outs = [model.track(search, model.encode_template(t)) for t in templates]
                     loss = sum(self._box_loss(o["pred_boxes"], target) for o in outs) / 2

@@ -3,7 +3,8 @@
 Resuming with other settings would silently mix two experiments in one run folder (and overwrite its
 ``config.yaml``), so :func:`check_resume_config` compares the new config with the run folder's ``config.yaml``
 and refuses, naming every differing key. Keys in :data:`SAFE_ON_RESUME` only extend the run or change how it
-is logged and loaded, never what one optimiser step computes, and may change. ``allow_change=True``
+is logged and loaded, never what one optimiser step computes, and may change; so may the options of a section
+switched off in both configs (``distill.fourier.mode`` while ``distill.fourier.enabled`` is false). ``allow_change=True``
 (``--resume-changed-config``) accepts any change, on the user's responsibility.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spiketrack.config import ExperimentConfig, load_config, to_dict
+from spiketrack.config import ExperimentConfig, from_dict, load_yaml, to_dict, upgrade_stored_config
 from spiketrack.errors import ConfigError
 
 # train.epochs: train longer (the schedule is rebuilt for the new length); the rest: logging, checkpoint
@@ -32,6 +33,14 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: data}
 
 
+def _off_in_both(key: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether ``key`` is a setting of a section switched off (``<section>.enabled`` false) in both configs: a
+    disabled loss term's options (``distill.fourier.mode``) change nothing a step computes."""
+    section = key.rpartition(".")[0]
+    flag = f"{section}.enabled"
+    return bool(section) and key != flag and a.get(flag) is False and b.get(flag) is False
+
+
 def config_differences(before: ExperimentConfig, now: ExperimentConfig) -> list[str]:
     """Dotted keys whose values differ, sorted."""
     a, b = _flat(to_dict(before)), _flat(to_dict(now))
@@ -44,14 +53,14 @@ def check_resume_config(run_dir: str | Path, cfg: ExperimentConfig, allow_change
     path = Path(run_dir) / "config.yaml"
     if allow_change or not path.is_file():
         return
-    try:
-        before = load_config(path)
+    try:  # the run's own dump: an earlier spiketrack's layout is upgraded, not refused
+        before = from_dict(ExperimentConfig, upgrade_stored_config(load_yaml(path)), source=str(path))
     except ConfigError as exc:
         raise ConfigError(
             f"{path}: the run's config cannot be read ({exc}); pass --resume-changed-config to resume anyway"
         ) from None
     a, b = _flat(to_dict(before)), _flat(to_dict(cfg))
-    diff = [k for k in config_differences(before, cfg) if k not in SAFE_ON_RESUME]
+    diff = [k for k in config_differences(before, cfg) if k not in SAFE_ON_RESUME and not _off_in_both(k, a, b)]
     if diff:
         listed = "; ".join(f"{k}: run {a.get(k)!r}, now {b.get(k)!r}" for k in diff[:8])
         more = f" (+{len(diff) - 8} more)" if len(diff) > 8 else ""

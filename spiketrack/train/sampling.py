@@ -155,15 +155,12 @@ class PairDataset(Dataset):
     ) -> None:
         self.data = cfg.data
         self.seed = int(cfg.train.seed if seed is None else seed)
-        views = [spec for spec in inputs if not spec.timesteps]
-        bins = [spec for spec in inputs if spec.timesteps]
-        if len(views) > 1 or len(bins) > 1 or not inputs:
-            raise ConfigError("PairDataset: ask for one set of views, one of event bins, or both")
-        self.teacher_keys = views[0].views if views else ()
-        self.voxel_bins = views[0].voxel_bins if views else self.data.voxel_bins
-        self.timesteps = bins[0].timesteps if bins else 0
-        self.template_timesteps = bins[0].template_bins if bins else 0  # T_t (model.template_timesteps)
-        if self.data.num_templates < 1 or (self.data.num_templates > 1 and not bins):
+        self.spec = InputSpec.union(inputs)  # both models' inputs, cut from the same crops
+        self.teacher_keys = self.spec.views
+        self.voxel_bins = self.spec.voxel_bins
+        self.timesteps = self.spec.timesteps
+        self.template_timesteps = self.spec.template_bins  # T_t (model.template_timesteps)
+        if self.data.num_templates < 1 or (self.data.num_templates > 1 and not self.spec.carries_extra_templates):
             raise ConfigError(
                 f"key 'data.num_templates': expected 1, or >= 2 for a model of several templates (the student), "
                 f"got {self.data.num_templates}"
@@ -362,20 +359,15 @@ class PairDataset(Dataset):
             "sequence": str(entry.path),
             "frames": torch.tensor([template, *searches]),
         }
-        if self.teacher_keys:
-            sample["template"] = {key: t_inputs[key] for key in self.teacher_keys}
-            sample["search"] = {key: torch.stack([s[key] for s in s_inputs]) for key in self.teacher_keys}
-        if self.timesteps:
-            sample["template_bins"] = t_inputs["bins"]
-            sample["search_bins"] = torch.stack([s["bins"] for s in s_inputs])
-            if d.num_templates > 1:
-                # from the template's own source: the pair's object, or the negative template's object or sequence
-                t_visible = np.flatnonzero((t_boxes[:, 2] > 0) & (t_boxes[:, 3] > 0)).astype(np.int64)
-                extra = self.extra_templates(t_visible, template, d.num_templates - 1, rng)
-                sample["extra_template_bins"] = torch.stack(
-                    [self._template_bins(t_seq, t_boxes, k, flip, gain, rng) for k in extra]
-                )
-                sample["extra_template_frames"] = torch.tensor(extra)
+        sample.update(self.spec.sample_entries(t_inputs, s_inputs))
+        if d.num_templates > 1:  # event bins only (checked in __init__)
+            # from the template's own source: the pair's object, or the negative template's object or sequence
+            t_visible = np.flatnonzero((t_boxes[:, 2] > 0) & (t_boxes[:, 3] > 0)).astype(np.int64)
+            extra = self.extra_templates(t_visible, template, d.num_templates - 1, rng)
+            sample["extra_template_bins"] = torch.stack(
+                [self._template_bins(t_seq, t_boxes, k, flip, gain, rng) for k in extra]
+            )
+            sample["extra_template_frames"] = torch.tensor(extra)
         return sample
 
     def extra_templates(self, visible: np.ndarray, template: int, count: int, rng: np.random.Generator) -> list[int]:

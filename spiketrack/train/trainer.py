@@ -24,7 +24,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from spiketrack.atomic import atomic_write_text, clean_stale_temps
 from spiketrack.config import ExperimentConfig, dump_config, to_dict
-from spiketrack.distill.losses import DistillLoss
+from spiketrack.distill.terms import DistillLoss
 from spiketrack.errors import (
     CheckpointError,
     ConfigError,
@@ -57,7 +57,7 @@ from spiketrack.train.distributed import (
     cleanup_distributed,
     setup_distributed,
 )
-from spiketrack.train.losses import focal_loss, tracking_losses
+from spiketrack.train.losses import LossInputs, TrackingLoss
 from spiketrack.train.optim import build_optimizer
 from spiketrack.train.resume_check import check_resume_config
 from spiketrack.train.sampling import PairDataset
@@ -96,80 +96,20 @@ def _to(x: Any, device: torch.device) -> Any:
     return x
 
 
-def teacher_inputs(batch: dict, n: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Template / search view dicts of B*n pairs: template ``[B*n, C, St, St]``, search ``[B*n, C, Ss, Ss]``."""
-    template = {k: v.repeat_interleave(n, dim=0) for k, v in batch["template"].items()}
-    search = {k: v.flatten(0, 1) for k, v in batch["search"].items()}
-    return template, search
-
-
-def student_inputs(batch: dict, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Template / search event bins of B*n pairs: ``[T, B*n, 2, St, St]`` and ``[T, B*n, 2, Ss, Ss]``."""
-    template = batch["template_bins"].repeat_interleave(n, dim=0).transpose(0, 1).contiguous()
-    search = batch["search_bins"].flatten(0, 1).transpose(0, 1).contiguous()
-    return template, search
-
-
-def run_model(model: nn.Module, batch: dict, n: int, return_features: bool = False) -> dict:
+def run_model(model: nn.Module, batch: dict, n: int, return_features: bool | Collection[str] = False) -> dict:
     """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names.
 
     Extra templates (``extra_template_bins`` [B, k-1, T_t, 2, St, St], ``data.num_templates``) are encoded too and
     merged with the template by ``model.merge_memories`` (slots: extra templates, then the template), as in tracking.
     """
-    template, search = (student_inputs if model.input_spec.timesteps else teacher_inputs)(batch, n)
-    extra = batch.get("extra_template_bins")
-    if extra is None or not model.input_spec.timesteps:
+    spec = model.input_spec  # the layout of the batch and of the model's inputs (spiketrack.data.inputs)
+    template, search = spec.pairs(batch, n)
+    extra = spec.extra_templates(batch, n)
+    if not extra:
         return model(template, search, return_features=return_features)
     module = getattr(model, "module", model)  # DDP: the wrapped model's methods
-    templates = [extra[:, j].repeat_interleave(n, dim=0).transpose(0, 1).contiguous() for j in range(extra.shape[1])]
-    memory = module.merge_memories([module.encode_template(t) for t in [*templates, template]])
+    memory = module.merge_memories([module.encode_template(t) for t in [*extra, template]])
     return module.track(search, memory, return_features=return_features)
-
-
-def swap_templates(batch: dict) -> tuple[dict, torch.Tensor] | None:
-    """The batch's first search frame per sample with the template of the previous sample (batch rolled by one).
-
-    Returns (swapped batch with ``n = 1``, keep mask [B]): a sample keeps its swap only when the foreign template
-    comes from another sequence (a template of the same scene may show an object inside the crop). None when
-    no sample qualifies (batch of one, or one sequence).
-    """
-    sequences = batch["sequence"]
-    b = len(sequences)
-    if b < 2:
-        return None
-    keep = torch.tensor([sequences[i] != sequences[i - 1] for i in range(b)])
-    if not bool(keep.any()):
-        return None
-    swapped: dict = {}
-    for key, value in batch.items():
-        if key in ("template_bins", "extra_template_bins"):
-            swapped[key] = value.roll(1, dims=0)
-        elif key == "template":
-            swapped[key] = {k: v.roll(1, dims=0) for k, v in value.items()}
-        elif key == "search_bins":
-            swapped[key] = value[:, :1]
-        elif key == "search":
-            swapped[key] = {k: v[:, :1] for k, v in value.items()}
-    return swapped, keep
-
-
-def template_swap_loss(model: nn.Module, batch: dict) -> torch.Tensor | None:
-    """Focal loss of the first search crops tracked with a foreign template against an all-zero heatmap, per
-    sample (``train.loss.template_swap``); None when the batch has no sample to swap (see :func:`swap_templates`)."""
-    swap = swap_templates(batch)
-    if swap is None:
-        return None
-    swapped, keep = swap
-    score = run_model(model, swapped, 1)["score_map"][keep.to(batch_device(batch))]
-    return focal_loss(score, torch.zeros_like(score)) / len(score)
-
-
-def batch_device(batch: dict) -> torch.device:
-    """Device of the batch's tensors (the template's)."""
-    template = batch.get("template_bins")
-    if template is None:
-        template = next(iter(batch["template"].values()))
-    return template.device
 
 
 class LossModule(nn.Module):
@@ -191,25 +131,24 @@ class LossModule(nn.Module):
         self._teacher = [teacher] if teacher is not None else []
         self.cfg = cfg
         self.n = cfg.data.num_search
+        self.tracking = TrackingLoss(cfg.train.loss)
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Returns (total loss, weighted terms, detached metrics) of one micro-batch."""
-        need_features = self.distill is not None and self.distill.needs_features
-        out = run_model(self.model, batch, self.n, return_features=need_features)
-        heat = batch["heatmap"].flatten(0, 1)
-        boxes = batch["boxes"].flatten(0, 1)
+        # only the outputs the enabled distillation terms read (spiketrack.distill.terms)
+        wanted = self.distill.outputs if self.distill is not None else frozenset()
+        out = run_model(self.model, batch, self.n, return_features=wanted)
         mask = batch.get("box_mask")  # 0 = negative pair: no box loss (train/sampling.py)
-        terms, metrics = tracking_losses(out, heat, boxes, self.cfg.train.loss,
-                                         box_mask=None if mask is None else mask.flatten(0, 1))
-        if self.cfg.train.loss.template_swap > 0:
-            swap = template_swap_loss(self.model, batch)
-            # zero (still on the graph) when no sample could be swapped: every step logs the same terms (DDP)
-            terms["template_swap"] = self.cfg.train.loss.template_swap * (
-                swap if swap is not None else out["score_map"].float().sum() * 0.0)
+        inputs = LossInputs(
+            out, batch["heatmap"].flatten(0, 1), batch["boxes"].flatten(0, 1),
+            None if mask is None else mask.flatten(0, 1), self.cfg.train.loss.box_at,
+            run=lambda b, n: run_model(self.model, b, n), batch=batch,
+        )
+        terms, metrics = self.tracking(inputs)
         if self.distill is not None:
             teacher = self._teacher[0]
             with torch.no_grad():
-                t_out = run_model(teacher, batch, self.n, return_features=need_features)
+                t_out = run_model(teacher, batch, self.n, return_features=wanted)
             terms.update(self.distill(out, t_out))
         total = torch.stack([v.float() for v in terms.values()]).sum()
         return total, terms, metrics
@@ -744,7 +683,5 @@ __all__ = [
     "Trainer",
     "distill",
     "run_model",
-    "student_inputs",
-    "teacher_inputs",
     "train",
 ]

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import get_type_hints
 
 import pytest
 import torch
 
-from spiketrack.config import DistillConfig, DistillTerm
+from spiketrack.config import (
+    CorrelationKDConfig,
+    DistillConfig,
+    FeatureKDConfig,
+    FourierKDConfig,
+    ResponseKDConfig,
+    SimilarityKDConfig,
+    TemporalKDConfig,
+)
 from spiketrack.distill.align import FeatureAlign
 from spiketrack.distill.fourier import fourier_kd_v2
 from spiketrack.distill.losses import (
-    DistillLoss,
     feature_kd,
     fourier_kd,
     response_kd,
     similarity_kd,
     temporal_spectrum,
 )
+from spiketrack.distill.terms import KD_TERMS, DistillLoss, ModelPair
 from spiketrack.errors import ConfigError
 
 
@@ -92,14 +102,25 @@ def test_feature_kd_learnable_projection() -> None:
     assert loss.item() < before.item()
 
 
+def _info(dims: list[int]) -> list[dict]:
+    return [{"num_chs": c, "module": f"blocks.{i}"} for i, c in enumerate(dims)]
+
+
+def _cfg(**sections: object) -> DistillConfig:
+    """Every term off except the sections given (their settings as given, enabled)."""
+    off = {name: dataclasses.replace(getattr(DistillConfig(), name), enabled=False) for name in KD_TERMS}
+    pairing = sections.pop("layer_pairing", "index")
+    on = {name: dataclasses.replace(s, enabled=True) for name, s in sections.items()}
+    return DistillConfig(layer_pairing=pairing, **{**off, **on})
+
+
 def test_distill_loss_terms_switches_and_weights() -> None:
-    cfg = DistillConfig(
-        similarity=DistillTerm(True, 2.0),
-        feature=DistillTerm(False, 1.0),
-        response=DistillTerm(True, 0.5),
-        fourier=DistillTerm(True, 3.0),
+    cfg = _cfg(
+        similarity=SimilarityKDConfig(weight=2.0),
+        response=ResponseKDConfig(weight=0.5),
+        fourier=FourierKDConfig(weight=3.0, mode="amplitude"),
     )
-    loss = DistillLoss(cfg, [], [], num_search=3)
+    loss = DistillLoss(cfg, ModelPair(_info([8]), _info([12]), num_search=3))
     s = {"score_map": _maps(3, (6, 1, 4, 4)), "features": [torch.randn(6, 4, 8)]}
     t = {"score_map": _maps(4, (6, 1, 4, 4)), "features": [torch.randn(6, 16, 12)]}
     out = loss(s, t)
@@ -108,47 +129,44 @@ def test_distill_loss_terms_switches_and_weights() -> None:
     t_maps = t["score_map"].reshape(2, 3, 4, 4)
     assert out["kd_fourier"].item() == pytest.approx(3.0 * fourier_kd(s_maps, t_maps).item(), rel=1e-6)
     assert out["kd_response"].item() == pytest.approx(0.5 * response_kd(s["score_map"], t["score_map"]).item())
+    assert out["kd_similarity"].item() == pytest.approx(2.0 * similarity_kd(s["features"], t["features"]).item())
     with pytest.raises(ConfigError, match="num_search"):
-        DistillLoss(cfg, [], [], num_search=1)
-
-
-def _info(dims: list[int]) -> list[dict]:
-    return [{"num_chs": c, "module": f"blocks.{i}"} for i, c in enumerate(dims)]
+        DistillLoss(cfg, ModelPair(_info([8]), _info([12]), num_search=1))
 
 
 def test_relative_depth_pairing_picks_teacher_layers_by_depth() -> None:
     # student 2 blocks (widths 4, 6), teacher 4 layers (widths 10, 11, 12, 13): block 0 <-> layer 1, 1 <-> 3
     s_info, t_info = _info([4, 6]), _info([10, 11, 12, 13])
-    on = DistillTerm(True, 1.0)
-    off = DistillTerm(False, 1.0)
-    cfg = DistillConfig(similarity=on, feature=on, response=off, feature_layers=[0, 1], layer_pairing="relative_depth")
+    cfg = _cfg(similarity=SimilarityKDConfig(layers=[0, 1]), feature=FeatureKDConfig(layers=[0, 1]),
+               layer_pairing="relative_depth")
     loss = DistillLoss.from_feature_info(cfg, s_info, t_info, num_search=1)
-    assert loss.teacher_layers == [1, 3]
-    assert [p.out_features for p in loss.align.proj] == [11, 13]
+    feature = loss.terms["feature"]
+    assert feature.teacher_layers == [1, 3] and loss.terms["similarity"].teacher_layers == [1, 3]
+    assert [p.out_features for p in feature.align.proj] == [11, 13]
     torch.manual_seed(0)
     s = {"features": [torch.randn(2, 4, 4), torch.randn(2, 4, 6)]}
     t = {"features": [torch.randn(2, 16, c) for c in (10, 11, 12, 13)]}
     out = loss(s, t)
     expected = similarity_kd(s["features"], [t["features"][1], t["features"][3]])
     assert out["kd_similarity"].item() == pytest.approx(expected.item(), rel=1e-6)
-    # by index (the default) the same config pairs 0 <-> 0 and 1 <-> 1
-    index = DistillLoss.from_feature_info(DistillConfig(feature_layers=[0, 1]), s_info, t_info, num_search=1)
-    assert index.teacher_layers == [0, 1] and [p.out_features for p in index.align.proj] == [10, 11]
+    # by index (the default) the same layers pair 0 <-> 0 and 1 <-> 1
+    index = DistillLoss.from_feature_info(_cfg(feature=FeatureKDConfig(layers=[0, 1])), s_info, t_info, 1)
+    assert index.terms["feature"].teacher_layers == [0, 1]
+    assert [p.out_features for p in index.terms["feature"].align.proj] == [10, 11]
+    # a layer the student does not have is refused when the loss is built, naming the term's key
+    with pytest.raises(ConfigError, match=r"distill\.feature\.layers: layer 2 out of range for the student"):
+        DistillLoss.from_feature_info(_cfg(feature=FeatureKDConfig(layers=[2])), s_info, t_info, 1)
 
 
 def test_optional_terms_ot_temporal_and_hdetrack_fourier() -> None:
-    off = DistillTerm(False, 1.0)
-    cfg = DistillConfig(
-        similarity=off,
-        feature=DistillTerm(True, 1.0),
-        response=off,
-        fourier=DistillTerm(True, 2.0),
-        temporal=DistillTerm(True, 0.5),
-        spatial_align="ot",
-        fourier_mode="hdetrack_v2",
+    cfg = _cfg(
+        feature=FeatureKDConfig(align="ot"),
+        fourier=FourierKDConfig(weight=2.0, mode="hdetrack_v2"),
+        temporal=TemporalKDConfig(weight=0.5),
     )
     loss = DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 8]), num_search=3)
-    assert loss.temporal is not None and loss.temporal.proj.in_features == 6
+    temporal = loss.terms["temporal"].align
+    assert temporal.proj.in_features == 6
     torch.manual_seed(0)
     s = {"score_map": _maps(3, (6, 1, 4, 4)), "features": [torch.randn(6, 4, 4), torch.randn(6, 4, 6)]}
     t = {"score_map": _maps(4, (6, 1, 4, 4)), "features": [torch.randn(6, 16, 8) for _ in range(3)]}
@@ -157,25 +175,26 @@ def test_optional_terms_ot_temporal_and_hdetrack_fourier() -> None:
     s_maps, t_maps = s["score_map"].reshape(2, 3, 4, 4), t["score_map"].reshape(2, 3, 4, 4)
     assert out["kd_fourier"].item() == pytest.approx(2.0 * fourier_kd_v2(s_maps, t_maps).item(), rel=1e-6)
     sum(out.values()).backward()
-    assert all(p.grad is not None for p in loss.align.parameters())
-    assert loss.temporal.out.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in loss.terms["feature"].align.parameters())
+    assert temporal.out.weight.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="num_search"):
         DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 8]), num_search=1)
 
 
 def test_defaults_leave_the_new_options_off() -> None:
     cfg = DistillConfig()
-    assert (cfg.layer_pairing, cfg.spatial_align, cfg.fourier_mode) == ("index", "pool", "amplitude")
-    assert not cfg.temporal.enabled and not cfg.fourier.enabled
+    assert (cfg.preset, cfg.layer_pairing, cfg.feature.align, cfg.feature.projection) == (None, "index", "pool", True)
+    assert (cfg.similarity.source, cfg.similarity.distance, cfg.response.loss) == ("features", "mse", "kl")
+    assert not cfg.temporal.enabled and not cfg.fourier.enabled and not cfg.correlation.enabled
+    assert cfg.fourier.mode == "hdetrack_v2"  # the default mode sees frame order (tests/distill/test_fourier.py)
 
 
 def test_correlation_kd_regresses_projected_student_map_onto_normalised_teacher_map() -> None:
-    off = DistillTerm(False, 1.0)
-    cfg = DistillConfig(similarity=off, feature=off, response=off, correlation=DistillTerm(True, 2.0))
+    cfg = _cfg(correlation=CorrelationKDConfig(weight=2.0))
     loss = DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 3]), num_search=1)
-    proj = loss.correlation_align.proj[0]
+    proj = loss.terms["correlation"].align.proj[0]
     assert (proj.in_features, proj.out_features) == (6, 3)  # the last block's widths: the correlation is depthwise
-    assert loss.needs_features
+    assert loss.outputs == {"correlation"}
     with torch.no_grad():  # projection: keep the first 3 student channels
         proj.weight.copy_(torch.eye(3, 6))
         proj.bias.zero_()
@@ -194,5 +213,56 @@ def test_correlation_kd_regresses_projected_student_map_onto_normalised_teacher_
     )
     with pytest.raises(ConfigError, match="xcorr"):
         loss({"features": []}, {"correlation": teacher_map})
-    with pytest.raises(ConfigError, match="correlation"):
-        DistillLoss(cfg, [], [], num_search=1)  # widths not given
+
+
+def test_each_term_asks_only_for_the_outputs_it_reads() -> None:
+    pair = ModelPair(_info([4, 6]), _info([8, 8, 8]), num_search=3)
+    expected = {
+        "similarity": {"features"}, "feature": {"features"}, "response": set(), "fourier": set(),
+        "temporal": {"features"}, "correlation": {"correlation"},
+    }
+    for name, outputs in expected.items():
+        assert DistillLoss(_cfg(**{name: getattr(DistillConfig(), name)}), pair).outputs == outputs, name
+    attentions = _cfg(similarity=SimilarityKDConfig(source="attentions"))
+    assert DistillLoss(attentions, pair).outputs == {"similarity", "attentions"}  # student and teacher names
+    assert DistillLoss(_cfg(), pair).outputs == frozenset()
+
+
+def test_the_table_and_the_config_sections_agree() -> None:
+    # every term has its section {enabled, weight, ...} in DistillConfig and every section of it is a term
+    sections = {name for name, tp in get_type_hints(DistillConfig).items() if dataclasses.is_dataclass(tp)}
+    assert sections == set(KD_TERMS)
+    for name, term in KD_TERMS.items():
+        settings = getattr(DistillConfig(), name)
+        assert {"enabled", "weight"} <= {f.name for f in dataclasses.fields(settings)}, name
+        assert term.name == name
+
+
+def test_a_term_multiplies_its_loss_by_its_weight_and_refuses_a_negative_one() -> None:
+    pair = ModelPair(_info([8]), _info([8]))
+    s = {"score_map": _maps(5, (2, 1, 4, 4))}
+    t = {"score_map": _maps(6, (2, 1, 4, 4))}
+    one = DistillLoss(_cfg(response=ResponseKDConfig(weight=1.0)), pair)(s, t)["kd_response"]
+    three = DistillLoss(_cfg(response=ResponseKDConfig(weight=3.0)), pair)(s, t)["kd_response"]
+    assert three.item() == pytest.approx(3.0 * one.item(), rel=1e-6)
+    with pytest.raises(ConfigError, match=r"distill\.response\.weight"):
+        DistillLoss(_cfg(response=ResponseKDConfig(weight=-1.0)), pair)
+
+
+def test_projections_of_a_checkpoint_written_before_the_table_load() -> None:
+    cfg = _cfg(feature=FeatureKDConfig(), temporal=TemporalKDConfig(), correlation=CorrelationKDConfig())
+    pair = ModelPair(_info([4, 6]), _info([8, 8, 8]), num_search=2)
+    torch.manual_seed(0)
+    source = DistillLoss(cfg, pair)
+    old_names = {"terms.feature.align.": "align.", "terms.temporal.align.": "temporal.",
+                 "terms.correlation.align.": "correlation_align."}
+    old = {}
+    for key, value in source.state_dict().items():
+        prefix = next(p for p in old_names if key.startswith(p))
+        old[old_names[prefix] + key[len(prefix):]] = value
+    assert "align.proj.0.weight" in old and "temporal.gru.weight_ih_l0" in old
+    torch.manual_seed(1)
+    target = DistillLoss(cfg, pair)
+    target.load_state_dict(old)
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key

@@ -39,3 +39,30 @@ def test_every_family_has_the_one_call_protocol(kind: str, xcorr: bool) -> None:
 def test_build_model_names_the_families() -> None:
     with pytest.raises(ConfigError, match="model.kind"):
         build_model(load_config(None, ["model.kind=rnn"]))  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("kind", "variant"), [("teacher", "quickstart"), ("student", "quickstart"),
+                                               ("student", "deployable")])
+def test_return_features_names_what_is_computed_and_returned(kind: str, variant: str) -> None:
+    # the trainer asks only for the outputs the enabled distillation terms read (spiketrack.models.wants)
+    overrides = [] if variant == "deployable" else ["model.overrides={xcorr: true}"]
+    cfg = load_config(None, [f"model.kind={kind}", f"model.variant={variant}", "model.timesteps=2",
+                             "data.template_size=32", "data.search_size=64", *overrides])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    template, search = _inputs(model.input_spec, 32, 64)
+    plain = {"score_map", "size_map", "offset_map", "pred_boxes"}
+    with torch.no_grad():
+        full = model(template, search, return_features=True)
+        extra = set(full) - plain
+        assert set(model(template, search)) == plain == set(model(template, search, return_features=frozenset()))
+        for name in sorted(extra):
+            one = model(template, search, return_features={name})
+            assert set(one) == plain | {name}, name
+            got, want = one[name], full[name]
+            pairs = zip(got, want, strict=True) if isinstance(want, list) else [(got, want)]
+            assert all(torch.equal(a, b) for a, b in pairs), name
+            assert torch.equal(one["score_map"], full["score_map"])
+    assert extra == {"teacher": {"features", "attentions", "correlation"},
+                     "student": {"features", "similarity", "correlation"} if variant == "quickstart"
+                     else {"features", "similarity"}}[kind]

@@ -55,7 +55,7 @@ def test_weighted_terms() -> None:
     heat = torch.zeros(1, 1, 2, 2)
     heat[0, 0, 1, 1] = 1
     terms, metrics = tracking_losses(
-        {"score_map": score, "pred_boxes": pred}, heat, gt, LossConfig(focal=1.0, giou=2.0, l1=5.0)
+        {"score_map": score, "pred_boxes": pred}, heat, gt, LossConfig()
     )
     assert terms["l1"].item() == pytest.approx(5 * l1_loss(pred, gt).item())
     assert terms["l1"].item() == pytest.approx(5 * (0.1 + 0.2) / 4)

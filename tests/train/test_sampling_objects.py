@@ -197,8 +197,8 @@ def test_negative_sample_has_no_box_term() -> None:
     mask = torch.tensor([1.0, 0.0, 1.0])
     terms, _ = tracking_losses(out, heat, target, w, box_mask=mask)
     keep = mask.bool()
-    assert terms["giou"].item() == pytest.approx(w.giou * giou_loss(pred[keep], target[keep])[0].item())
-    assert terms["l1"].item() == pytest.approx(w.l1 * l1_loss(pred[keep], target[keep]).item())
+    assert terms["giou"].item() == pytest.approx(w.giou.weight * giou_loss(pred[keep], target[keep])[0].item())
+    assert terms["l1"].item() == pytest.approx(w.l1.weight * l1_loss(pred[keep], target[keep]).item())
     terms["giou"].add(terms["l1"]).backward()
     assert torch.all(pred.grad[1] == 0) and pred.grad[0].abs().sum() > 0
     # all negative: no box term at all, still a finite graph

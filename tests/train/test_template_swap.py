@@ -11,7 +11,8 @@ from torch import nn
 from trainsynth import tiny_config
 
 from spiketrack.data.inputs import InputSpec
-from spiketrack.train.trainer import swap_templates, template_swap_loss, train
+from spiketrack.train.losses import swap_templates, template_swap_loss
+from spiketrack.train.trainer import run_model, train
 
 
 def _batch(sequences: list[str], n: int = 3) -> dict:
@@ -55,7 +56,8 @@ class _TemplateScore(nn.Module):
 
 
 def test_swap_loss_is_the_focal_negative_term_of_the_foreign_templates_score() -> None:
-    loss = template_swap_loss(_TemplateScore(), _batch(["a.h5", "a.h5", "b.h5"]))
+    model = _TemplateScore()
+    loss = template_swap_loss(lambda b, n: run_model(model, b, n), _batch(["a.h5", "a.h5", "b.h5"]))
     # kept samples 0 and 2 see templates 2 and 1: p = 0.5 and 0.25 on 4 cells each; CenterNet's negative term
     # p^2 log(1 - p) per cell, averaged over the 2 samples
     expected = -4 * (0.5**2 * math.log(0.5) + 0.25**2 * math.log(0.75)) / 2
@@ -64,7 +66,7 @@ def test_swap_loss_is_the_focal_negative_term_of_the_foreign_templates_score() -
 
 def test_student_and_teacher_train_with_the_swap_term(square_dataset: Path, tmp_path: Path) -> None:
     for kind in ("student", "teacher"):
-        cfg = tiny_config(square_dataset, kind, **{"train.loss.template_swap": 1.0, "train.batch_size": 3,
+        cfg = tiny_config(square_dataset, kind, **{"train.loss.template_swap.enabled": True, "train.batch_size": 3,
                                                     "train.steps_per_epoch": 2})
         result = train(cfg, tmp_path / kind, progress=False)
         history = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]

@@ -191,7 +191,7 @@ def test_distill_with_correlation_kd_trains_the_student_correlation_towards_the_
     logged = _history(tmp_path / "s")[0]
     assert "kd_correlation" in logged and logged["kd_correlation"] > 0
     state = read_checkpoint(tmp_path / "s" / "checkpoints" / "ckpt-00000002.pt")
-    proj = state["align"]["correlation_align.proj.0.weight"]
+    proj = state["align"]["terms.correlation.align.proj.0.weight"]
     assert tuple(proj.shape) == (32, 48)  # teacher dim x the student's last block width
     # a student without the correlation head cannot be distilled this way: a clear error, exit code 2
     s_cfg.model.overrides["xcorr"] = False

@@ -19,12 +19,14 @@ average of the 5 output currents and the box decoding. Neurons must be binary ``
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import torch
 from torch import nn
 
 from spiketrack.data.inputs import InputSpec
+from spiketrack.models import wants
 from spiketrack.models.correlation import TemplateCorrelation, template_kernel
 from spiketrack.models.heads import _head_outputs, init_score_bias
 from spiketrack.models.spiking.metaformer import SeqConvBN
@@ -126,7 +128,9 @@ class DeployableStudent(nn.Module):
         """Depthwise cross-correlation: search spikes [T, B, C, h, w] with kernel [B, C, k, k] -> [T, B, C, h, w]."""
         return self.correlation(spikes, kernel)
 
-    def track(self, search_bins: torch.Tensor, kernel: torch.Tensor, return_features: bool = False) -> dict[str, Any]:
+    def track(
+        self, search_bins: torch.Tensor, kernel: torch.Tensor, return_features: bool | Collection[str] = False
+    ) -> dict[str, Any]:
         """search_bins [T, B, 2, Hs, Ws] + template kernel -> score/size/offset maps [B, 1|2|2, Hs/16, Ws/16], pred_boxes."""
         _check(search_bins, "search_bins")
         self.reset_state()
@@ -135,8 +139,9 @@ class DeployableStudent(nn.Module):
         out_t = self.head2_forward(corr)
         maps = out_t.mean(dim=0)
         out: dict[str, Any] = _head_outputs(maps[:, :1], maps[:, 1:3], maps[:, 3:5])
-        if return_features:
+        if wants(return_features, "features"):
             out["features"] = [_tokens(f), _tokens(corr)]
+        if wants(return_features, "similarity"):
             out["similarity"] = []
         return out
 
@@ -147,7 +152,9 @@ class DeployableStudent(nn.Module):
         t, b = s.shape[:2]
         return self.head2(s.flatten(0, 1)).view(t, b, 5, *s.shape[-2:])
 
-    def forward(self, template_bins: torch.Tensor, search_bins: torch.Tensor, return_features: bool = False) -> dict[str, Any]:
+    def forward(
+        self, template_bins: torch.Tensor, search_bins: torch.Tensor, return_features: bool | Collection[str] = False
+    ) -> dict[str, Any]:
         return self.track(search_bins, self.encode_template(template_bins), return_features)
 
     def nir_forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

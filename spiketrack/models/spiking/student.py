@@ -17,6 +17,7 @@ keeps its retrieval range. With T_t = T_s the memory keeps its T steps and step 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from torch import nn
 
 from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
+from spiketrack.models import wants
 from spiketrack.models.correlation import (
     XCORR_DEFAULTS,
     TemplateCorrelation,
@@ -188,26 +190,29 @@ class SpikingStudent(nn.Module):
         return TemplateMemory(slots, weights, n, kernel, shallow_kernel)
 
     def track(
-        self, search_bins: torch.Tensor, memory: TemplateMemory, return_features: bool = False
+        self, search_bins: torch.Tensor, memory: TemplateMemory, return_features: bool | Collection[str] = False
     ) -> dict[str, Any]:
         """search_bins [T, B, 2, Hs, Ws] + cached memory -> score_map [B, 1, Hf, Wf], size_map [B, 2, Hf, Wf],
         offset_map [B, 2, Hf, Wf], pred_boxes [B, 4] (Hf = Hs/16).
 
         With ``return_features``: 'features' (per transformer block, search tokens averaged over T
         [B, Ns, C], after retrieval where it applies), 'similarity' (per block, spike Q K^T averaged
-        over T [B, heads, Ns, Ns]) and, with xcorr, 'correlation' (the head's input averaged over T [B, Ns, C]).
+        over T [B, heads, Ns, Ns]) and, with xcorr, 'correlation' (the head's input averaged over T [B, Ns, C]);
+        a collection of names returns only those (:func:`spiketrack.models.wants`).
         """
         self._check(search_bins, "search_bins")
         self.reset_state()
         tokens, (h, w), shallow = self.backbone.conv_tokens(_normalise_events(search_bins))
+        want_features, want_similarity = wants(return_features, "features"), wants(return_features, "similarity")
         features, similarity = [], []
         for i in range(len(self.backbone.blocks)):
-            tokens, sim = self.backbone.block_forward(i, tokens, return_features)
+            tokens, sim = self.backbone.block_forward(i, tokens, want_similarity)
             if i in self.memory_points:
                 p = self.memory_points.index(i)
                 tokens = self.memory[p](tokens, memory, p)
-            if return_features:
+            if want_features:
                 features.append(tokens.mean(dim=0))
+            if want_similarity:
                 similarity.append(sim)
         x = _token_map(tokens, h, w)
         if self.correlation is not None:
@@ -223,15 +228,16 @@ class SpikingStudent(nn.Module):
             r = F.adaptive_avg_pool2d(r, x.shape[-2:]).view(*x.shape[:2], -1, *x.shape[-2:])
             x = torch.cat([x, r], dim=2)
         out: dict[str, Any] = self.head(x)
-        if return_features:
+        if want_features:
             out["features"] = features
+        if want_similarity:
             out["similarity"] = similarity
-            if self.correlation is not None:
-                out["correlation"] = x.mean(dim=0).flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], mean over T
+        if self.correlation is not None and wants(return_features, "correlation"):
+            out["correlation"] = x.mean(dim=0).flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], mean over T
         return out
 
     def forward(
-        self, template_bins: torch.Tensor, search_bins: torch.Tensor, return_features: bool = False
+        self, template_bins: torch.Tensor, search_bins: torch.Tensor, return_features: bool | Collection[str] = False
     ) -> dict[str, Any]:
         """template_bins [T, B, 2, Ht, Wt], search_bins [T, B, 2, Hs, Ws] -> outputs of :meth:`track`."""
         return self.track(search_bins, self.encode_template(template_bins), return_features)
