@@ -36,7 +36,7 @@ class DatasetSource:
 
 @dataclass
 class DataConfig:
-    """Where the sequences are and how training pairs and model inputs are made (DESIGN §3-4)."""
+    """Where the sequences are and how training pairs and model inputs are made (docs/data.md; docs/training.md, "Training samples")."""
 
     datasets: list[DatasetSource] = field(default_factory=lambda: [DatasetSource()])
     train_split: str = "train"
@@ -183,7 +183,8 @@ class DistillConfig:
     fourier_mode: Literal["amplitude", "hdetrack_v2"] = "amplitude"
     # correlation KD: the student's template-search correlation map (model.overrides.xcorr) projected to the
     # teacher's width and regressed onto the teacher's (both models need xcorr). Validation split, 2 seeds: no effect
-    # on SR or on the foreign-template drop (docs/benchmarks.md, "Eighth session")
+    # on SR or on the foreign-template drop (docs/benchmarks.md, "Temporal alignment, Fourier KD, correlation KD,
+    # distillation on/off")
     correlation: DistillTerm = field(default_factory=lambda: DistillTerm(enabled=False, weight=1.0))
 
 
@@ -221,7 +222,7 @@ class NccConfig:
 
 @dataclass
 class TrackingConfig:
-    """Online tracking: window penalty, template update, adaptive search region (DESIGN §4)."""
+    """Online tracking: window penalty, template update, adaptive search region (docs/tracking.md, "How the tracker works")."""
 
     hann_window: bool = True
     template_update: bool = False
@@ -254,7 +255,7 @@ class TrackingConfig:
 
 @dataclass
 class EnergyConfig:
-    """Operation counting and energy profile (DESIGN §6)."""
+    """Operation counting and energy profile (docs/architecture.md, "Energy method")."""
 
     profile: str = "45nm-fp32"  # name in spiketrack.energy.profiles.PROFILES (its DEFAULT_PROFILE)
     count_residual: bool = False

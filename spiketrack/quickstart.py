@@ -49,7 +49,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 class QuickstartConfig:
     """Settings of the quickstart itself (change them with ``--set quickstart.KEY=VALUE``)."""
 
-    # 120, not 40: validation one-step IoU 0.462 -> 0.498 (the teacher over-fits 40 objects; docs/benchmarks.md)
+    # 120, not 40: validation one-step IoU 0.462 -> 0.498 (the teacher over-fits 40 objects; docs/benchmarks.md,
+    # "How the single-object configuration was chosen")
     train_sequences: int = 120
     # 14 scenes give >= 30 test sequences with multi_object 0.5 (one per annotated object in a multi-object scene)
     test_sequences: int = 14
