@@ -36,7 +36,8 @@ class DatasetSource:
 
 @dataclass
 class DataConfig:
-    """Where the sequences are and how training pairs and model inputs are made (docs/data.md; docs/training.md, "Training samples")."""
+    """Where the sequences are and how training pairs and model inputs are made (docs/data.md; docs/training.md,
+    "Training samples")."""
 
     datasets: list[DatasetSource] = field(default_factory=lambda: [DatasetSource()])
     train_split: str = "train"
@@ -222,7 +223,8 @@ class NccConfig:
 
 @dataclass
 class TrackingConfig:
-    """Online tracking: window penalty, template update, adaptive search region (docs/tracking.md, "How the tracker works")."""
+    """Online tracking: window penalty, template update, adaptive search region (docs/tracking.md, "How the tracker
+    works")."""
 
     hann_window: bool = True
     template_update: bool = False

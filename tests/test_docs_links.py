@@ -109,7 +109,8 @@ def test_slug_follows_github() -> None:
     assert slug("Sequence files (native format)") == "sequence-files-native-format"
     assert slug("Tracking a dataset (`spiketrack track`)") == "tracking-a-dataset-spiketrack-track"
     assert slug("Memory of `track --energy`") == "memory-of-track---energy"
-    assert slug("Protocol `eventvot` (EventVOT/LaSOT MATLAB toolkit)") == "protocol-eventvot-eventvotlasot-matlab-toolkit"
+    heading = "Protocol `eventvot` (EventVOT/LaSOT MATLAB toolkit)"
+    assert slug(heading) == "protocol-eventvot-eventvotlasot-matlab-toolkit"
 
 
 def test_checker_finds_a_broken_link_and_anchor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,8 @@ compare outputs. Each term is switched on and weighted in ``cfg.distill`` and lo
   (``fourier_mode: amplitude``); ``fourier_mode: hdetrack_v2`` distils the real parts of a 2-D DFT of the
   softmax-normalised maps instead (HDETrack V2, :mod:`spiketrack.distill.fourier`).
 
-Options (all off by default; docs/training.md, "Distillation options"): ``layer_pairing: relative_depth`` pairs student and teacher layers by
+Options (all off by default; docs/training.md, "Distillation options"): ``layer_pairing: relative_depth`` pairs
+student and teacher layers by
 depth fraction (:mod:`spiketrack.distill.pairing`); ``spatial_align: ot`` aligns the feature KD's tokens by an
 entropic OT plan (HAD, :mod:`spiketrack.distill.ot`); ``temporal`` adds HAD's GRU temporal alignment over the
 n search frames (``kd_temporal``, :mod:`spiketrack.distill.temporal`); ``correlation`` regresses the student's

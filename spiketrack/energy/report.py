@@ -236,7 +236,8 @@ def accuracy_energy_figure(report: dict[str, Any]):  # noqa: ANN201 - matplotlib
         ax.axvline(a["energy_mj_per_frame"], color="grey", linestyle="--", linewidth=0.8)
         ax.annotate(f"{a['tracker']} (published)", (a["energy_mj_per_frame"], 0.02), xycoords=("data", "axes fraction"),
                     rotation=90, fontsize=7, color="grey", xytext=(3, 0), textcoords="offset points")
-    legend.append(Line2D([], [], marker="o", color="0.3", linestyle="", label="compute only (filled; circle: spiking, square: ANN)"))
+    legend.append(Line2D([], [], marker="o", color="0.3", linestyle="",
+                         label="compute only (filled; circle: spiking, square: ANN)"))
     if any(r.get("energy_mj_with_memory_per_frame") is not None for r in report["runs"]):
         legend.append(Line2D([], [], marker="o", color="0.3", markerfacecolor="none", linestyle=":",
                              label="with memory accesses (hollow)"))

@@ -2,7 +2,8 @@
 
 Both turn one sequence's predictions into three curves (success over IoU thresholds, precision over
 pixel thresholds, normalised precision over normalised thresholds) and average curves over sequences.
-They differ in how they repair predictions, which frames count, and how they average (docs/architecture.md, "Metric protocol", "Differences at a glance").
+They differ in how they repair predictions, which frames count, and how they average (docs/architecture.md, "Metric
+protocol", "Differences at a glance").
 
 EventVOT (docs/architecture.md, "Metric protocol"; the MATLAB toolkit shared by EventVOT, COESOT, VisEvent and LaSOT):
   * rows i >= 2 with (w <= 0 or h <= 0 or all four values NaN) and a NaN-free GT row take the previous
