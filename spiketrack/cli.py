@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "track": ("spiketrack.tracking.command", "track every sequence of a dataset and write result files"),
     "probe": ("spiketrack.evaluation.probe_command", "template-dependence probe: SR with real, zeroed, foreign templates"),
     "evaluate": ("spiketrack.evaluation.command", "SR/PR/NPR of result folders (EventVOT or pytracking protocol)"),
+    "show": ("spiketrack.evaluation.show_command", "events, ground truth and tracker boxes as a GIF and worst frames"),
     "energy": ("spiketrack.energy.command", "per-sequence SOPs, MACs and energy of a model on a dataset"),
     "report": ("spiketrack.energy.command", "energy-accuracy report (JSON, Markdown, plot)"),
     "export": ("spiketrack.deploy.command", "export a spiking model to NIR (BN folded; its NIR-expressible subgraph)"),

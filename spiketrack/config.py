@@ -36,7 +36,8 @@ class DatasetSource:
 
 @dataclass
 class DataConfig:
-    """Where the sequences are and how training pairs and model inputs are made (DESIGN §3-4)."""
+    """Where the sequences are and how training pairs and model inputs are made (docs/data.md; docs/training.md,
+    "Training samples")."""
 
     datasets: list[DatasetSource] = field(default_factory=lambda: [DatasetSource()])
     train_split: str = "train"
@@ -329,7 +330,8 @@ class NccConfig:
 
 @dataclass
 class TrackingConfig:
-    """Online tracking: window penalty, template update, adaptive search region (DESIGN §4)."""
+    """Online tracking: window penalty, template update, adaptive search region (docs/tracking.md, "How the tracker
+    works")."""
 
     hann_window: bool = True
     template_update: bool = False
@@ -362,7 +364,7 @@ class TrackingConfig:
 
 @dataclass
 class EnergyConfig:
-    """Operation counting and energy profile (DESIGN §6)."""
+    """Operation counting and energy profile (docs/architecture.md, "Energy method")."""
 
     profile: str = "45nm-fp32"  # name in spiketrack.energy.profiles.PROFILES (its DEFAULT_PROFILE)
     count_residual: bool = False

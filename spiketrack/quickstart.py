@@ -49,7 +49,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 class QuickstartConfig:
     """Settings of the quickstart itself (change them with ``--set quickstart.KEY=VALUE``)."""
 
-    # 120, not 40: validation one-step IoU 0.462 -> 0.498 (the teacher over-fits 40 objects; docs/benchmarks.md)
+    # 120, not 40: validation one-step IoU 0.462 -> 0.498 (the teacher over-fits 40 objects; docs/benchmarks.md,
+    # "How the single-object configuration was chosen")
     train_sequences: int = 120
     # 14 scenes give >= 30 test sequences with multi_object 0.5 (one per annotated object in a multi-object scene)
     test_sequences: int = 14
@@ -248,6 +249,7 @@ def quickstart(
     from spiketrack.evaluation.command import evaluate_from_args
     from spiketrack.evaluation.probe import read_probe
     from spiketrack.evaluation.probe_command import probe_from_args
+    from spiketrack.evaluation.show_command import show_from_args
     from spiketrack.tracking.command import track_from_args
     from spiketrack.train.command import distill_from_args, train_from_args
 
@@ -365,6 +367,10 @@ def quickstart(
                          *[arg for n in probed if n in runs_of and (p.probe_dir(n) / "probe.json").is_file()
                            for arg in ("--probe", f"{n}={p.probe_dir(n)}")],
                          "--out", report_out)
+    # each tracker's worst test sequence with every tracker's boxes, events only at sensor size (small files)
+    showing = _command("show", "--dataset", p.data_dir, "--worst", "--split", split,
+                       "--results", *(p.results_dir(n) for n in trackers), "--names", *trackers,
+                       "--out", report_out / "show", "--no-rgb", "--scale", 1)
     quickstart_command = _command("quickstart", "--work", p.work, *_sets(overrides or []))
 
     def report() -> dict[str, Any]:
@@ -387,13 +393,14 @@ def quickstart(
             ) + time.perf_counter() - report_start, 1),
         }
         write_report(rep, r.out)
-        return {"report": r.out}
+        shown = show_from_args(showing.args())
+        return {"report": r.out, "show": sorted(str(res.gif) for res in shown.values())}
 
-    stages.run("report", [evaluate, reporting], report)
+    stages.run("report", [evaluate, reporting, showing], report)
     rep = json.loads((report_out / "report.json").read_text())
     say("")
     say(render_markdown(rep).split("\n## ")[0].strip())
-    say(f"\nreport: {report_out}/report.md, report.json, accuracy_energy.png")
+    say(f"\nreport: {report_out}/report.md, report.json, accuracy_energy.png; worst sequences: {report_out}/show/")
     return rep
 
 

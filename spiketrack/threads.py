@@ -2,9 +2,8 @@
 
 PyTorch starts one OpenMP thread per core and its threads spin while they wait for each other. A training process
 that also runs DataLoader workers then has more busy threads than cores, and when another process takes one core,
-every parallel region waits for a descheduled thread: on a 2-core machine a training step went from 0.7 s to
-8-16 s that way, while one compute thread beside the loader worker kept 0.7 s idle and under load
-(docs/benchmarks.md, "Demo time and competing processes"). So a process gives torch
+every parallel region waits for a descheduled thread: on a 2-core machine a quickstart training step went from
+about 0.7 s to 8-16 s that way. So a process gives torch
 ``usable cores - loader workers`` threads (at least one), where the usable cores are those the process may run on
 (``os.sched_getaffinity``, e.g. under ``taskset`` or a container's CPU set). An explicit ``OMP_NUM_THREADS`` wins.
 """

@@ -1,4 +1,5 @@
-"""The package's imports follow DESIGN §1: data -> models -> train -> tracking -> evaluation/energy.
+"""The package's imports follow the one-way flow of docs/architecture.md, "Layers and data flow":
+data -> models -> distill -> train -> tracking -> evaluation -> energy -> deploy.
 
 Every module of ``spiketrack`` is parsed with ``ast`` (imports inside functions included, and
 ``importlib.import_module("literal")`` calls), so a deferred import cannot hide a cycle. Failures list the
@@ -17,8 +18,8 @@ import pytest
 
 import spiketrack
 
-# The subpackages in the order data flows through them (DESIGN §1); distill sits between the models it
-# aligns and the trainer that uses it. A subpackage may import only subpackages before it.
+# The subpackages in the order data flows through them (docs/architecture.md, "Layers and data flow"); distill sits
+# between the models it aligns and the trainer that uses it. A subpackage may import only subpackages before it.
 FLOW = ("data", "models", "distill", "train", "tracking", "evaluation", "energy", "deploy")
 RANK = {name: i for i, name in enumerate(FLOW)}
 
@@ -155,7 +156,8 @@ def test_subpackages_import_only_upstream(edges: list[Edge]) -> None:
 
 
 def test_tracking_knows_neither_train_nor_energy(edges: list[Edge]) -> None:
-    """The two rules DESIGN §1 names (also covered by the flow above), reported on their own."""
+    """The two rules docs/architecture.md, "Layers and data flow" names (also covered by the flow above), reported on
+    their own."""
     bad = [
         str(e) for e in edges
         if (_subpackage(e.importer), _subpackage(e.imported)) in {

@@ -1,7 +1,7 @@
 """Counter overhead: forward time of the student's search branch with and without the energy counter's hooks.
 
 Usage: OMP_NUM_THREADS=1 .venv/bin/python tools/bench_energy.py [--variant tiny] [--repeats 3] [--threads 1]
-Prints a Markdown table row per setting (used for docs/benchmarks.md, section "Energy counter").
+Prints a Markdown table row per setting (used for docs/benchmarks.md, section "Energy counter overhead").
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Usage: ``python tools/bench_train.py [--steps 6] [--batch 8] [--threads 2]``. Writes a small synthetic
 dataset (a bright square moving over noise, 240x180, 40 frames per sequence) to a temporary folder and
-times optimiser steps of the quickstart variants at 64/128 crops (DESIGN §4 factors), T = 4, one search
+times optimiser steps of the quickstart variants at 64/128 crops (crop factors of docs/data.md, "Event
+representations and crops"), T = 4, one search
 frame per sample (and n = 3 for the distillation run with the temporal Fourier term). Data loading is
 included (``num_workers=0``); the first step is a warm-up and not timed. Peak memory is the process's
 maximum resident set size (CPU) and ``torch.cuda.max_memory_allocated`` on a GPU, where bf16 AMP is used.

@@ -1,4 +1,5 @@
-"""Square crops around a box with a context factor (OSTrack convention, DESIGN §4).
+"""Square crops around a box with a context factor (OSTrack convention; docs/data.md, "Event representations and
+crops").
 
 A crop of ``factor`` around box ``(x, y, w, h)`` is the square of side ``factor * sqrt(w * h)`` centred on
 the box centre (OSTrack's ``sample_target``: template factor 2, search factor 4). Pixel i covers

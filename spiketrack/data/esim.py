@@ -15,7 +15,8 @@ Model, per pixel:
   Noise events do not move the reference and ignore the refractory period.
 
 Timestamps are integer microseconds: a crossing at real time ``t`` is stamped ``ceil(t)``, so the events of a
-frame interval ``(t0, t1]`` stay inside it (DESIGN §3 windows). Output events are time-sorted (stable sort over a
+frame interval ``(t0, t1]`` stay inside it (frame windows of docs/architecture.md, "Sequence files"). Output events
+are time-sorted (stable sort over a
 deterministic generation order), so the result is a pure function of the inputs and the Generator's state.
 
 Everything is vectorised over pixels with numpy; the only Python loops run over frames and over the crossing

@@ -1,6 +1,6 @@
 """Calibrate the ESIM contrast threshold on a real DAVIS recording (APS frames + DVS events of one sensor).
 
-Protocol (what "matches" means, used by the test and the README):
+Protocol (what "matches" means, used by the test and docs/data.md, "Calibration on a real DAVIS346 recording"):
 
 1. Decode the AEDAT4 file: grayscale APS frames with their timestamps (``frame.t``, mid-exposure) and the
    polarity events.

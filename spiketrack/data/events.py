@@ -1,4 +1,5 @@
-"""EventArray: one stream of polarity events as four parallel numpy arrays (DESIGN §3 dtypes)."""
+"""EventArray: one stream of polarity events as four parallel numpy arrays (dtypes of docs/architecture.md,
+"Sequence files")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Native sequence files: one HDF5 file per sequence (DESIGN §3).
+"""Native sequence files: one HDF5 file per sequence (docs/architecture.md, "Sequence files").
 
 Layout::
 
@@ -63,7 +63,7 @@ VISIBILITY_DATASETS = ("visible", "objects/visible")  # optional, float32, share
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule of DESIGN §3 in one file."""
+    """One broken rule of the sequence format (docs/architecture.md, "Sequence files") in one file."""
 
     path: str
     field: str
@@ -91,7 +91,7 @@ def _check_before_write(
     visible: np.ndarray | None = None,
     object_visible: np.ndarray | None = None,
 ) -> None:
-    """Refuse to write a file that would break DESIGN §3 (same rules as :func:`validate_sequence`)."""
+    """Refuse to write a file that would break the sequence format (same rules as :func:`validate_sequence`)."""
     f = len(frame_times)
     problems: list[tuple[str, str]] = []
     if width <= 0 or height <= 0:
@@ -334,7 +334,7 @@ _CHECKED: dict[tuple, list[Violation]] = {}
 
 
 def check_sequence_content(path: str | Path) -> None:
-    """Raise DataFormatError (file, field) for the first rule of DESIGN §3 that ``path`` breaks.
+    """Raise DataFormatError (file, field) for the first rule of the sequence format that ``path`` breaks.
 
     The same rules as ``spiketrack data validate`` (event order, sensor bounds, polarity, frame times, boxes)
     except the intensity frames' chunks, which are checked when read. The verdict is cached per file version,
@@ -532,7 +532,7 @@ def open_sequence(path: str | Path) -> H5Sequence:
 
 
 def validate_sequence(path: str | Path, read_rgb: bool = True) -> list[Violation]:
-    """Every rule of DESIGN §3, checked over the whole file; an empty list means the file is valid.
+    """Every rule of the sequence format, checked over the whole file; an empty list means the file is valid.
 
     Every chunk is read (``read_rgb=False``: all but the intensity frames'), so a corrupt compressed chunk is
     reported as a violation of its dataset.

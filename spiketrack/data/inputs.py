@@ -27,7 +27,8 @@ from spiketrack.data.events import EventArray
 from spiketrack.data.representations import count_frame, timestep_bins, voxel_grid
 from spiketrack.errors import ConfigError
 
-# Input views of each teacher modality setting (HDETrack/CEUTrack-style two-stream teachers; DESIGN §4).
+# Input views of each teacher modality setting (HDETrack/CEUTrack-style two-stream teachers; docs/models.md,
+# "Teacher and student").
 # The one place that maps ``cfg.model.modalities`` to input tensors: sampling, tracking and the teacher use it.
 MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
     "events": ("events",),

@@ -2,7 +2,7 @@
 
 Conventions:
 - Channel order of polarity tensors is ``[OFF, ON]`` (channel index = polarity value ``p``).
-- A window is ``(t0, t1]`` in µs, as in DESIGN §3; timestep bin i of T holds
+- A window is ``(t0, t1]`` in µs, as in docs/architecture.md, "Sequence files"; timestep bin i of T holds
   ``t0 + i*d < t <= t0 + (i+1)*d`` with ``d = (t1 - t0) / T`` — each bin is a real temporal slice,
   not a copy of the whole window.
 - Everything is computed with one ``bincount`` over a flat index, so cost is linear in the event count

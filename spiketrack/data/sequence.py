@@ -1,7 +1,7 @@
 """The Sequence interface: what every reader provides (native files and public datasets read in place).
 
 Frame k's events are those with ``frame_times[k-1] < t <= frame_times[k]``; frame 0 uses a window of the
-same length as frame 1's before ``frame_times[0]`` (DESIGN §3).
+same length as frame 1's before ``frame_times[0]`` (docs/architecture.md, "Sequence files").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Multi-object scenes of the synthetic benchmark: 2-4 annotated objects of the target's size class.
 
 A tracker trained on single-object scenes can score well by boxing "the salient moving thing" and ignoring its
-template (DESIGN §4, the template-dependence probe). Multi-object scenes make the template necessary: 1-3 extra
+template (docs/tracking.md, "Template-dependence probe"). Multi-object scenes make the template necessary: 1-3 extra
 objects, each with its own texture, shape and polarity pattern (or, as the harder option, the target's own
 texture and shape: same-looking distractors), move *relative to the target* so that they cross it and pass
 near it. Every object is annotated (boxes and absent flags by the renderer's exact geometry and owner map),

@@ -1,4 +1,4 @@
-"""Operation counting, energy profiles and energy-accuracy reports (DESIGN §6).
+"""Operation counting, energy profiles and energy-accuracy reports (docs/architecture.md, "Energy method").
 
 - :func:`count_operations` / :class:`OperationCounter` -> :class:`OperationReport` (per-layer MACs, exact SOPs,
   paper-convention SOPs, firing rates per timestep) — :mod:`spiketrack.energy.counter`,

@@ -63,25 +63,36 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action="append", default=[], metavar="NAME=PROBE_DIR",
                         help="template-dependence probe folder of run NAME (spiketrack probe template --out): "
                              "adds its SR drops as columns; repeatable")
+    parser.add_argument("--baseline", action="append", default=[], metavar="NAME=RESULTS_DIR",
+                        help="results folder of a non-learned tracker (no model, no energy, e.g. spiketrack track "
+                             "--tracker baseline): an accuracy-only row and a line in the plot; repeatable")
 
 
 def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`~spiketrack.energy.report.build_report` call of ``spiketrack report ARGS`` (written by the caller)."""
     from spiketrack.energy.report import RunSpec, build_report
-    from spiketrack.errors import ConfigError
     from spiketrack.outputs import prepare_output_dir
 
     runs = [RunSpec.parse(r) for r in args.run]
+    probes = _named_folders(args.probe, "--probe", "PROBE_DIR")
+    baselines = _named_folders(args.baseline, "--baseline", "RESULTS_DIR")
     prepare_output_dir(args.out, "report folder")  # before the evaluation
     split = None if args.split == "all" else args.split
-    probes = {}
-    for text in args.probe:
+    return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing,
+                        probes=probes, baselines=baselines)
+
+
+def _named_folders(texts: list[str], option: str, what: str) -> dict[str, Path]:
+    """``NAME=FOLDER`` arguments of a repeatable option -> {name: folder}."""
+    from spiketrack.errors import ConfigError
+
+    out = {}
+    for text in texts:
         name, sep, folder = text.partition("=")
         if not sep or not name or not folder:
-            raise ConfigError(f"--probe '{text}': expected NAME=PROBE_DIR")
-        probes[name] = Path(folder)
-    return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing,
-                        probes=probes)
+            raise ConfigError(f"{option} '{text}': expected NAME={what}")
+        out[name] = Path(folder)
+    return out
 
 
 def run_report(args: argparse.Namespace) -> int:

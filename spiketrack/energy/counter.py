@@ -1,6 +1,6 @@
 """Exact operation counting with forward hooks: MACs for dense inputs, synaptic operations for spike inputs.
 
-What is counted (DESIGN §6)
+What is counted (docs/architecture.md, "Energy method")
 ---------------------------
 * Every ``nn.Conv1d/2d/3d`` and ``nn.Linear`` (this includes spikingjelly's ``layer.Conv2d``/``layer.Linear``
   wrappers in single- and multi-step mode, which subclass them), every

@@ -1,4 +1,5 @@
-"""What one counted forward did: operations per layer call and per neuron call, totals and energy (DESIGN §6).
+"""What one counted forward did: operations per layer call and per neuron call, totals and energy
+(docs/architecture.md, "Energy method").
 
 :class:`~spiketrack.energy.counter.OperationCounter` fills these; :mod:`spiketrack.energy.meter` sums them over a
 sequence, and ``to_dict``/``from_dict`` are the JSON form of the energy files.

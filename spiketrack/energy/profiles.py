@@ -1,6 +1,7 @@
 """Energy profiles: picojoules per multiply-accumulate (MAC) and per accumulate / synaptic operation (SOP).
 
-E = E_MAC * MAC + E_AC * SOP (DESIGN §6). Every profile carries the source of its figures and a note that
+E = E_MAC * MAC + E_AC * SOP (docs/architecture.md, "Energy method"). Every profile carries the source of its
+figures and a note that
 says what the figure covers (a single arithmetic unit, a whole chip, measured or estimated), so that a
 report can print them next to the numbers.
 """

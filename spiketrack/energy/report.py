@@ -70,11 +70,14 @@ def build_report(
     protocol: str = "eventvot",
     allow_missing: bool = False,
     probes: dict[str, str | Path] | None = None,
+    baselines: dict[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Accuracy + energy of every run; JSON-ready dict (the numbers of report.md and the plot).
 
     ``probes``: run name -> probe folder (or its ``probe.json``); each such row gets ``template_drop``
-    ({mode: SR real - SR mode}) and ``probe`` (where it came from).
+    ({mode: SR real - SR mode}) and ``probe`` (where it came from). ``baselines``: name -> results folder of a
+    non-learned tracker (no model, so no energy): scored with the runs, listed under ``baselines`` (its evaluation
+    numbers and ``results``), a table row without energy and a horizontal line in the plot.
     """
     from spiketrack.evaluation.evaluate import evaluate_trackers
     from spiketrack.evaluation.probe import read_probe
@@ -85,7 +88,9 @@ def build_report(
     unknown = sorted(set(probes) - {r.name for r in runs})
     if unknown:
         raise ConfigError(f"report: --probe names {unknown} match no --run (runs: {[r.name for r in runs]})")
-    ev = evaluate_trackers(dataset, [r.results_dir for r in runs], names=[r.name for r in runs],
+    baselines = {name: Path(folder) for name, folder in (baselines or {}).items()}
+    ev = evaluate_trackers(dataset, [r.results_dir for r in runs] + list(baselines.values()),
+                           names=[r.name for r in runs] + list(baselines),
                            protocol=protocol, split=split, allow_missing=allow_missing)
     rows = []
     sources: dict[str, Any] = {}
@@ -122,6 +127,8 @@ def build_report(
             rows[-1]["template_drop"] = {m: round(float(v), 1) for m, v in probe["drop"].items()}
             rows[-1]["probe"] = str(probes[spec.name])
     profiles = sorted({r["profile"] for r in rows if r["profile"]})
+    scored = ev.to_dict()["trackers"] if baselines else {}
+    extra = {"baselines": {name: scored[name] | {"results": str(folder)} for name, folder in baselines.items()}}
     return {
         "dataset": str(dataset),
         "split": split,
@@ -137,7 +144,7 @@ def build_report(
             "mJ/frame with memory = compute + weight/membrane-potential memory accesses and addressing (Lemaire et "
             "al., ICONIP 2022; `spiketrack energy --memory`); '-' where the energy JSON was measured without it.",
         ],
-    }
+    } | (extra if baselines else {})
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -194,34 +201,65 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_accuracy_energy(report: dict[str, Any], path: str | Path) -> Path:
-    """SR vs mJ/frame (log x); published figures as labelled vertical reference lines."""
-    import matplotlib
+def accuracy_energy_figure(report: dict[str, Any]):  # noqa: ANN201 - matplotlib Figure
+    """SR against mJ/frame (log x) of every run.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Each model is a filled marker at its compute-only energy and, where the energy JSON has it, a hollow marker of
+    the same colour at its memory-aware energy (compute + memory accesses, Lemaire et al. 2022), joined by a dotted
+    line. Non-learned trackers (``report['baselines']``: no model, so no energy) are horizontal lines at their SR;
+    published figures are labelled vertical reference lines.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for r in report["runs"]:
+    fig = Figure(figsize=(6.4, 4.4), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    legend = []
+    for i, r in enumerate(report["runs"]):
+        colour = f"C{i % 10}"  # matplotlib's default colour cycle
+        marker = "o" if r["spiking"] else "s"
         x = max(r["energy_mj_per_frame"], 1e-9)
-        ax.scatter([x], [r["SR"]], s=50, marker="o" if r["spiking"] else "s", zorder=3)
+        ax.scatter([x], [r["SR"]], s=50, marker=marker, color=colour, zorder=3)
         ax.annotate(r["tracker"], (x, r["SR"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        mem = r.get("energy_mj_with_memory_per_frame")
+        if mem is not None:
+            xm = max(mem, 1e-9)
+            ax.plot([x, xm], [r["SR"], r["SR"]], linestyle=":", color=colour, linewidth=1, zorder=2)
+            ax.scatter([xm], [r["SR"]], s=50, marker=marker, facecolors="none", edgecolors=colour, zorder=3)
+    for name, b in report.get("baselines", {}).items():
+        ax.axhline(b["SR"], color="0.35", linestyle="-.", linewidth=1)
+        ax.annotate(f"{name} (no model) {b['SR']:.1f}", (0.01, b["SR"]), xycoords=("axes fraction", "data"),
+                    textcoords="offset points", xytext=(0, 3), fontsize=7, color="0.35")
     for a in report["published_reference"]:
         ax.axvline(a["energy_mj_per_frame"], color="grey", linestyle="--", linewidth=0.8)
         ax.annotate(f"{a['tracker']} (published)", (a["energy_mj_per_frame"], 0.02), xycoords=("data", "axes fraction"),
                     rotation=90, fontsize=7, color="grey", xytext=(3, 0), textcoords="offset points")
+    legend.append(Line2D([], [], marker="o", color="0.3", linestyle="",
+                         label="compute only (filled; circle: spiking, square: ANN)"))
+    if any(r.get("energy_mj_with_memory_per_frame") is not None for r in report["runs"]):
+        legend.append(Line2D([], [], marker="o", color="0.3", markerfacecolor="none", linestyle=":",
+                             label="with memory accesses (hollow)"))
+    if report.get("baselines"):
+        legend.append(Line2D([], [], color="0.35", linestyle="-.", label="non-learned baseline (SR only)"))
+    legend.append(Line2D([], [], color="grey", linestyle="--", label="published (not measured here)"))
+    ax.legend(handles=legend, fontsize=7, loc="best")
     ax.set_xscale("log")
     ax.set_xlabel("energy per frame (mJ, log scale)")
     ax.set_ylabel("SR (%)")
-    ax.set_title("Accuracy vs energy (measured: markers; published: dashed)")
+    ax.set_title("Accuracy vs energy per frame")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_energy(report: dict[str, Any], path: str | Path) -> Path:
+    """Write :func:`accuracy_energy_figure` as a PNG."""
+    fig = accuracy_energy_figure(report)
     p = Path(path)
-    try:
-        with atomic_path(p) as tmp:  # never a 0-byte or half-written PNG under the final name
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    with atomic_path(p) as tmp:  # never a 0-byte or half-written PNG under the final name
+        fig.savefig(tmp, format="png")
     return p
 
 

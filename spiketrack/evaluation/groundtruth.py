@@ -2,7 +2,8 @@
 
 Two layouts are read:
 
-* a native dataset (folder of ``<name>.h5`` sequence files, DESIGN §3, plus ``train.txt``/``test.txt``):
+* a native dataset (folder of ``<name>.h5`` sequence files, docs/architecture.md, "Sequence files", plus
+  ``train.txt``/``test.txt``):
   ``/absent`` uses 1 = target NOT visible;
 * an EventVOT-style folder: one sub-folder per sequence with ``groundtruth.txt`` (x,y,w,h per line) and
   ``absent.txt`` where **1 = target present** (the EventVOT/LaSOT toolkit keeps frames with

@@ -1,4 +1,5 @@
-"""Template-dependence probe (DESIGN §4): does a tracker follow its template or the salient moving thing?
+"""Template-dependence probe (docs/tracking.md, "Template-dependence probe"): does a tracker follow its template or
+the salient moving thing?
 
 A split is tracked three ways through the ordinary runner (:func:`spiketrack.tracking.runner.track_dataset`), and
 each way is scored with the evaluation protocol (:func:`spiketrack.evaluation.evaluate.evaluate_trackers`):

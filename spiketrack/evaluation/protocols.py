@@ -2,9 +2,10 @@
 
 Both turn one sequence's predictions into three curves (success over IoU thresholds, precision over
 pixel thresholds, normalised precision over normalised thresholds) and average curves over sequences.
-They differ in how they repair predictions, which frames count, and how they average (README_evaluation).
+They differ in how they repair predictions, which frames count, and how they average (docs/architecture.md, "Metric
+protocol", "Differences at a glance").
 
-EventVOT (DESIGN §5; the MATLAB toolkit shared by EventVOT, COESOT, VisEvent and LaSOT):
+EventVOT (docs/architecture.md, "Metric protocol"; the MATLAB toolkit shared by EventVOT, COESOT, VisEvent and LaSOT):
   * rows i >= 2 with (w <= 0 or h <= 0 or all four values NaN) and a NaN-free GT row take the previous
     row (sequentially, before frame 1 is overwritten); a row with only some NaN values is kept as is
     (MATLAB's ``if`` on a vector needs every element true) and fails every threshold;

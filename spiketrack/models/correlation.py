@@ -67,8 +67,9 @@ def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:
     A batch norm without affine parameters: training normalises by the batch of templates, tracking by the running
     statistics. It removes the part of the kernel every template shares (for a spiking student the firing rates
     are non-negative, so an unnormalised kernel is mostly 'how busy each channel is anywhere'); what remains is how
-    this template differs from the others. Measured on the validation split (docs/benchmarks.md, sixth session):
-    the teacher gains SR and template dependence, the student neither.
+    this template differs from the others. Measured on the validation split (docs/benchmarks.md, "Kernel
+    normalisation, more negatives, an events-only teacher"): the teacher gains SR and template dependence, the
+    student neither.
     """
     return nn.BatchNorm2d(channels, affine=False) if enabled else nn.Identity()
 

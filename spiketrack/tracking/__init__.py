@@ -1,4 +1,4 @@
-"""Online tracking (DESIGN §4).
+"""Online tracking (docs/tracking.md, "How the tracker works").
 
 - :mod:`~spiketrack.tracking.postprocess`: Hann window, box decoding, crop -> image mapping, clipping.
 - :mod:`~spiketrack.tracking.asr`: adaptive search region (HDETrack V2).

@@ -1,4 +1,4 @@
-"""The meter protocol: all that tracking knows about energy (DESIGN §1).
+"""The meter protocol: all that tracking knows about energy (docs/architecture.md, "Layers and data flow").
 
 Tracking never imports :mod:`spiketrack.energy`; a caller that wants per-sequence operation counts hands
 the runner a :data:`MeterFactory` (e.g. ``spiketrack.energy.meter.EnergyMeter.from_config``). The runner

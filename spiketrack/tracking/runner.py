@@ -1,4 +1,4 @@
-"""Dataset runner: track every sequence of a split and write result files (DESIGN §4).
+"""Dataset runner: track every sequence of a split and write result files (docs/tracking.md, "Tracking a dataset").
 
 For each sequence ``<out>/<name>.txt`` (``x,y,w,h`` per frame, frame 0 = the given first box) and
 ``<out>/<name>_time.txt`` (seconds per frame: data loading + representation + model + post-processing)

@@ -1,4 +1,4 @@
-"""Online single-object tracker around a teacher or student model (DESIGN §4).
+"""Online single-object tracker around a teacher or student model (docs/tracking.md, "How the tracker works").
 
 ``initialize(frame, box)`` builds the template from the first frame; ``track(frame) -> (box, score)`` crops
 a search region of ``search_factor`` around the last box, runs the model, multiplies the score map by a Hann

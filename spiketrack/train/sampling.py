@@ -80,7 +80,8 @@ from spiketrack.data.synth_attributes import LOOKALIKE_OBJECTS
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.train.targets import heatmap_targets
 
-FEATURE_STRIDE = 16  # output maps are search_size / 16 (ViT-B/16 patches, OSTrack; DESIGN model contract)
+# output maps are search_size / 16 (ViT-B/16 patches, OSTrack; docs/architecture.md, "The model call protocol")
+FEATURE_STRIDE = 16
 
 @dataclass(frozen=True)
 class SequenceEntry:

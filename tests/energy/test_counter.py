@@ -1,4 +1,4 @@
-"""Hand-computed operation counts on tiny networks with fixed spikes (DESIGN §6)."""
+"""Hand-computed operation counts on tiny networks with fixed spikes (docs/architecture.md, "Energy method")."""
 
 from __future__ import annotations
 

@@ -186,3 +186,27 @@ def test_report_shows_template_probe_drops(workspace, capsys):
     capsys.readouterr()
     assert main(["report", "--dataset", str(data), "--run", run, "--out", str(out), "--probe", f"teacher={probe}"]) == 2
     assert "match no --run" in capsys.readouterr().err
+
+
+def test_report_baseline_row(workspace):
+    """--baseline: a non-learned tracker scored with the runs, listed without energy."""
+    root, data, _, _, results = workspace
+    energy_json = root / "student_energy.json"
+    if not energy_json.is_file():
+        pytest.skip("needs the energy JSON of test_energy_command_and_report_files_match_json")
+    shifted = root / "shifted"
+    shifted.mkdir(exist_ok=True)
+    for f in results.glob("*.txt"):  # the perfect boxes moved 100 px right after frame 0: SR of frame 0 only
+        boxes = np.loadtxt(f, delimiter=",", ndmin=2)
+        boxes[1:, 0] += 100
+        np.savetxt(shifted / f.name, boxes, fmt="%.2f", delimiter=",")
+    out = root / "report_baseline"
+    assert main(["report", "--dataset", str(data), "--run", f"student={results}:{energy_json}",
+                 "--baseline", f"density={shifted}", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert [r["tracker"] for r in rep["runs"]] == ["student"]
+    base = rep["baselines"]["density"]
+    assert base["results"] == str(shifted) and base["SR"] < rep["runs"][0]["SR"]
+    assert f"| density (no model, not counted) | {base['SR']:.1f} |" in (out / "report.md").read_text()
+    assert main(["report", "--dataset", str(data), "--run", f"student={results}:{energy_json}",
+                 "--baseline", "density", "--out", str(out)]) == 2

@@ -34,6 +34,8 @@ def test_eventvot_overall_sequences_attributes_fps(small_eval):
     assert "91.7" in table and "FPS" in table and "100.0" in table
     assert "FM" in r.attribute_table() and "SV" in r.attribute_table()
     assert legend_entries(r, "precision")[0] == ("good", "good [91.7]")
+    # per attribute: SV is seq_b alone, tracked perfectly by good and, after frame 0, 30 px off by shifted
+    assert legend_entries(r, "success", "SV") == [("good", "good [95.2]"), ("shifted", "shifted [23.8]")]
 
 
 def test_pytracking_counts_absent_frame_for_npr(small_eval):

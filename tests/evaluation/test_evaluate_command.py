@@ -28,8 +28,10 @@ def test_evaluate_command_json_and_plots(small_eval, tmp_path, capsys):
         assert set(t["attributes"]) == {"FM", "SV"}
         assert {"SR", "PR", "NPR"} <= set(t["attributes"]["FM"]) and {"SR", "PR", "NPR"} <= set(t["sequences"]["seq_a"])
     assert d["trackers"]["A"]["PR"] == pytest.approx(275 / 3)
-    for kind in ("success", "precision", "norm_precision"):
+    for kind in ("success", "precision", "norm_precision", "success_FM", "success_SV"):  # one per attribute code
         assert (plots / f"{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in plots.iterdir()) == [
+        "norm_precision.png", "precision.png", "success.png", "success_FM.png", "success_SV.png"]
 
 
 def test_evaluate_command_missing_file_is_a_clean_error(small_eval, capsys):

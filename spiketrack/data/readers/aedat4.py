@@ -9,7 +9,7 @@ Centre for Neuromorphic Systems): ``aedat.Decoder(path)`` yields packets, dicts 
 Frame time: an APS frame is stamped with its ``t`` field, the centre of the exposure (checked on
 ``davis346_road/recording.aedat4``: t = exposure_begin_t + 250 µs for a 500 µs exposure; dv-processing
 2.0.4 reports ``exposure_begin_t`` as the frame timestamp of the same file). Frame k's events are then
-``t[k-1] < t <= t[k]`` (DESIGN §3).
+``t[k-1] < t <= t[k]`` (docs/architecture.md, "Sequence files").
 """
 
 from __future__ import annotations

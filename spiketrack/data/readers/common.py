@@ -120,7 +120,8 @@ def check_absent_against_boxes(
 
 
 def apply_absent(boxes: np.ndarray, absent: np.ndarray) -> np.ndarray:
-    """Boxes with absent frames set to 0,0,0,0 (what DESIGN §3 requires of absent frames)."""
+    """Boxes with absent frames set to 0,0,0,0 (what docs/architecture.md, "Sequence files" requires of absent
+    frames)."""
     out = boxes.astype(np.float32, copy=True)
     out[absent == 1] = 0.0
     return out

@@ -1,4 +1,5 @@
-"""`spiketrack data convert`: public dataset layouts -> native sequence files (DESIGN §3) + split lists.
+"""`spiketrack data convert`: public dataset layouts -> native sequence files (docs/architecture.md, "Sequence
+files") + split lists.
 
 Each sequence is read with the same in-place reader as :func:`spiketrack.data.readers.open_public_dataset`
 and written with :func:`spiketrack.data.h5seq.save_sequence` (temporary name, then rename), so an

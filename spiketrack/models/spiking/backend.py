@@ -12,7 +12,7 @@ imports spikingjelly. Backends:
 - ``cuda``: spikingjelly's native CUDA extension, which the registry wheel of spikingjelly 2.0 does not ship
   (it has Triton and Torch only); ``cuda`` is therefore mapped to ``triton``, with a logged note.
 
-Set after spikingjelly was imported (a Python session that built a model first), a variable has no effect; the
+Set after spikingjelly was imported (a Python process that built a model first), a variable has no effect; the
 choice then stays spikingjelly's and :func:`select_backend` logs that. ``spiketrack model summary`` and
 :func:`spiketrack.models.spiking.neurons.implementation` report the implementation spikingjelly actually binds
 (through its public ``functional.neuron_implementation``).

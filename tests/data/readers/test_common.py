@@ -77,7 +77,7 @@ def test_one_means_absent(tmp_path):
 
 
 def test_absent_frame_keeps_no_box(tmp_path):
-    """A frame flagged absent whose row still holds a box gets 0,0,0,0 (DESIGN §3)."""
+    """A frame flagged absent whose row still holds a box gets 0,0,0,0 (docs/architecture.md, "Sequence files")."""
     gt, ab = _write(tmp_path, [[1, 1, 5, 5], [3, 3, 5, 5], [2, 2, 5, 5]], [1, 0, 1])
     ann = load_annotations("s", gt, ab, AbsentConvention.ONE_MEANS_PRESENT)
     assert ann.absent.tolist() == [0, 1, 0]
