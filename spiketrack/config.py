@@ -181,6 +181,9 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 0  # optimiser steps between checkpoints (0: only at the end of each epoch)
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # autocast dtype on CUDA (float16 uses a GradScaler)
+    # DDP: batch norm over the global batch of all processes (SyncBatchNorm; train/distributed.py); off: each
+    # process normalises with its own shard's statistics and the checkpoint keeps rank 0's running statistics
+    sync_bn: bool = False
     loss: LossConfig = field(default_factory=LossConfig)
 
 

@@ -6,9 +6,11 @@ One optimiser step = ``train.accumulate`` micro-batches of ``train.batch_size`` 
 the model runs once on the B*n (template, search) pairs of a micro-batch.
 
 Precision: bf16 autocast on CUDA when ``train.amp`` (float16 with a GradScaler if ``amp_dtype: float16``);
-CPU runs in float32. Multi-process: started by ``torchrun``, each process wraps the model in DDP (NCCL on
-GPU, gloo on CPU) and reads its shard through a DistributedSampler; only rank 0 writes checkpoints,
-TensorBoard logs and progress bars.
+CPU runs in float32; the student's neurons keep a float32 membrane under autocast, and a forced neuron backend
+that cannot run on the device is refused before the first step (``neurons.check_backend``). Multi-process:
+started by ``torchrun``, each process wraps the model in DDP (NCCL on GPU, gloo on CPU) and reads its shard
+through a DistributedSampler; ``train.sync_bn`` makes its BN layers use the global batch's statistics
+(``distributed.convert_sync_batchnorm``); only rank 0 writes checkpoints, TensorBoard logs and progress bars.
 
 Exact resume: a checkpoint stores model, optimiser, scheduler, grad scaler, distillation projections,
 epoch / step position and the Python, numpy and torch RNG states of every process. Samples are drawn
@@ -55,6 +57,7 @@ from spiketrack.train.distributed import (
     all_gather_objects,
     all_reduce_mean,
     cleanup_distributed,
+    convert_sync_batchnorm,
     setup_distributed,
 )
 from spiketrack.train.losses import LossInputs, TrackingLoss
@@ -215,6 +218,14 @@ class Trainer:
             raise ConfigError("train.batch_size, train.accumulate and train.epochs must be >= 1")
         self.device = info.device
         self.model = model.to(self.device)
+        self.use_amp = bool(tc.amp and self.device.type == "cuda")
+        self.amp_dtype = torch.float16 if tc.amp_dtype == "float16" else torch.bfloat16
+        if cfg.model.kind == "student":  # a forced neuron backend that cannot run here: say so now, not mid-training
+            from spiketrack.models.spiking.neurons import check_backend
+
+            check_backend(cfg.model.neuron, self.device, self.amp_dtype if self.use_amp else None)
+        if tc.sync_bn and info.distributed:
+            self.model = convert_sync_batchnorm(self.model, self.device)
         self.kind = cfg.model.kind
         self.distill: DistillLoss | None = None
         if teacher is not None:
@@ -236,8 +247,6 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * tc.epochs
         extra = [self.distill] if self.distill is not None else []
         self.optimizer, self.scheduler = build_optimizer(self.model, extra, tc, self.steps_per_epoch, self.total_steps)
-        self.use_amp = bool(tc.amp and self.device.type == "cuda")
-        self.amp_dtype = torch.float16 if tc.amp_dtype == "float16" else torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.dataset = PairDataset(
             cfg,
