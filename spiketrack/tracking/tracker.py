@@ -19,9 +19,9 @@ window, decodes the box at the argmax, maps it back to image coordinates and cli
   kept and the next search crop may grow (``lost_search_growth`` per lost frame, up to ``lost_search_max``).
 
 - Test-time tuning (``tracking.ttt.enabled``, :mod:`spiketrack.tracking.ttt`): the first ``ttt.frames`` adopted
-  boxes are pseudo-labels; after them LoRA adapters are tuned, the first template is encoded again with the tuned
-  model (the memory holds that one slot again) and tracking continues. ``finish()`` (the runner calls it when the
-  sequence ends; ``initialize`` does too) removes the adapters.
+  boxes are pseudo-labels; after them LoRA adapters are tuned and merged into the weights, the first template is
+  encoded again with the tuned model (the memory holds that one slot again) and tracking continues. ``finish()``
+  (the runner calls it when the sequence ends; ``initialize`` does too) restores the original weights.
 
 ``meter`` (optional, :class:`~spiketrack.tracking.meter.TrackerMeter`) receives every model call:
 ``meter.measure(kind)`` is a context manager entered around the call, kind ``template_init`` |
@@ -145,7 +145,7 @@ class ModelTracker:
         self.slots, self.memory = [encoded], encoded
 
     def finish(self) -> None:
-        """The sequence has ended: remove test-time adapters (the model is as it was before the sequence)."""
+        """The sequence has ended: undo test-time tuning (the model is as it was before the sequence)."""
         if self.ttt is not None:
             self.ttt.finish()
 
