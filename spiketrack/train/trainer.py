@@ -103,7 +103,8 @@ def run_model(model: nn.Module, batch: dict, n: int, return_features: bool | Col
     """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names.
 
     Extra templates (``extra_template_bins`` [B, k-1, T_t, 2, St, St], ``data.num_templates``) are encoded too and
-    merged with the template by ``model.merge_memories`` (slots: extra templates, then the template), as in tracking.
+    merged with the template by ``model.encode_templates`` (in time order: extra templates, then the template), as
+    in tracking: memory slots merged by the gate, or SpikeTrack's stack of template crops.
     """
     spec = model.input_spec  # the layout of the batch and of the model's inputs (spiketrack.data.inputs)
     template, search = spec.pairs(batch, n)
@@ -111,7 +112,7 @@ def run_model(model: nn.Module, batch: dict, n: int, return_features: bool | Col
     if not extra:
         return model(template, search, return_features=return_features)
     module = getattr(model, "module", model)  # DDP: the wrapped model's methods
-    memory = module.merge_memories([module.encode_template(t) for t in [*extra, template]])
+    memory = module.encode_templates([*extra, template])
     return module.track(search, memory, return_features=return_features)
 
 
