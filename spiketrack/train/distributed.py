@@ -7,13 +7,14 @@ Synchronised batch norm (``train.sync_bn``): each process sees only its shard of
 normalise with per-process statistics and the running statistics differ between processes (the checkpoint
 keeps rank 0's). :func:`convert_sync_batchnorm` makes every BN layer use the statistics of the whole global
 batch: ``torch.nn.SyncBatchNorm`` on CUDA, and on CPU (gloo, where torch's SyncBatchNorm refuses to run)
-:class:`DistributedBatchNorm`, which all-reduces the per-channel sums with autograd.
+:class:`DistributedBatchNorm`, which all-reduces the per-channel sums (with their gradients).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -80,14 +81,30 @@ def all_gather_objects(obj: object, info: DistInfo) -> list[object]:
     return out
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over all processes, differentiable: the gradient of a sum over processes is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+
 class DistributedBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm over the global batch of all processes, for any device (CPU/gloo included).
 
     In training, with a process group of several processes, the per-channel count, sum and sum of squares of
-    the local input ``[N, C, *]`` are summed over all processes (``torch.distributed.nn.functional.all_reduce``,
-    which carries gradients), so every process normalises with the mean and biased variance of the whole batch
-    and updates the same running statistics (unbiased variance, as ``nn.BatchNorm``). Otherwise it is a plain
-    batch norm. Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d/2d``.
+    the local input ``[N, C, *]`` are summed over all processes (an all-reduce that carries gradients,
+    :class:`_AllReduceSum`), so every process normalises with the mean and biased variance of the whole batch and
+    updates the same running statistics (unbiased variance, as ``nn.BatchNorm``). Otherwise it is a plain batch
+    norm. Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d/2d``.
     """
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
@@ -98,14 +115,12 @@ class DistributedBatchNorm(nn.modules.batchnorm._BatchNorm):
         """x [N, C, *] -> [N, C, *]."""
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         self._check_input_dim(x)
         c = x.shape[1]
         dims = [0, *range(2, x.dim())]
         xf = x.float()
         local = torch.cat([xf.sum(dims), (xf * xf).sum(dims), xf.new_full((1,), x.numel() / c)])
-        stats = all_reduce(local)  # sums over every process; its backward sums the gradients the same way
+        stats = _AllReduceSum.apply(local)  # sums over every process; its backward sums the gradients the same way
         n = stats[-1]
         mean = stats[:c] / n
         var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0.0)
