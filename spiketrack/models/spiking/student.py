@@ -186,6 +186,18 @@ class SpikingStudent(nn.Module):
         """Reset every neuron's membrane state (done at the start of each call as well)."""
         reset_neurons(self)
 
+    def summary_parts(self) -> dict[str, nn.Module]:
+        """Parameter groups for ``spiketrack model summary``: backbone, memory, head, and where present the template
+        correlation and the stacked templates' step position embeddings."""
+        parts: dict[str, nn.Module] = {"backbone": self.backbone, "memory": self.memory, "head": self.head}
+        if self.correlation is not None:
+            parts["correlation"] = nn.ModuleList(
+                m for m in (self.correlation, self.correlation_neuron, self.correlation_norm, self.kernel_norm)
+                if isinstance(m, nn.Module))
+        if self.positions is not None and self.memory_positions is not None:
+            parts["step positions"] = nn.ModuleList([self.positions, self.memory_positions])
+        return parts
+
     def _check(self, bins: torch.Tensor, name: str) -> None:
         if bins.dim() != 5 or bins.shape[2] != 2:
             raise ValueError(f"{name}: expected event bins [T, B, 2, H, W], got shape {tuple(bins.shape)}")
