@@ -69,6 +69,10 @@ class ModelTracker:
     ) -> None:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model = model.to(self.device).eval()
+        if cfg.model.kind == "student":  # a forced neuron backend that cannot run here: said now, not at frame 1
+            from spiketrack.models.spiking.neurons import check_backend
+
+            check_backend(cfg.model.neuron, self.device)
         self.spec: InputSpec = self.model.input_spec
         self.supports_template_update = hasattr(self.model, "merge_memories")
         self.encodes_template = bool(getattr(self.model, "encodes_template", True))
