@@ -395,8 +395,8 @@ UNSUPPORTED: dict[type, list[tuple[str, str, str]]] = {
     ],
     MemoryRetrieval: [("", "query x template memory", "product with a data-dependent (template) tensor")],
     TokenProjection: [("", "token projection", "after the first attention (outside the exported subgraph)")],
-    TemplateCorrelation: [("", "correlation with the template kernel", "after the attention stages (outside the "
-                           "exported subgraph)")],
+    TemplateCorrelation: [("", "correlation with the template kernel", "weights set per target from the template; "
+                           "outside the exported conv subgraph")],
     SpikingBranch: [("", "mean over T -> analog 1x1 conv", "time average / analog readout on the host")],
     SpikingCenterHead: [("", "box decoding (argmax)", "not a neural operation (host)")],
 }
