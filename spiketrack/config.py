@@ -96,6 +96,10 @@ class ModelConfig:
     # T_t of the student's template branch (None: = timesteps). SpikeTrack's asymmetric timestep expansion
     # (Zhang et al., arXiv:2602.23963): a long template T run once, a short search T every frame.
     template_timesteps: int | None = None
+    # what the template branch's T_t steps are: 'bins' of one template window (their memory averaged to one step
+    # when T_t != T), or SpikeTrack's 'templates': T_t stacked template crops of one bin each, search T = 1,
+    # per-step position embeddings and a gate over the T_t retrieved steps (models/spiking/student.py)
+    template_steps: Literal["bins", "templates"] = "bins"
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     # local weights, never downloaded: teacher a timm/MAE ViT state dict; student a spiketrack checkpoint or a
     # plain state dict of the student (spiketrack.models.spiking.pretrained)
@@ -181,6 +185,9 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 0  # optimiser steps between checkpoints (0: only at the end of each epoch)
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # autocast dtype on CUDA (float16 uses a GradScaler)
+    # DDP: batch norm over the global batch of all processes (SyncBatchNorm; train/distributed.py); off: each
+    # process normalises with its own shard's statistics and the checkpoint keeps rank 0's running statistics
+    sync_bn: bool = False
     loss: LossConfig = field(default_factory=LossConfig)
 
 

@@ -5,7 +5,9 @@ What a model eats is its :class:`InputSpec` (``model.input_spec``):
 - event bins (the student): timestep bins ``[T, 2, S, S]`` of the cropped events over the frame window ``(t0, t1]``
   (T = ``cfg.model.timesteps``); batched to ``[T, B, 2, S, S]``. The template crop may use its own T
   (``cfg.model.template_timesteps``: SpikeTrack's asymmetric timestep expansion, Zhang et al., arXiv:2602.23963):
-  ``build_input(..., template=True)`` bins it with ``spec.template_bins``.
+  ``build_input(..., template=True)`` bins it with ``spec.template_bins``. With stacked templates
+  (``model.template_steps: templates``) each template crop is one bin and the template branch runs
+  ``spec.template_steps`` of them stacked.
 - views (the teacher): a dict with one entry per modality of ``cfg.model.modalities`` ('events' -> ``[2, S, S]`` count
   frame, 'rgb' -> ``[3, S, S]`` in [0, 1], 'voxel' -> ``[bins, S, S]`` voxel grid); batched to ``[B, C, S, S]``.
 
@@ -59,6 +61,8 @@ class InputSpec:
     ``timesteps`` > 0: one tensor of T event bins ``[T, 2, S, S]`` (batched ``[T, B, 2, S, S]``; the student);
     otherwise a dict with one entry per view of ``views`` (``[C, S, S]``, batched ``[B, C, S, S]``; the teacher).
     ``template_timesteps`` > 0: the template crop has its own T_t bins (0: the same T as the search crop).
+    ``template_stack`` > 0: stacked templates (SpikeTrack): each template crop is one bin and the template branch
+    runs this many crops stacked as its steps.
 
     The spec owns the layout, so no caller branches on it: building one input (:meth:`select` of
     :func:`build_inputs`' dict), batching (:meth:`batch`, :meth:`cat`), a training sample's entries
@@ -71,10 +75,15 @@ class InputSpec:
     timesteps: int = 0
     voxel_bins: int = 5
     template_timesteps: int = 0
+    template_stack: int = 0
 
     @staticmethod
-    def event_bins(timesteps: int, template_timesteps: int | None = None) -> InputSpec:
-        """T event bins of the frame window (the template's T_t = ``template_timesteps``, None: T)."""
+    def event_bins(timesteps: int, template_timesteps: int | None = None, stacked: bool = False) -> InputSpec:
+        """T event bins of the frame window (the template's T_t = ``template_timesteps``, None: T); ``stacked``:
+        T_t template crops of one bin each."""
+        if stacked:
+            one = 1 if int(timesteps) != 1 else 0
+            return InputSpec(timesteps=int(timesteps), template_timesteps=one, template_stack=int(template_timesteps or 1))
         tt = int(template_timesteps) if template_timesteps and int(template_timesteps) != int(timesteps) else 0
         return InputSpec(timesteps=int(timesteps), template_timesteps=tt)
 
@@ -95,6 +104,11 @@ class InputSpec:
         """T_t of the template crop's event bins (= ``timesteps`` unless set apart; 0 for views)."""
         return self.template_timesteps or self.timesteps
 
+    @property
+    def template_steps(self) -> int:
+        """Steps the template branch runs: the stacked templates, else the template crop's bins."""
+        return self.template_stack or self.template_bins
+
     def bins_for(self, template: bool) -> int:
         """Event bins of a template (``template=True``) or search crop."""
         return self.template_bins if template else self.timesteps
@@ -112,6 +126,7 @@ class InputSpec:
             timesteps=bins[0].timesteps if bins else 0,
             voxel_bins=views[0].voxel_bins if views else InputSpec.voxel_bins,
             template_timesteps=bins[0].template_timesteps if bins else 0,
+            template_stack=bins[0].template_stack if bins else 0,
         )
 
     @property

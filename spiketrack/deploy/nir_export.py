@@ -49,6 +49,8 @@ Not exported (listed per layer with the reason, :class:`Unsupported`)
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +60,22 @@ import torch
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
-from spiketrack.atomic import atomic_path
+from spiketrack.atomic import atomic_write_bytes
 from spiketrack.deploy.fold import folded_weight_bias
-from spiketrack.errors import SpiketrackError
-from spiketrack.models.spiking.deployable import DeployableStudent
-from spiketrack.models.spiking.metaformer import SeqConvBN, SpikingConvBlock, SpikingDownsample, SpikingMetaFormer
+from spiketrack.errors import SpiketrackError, output_error
+from spiketrack.models.correlation import TemplateCorrelation
+from spiketrack.models.heads import SpikingBranch, SpikingCenterHead
+from spiketrack.models.spiking.deployable import ConvBlock, DeployableStudent, Down
+from spiketrack.models.spiking.memory import MemoryRetrieval
+from spiketrack.models.spiking.metaformer import (
+    SeqConvBN,
+    SpikeDrivenSelfAttention,
+    SpikingConvBlock,
+    SpikingDownsample,
+    SpikingMetaFormer,
+    SpikingTransformerBlock,
+    TokenProjection,
+)
 
 NIR_DT = 1e-4  # seconds per timestep in the exported graph (snnTorch's NIR importer assumes 1e-4)
 
@@ -93,9 +106,11 @@ class NIRExport:
     neurons: list[str] = field(default_factory=list)  # NIR node names of the LIF layers (= module names)
     unsupported: list[Unsupported] = field(default_factory=list)
     dt: float = NIR_DT
+    placeholder_template: bool = False  # the correlation weights are a placeholder, not an encoded template
 
     def summary(self) -> dict[str, Any]:
         return {
+            **({"template": "placeholder"} if self.placeholder_template else {}),
             "nodes": len(self.graph.nodes),
             "edges": len(self.graph.edges),
             "lif_layers": len(self.neurons),
@@ -165,6 +180,7 @@ class _GraphBuilder:
     """Builds a NIR graph; an analog value is the list of node names whose outputs sum into it."""
 
     def __init__(self, dt: float) -> None:
+        self.template: torch.Tensor | None = None  # the deployable student's correlation kernel [1, C, k, k]
         self.nodes: dict[str, Any] = {}
         self.edges: list[tuple[str, str]] = []
         self.neurons: list[str] = []
@@ -197,27 +213,6 @@ class _GraphBuilder:
         h, wd = (int(v) for v in node.output_type["output"][1:])
         return [name], (w.shape[0], h, wd)
 
-    def downsample(self, name: str, m: SpikingDownsample, x: list[str], shape: tuple[int, int, int]) -> tuple[list[str], tuple[int, int, int]]:
-        if m.neuron is not None:
-            x = self.neuron(f"{name}.neuron", m.neuron, x, shape)
-        return self.conv(f"{name}.conv", m.conv, x, shape)
-
-    def conv_block(self, name: str, m: SpikingConvBlock, x: list[str], shape: tuple[int, int, int]) -> list[str]:
-        mix = m.mixer
-        y = self.neuron(f"{name}.mixer.n1", mix.n1, x, shape)
-        y, s = self.conv(f"{name}.mixer.pw1", mix.pw1, y, shape)
-        y = self.neuron(f"{name}.mixer.n2", mix.n2, y, s)
-        y, s = self.conv(f"{name}.mixer.dw", mix.dw, y, s)
-        y = self.neuron(f"{name}.mixer.n3", mix.n3, y, s)
-        y, _ = self.conv(f"{name}.mixer.pw2", mix.pw2, y, s)
-        x = x + y  # membrane shortcut: NIR sums the edges entering a node
-        mlp = m.mlp
-        y = self.neuron(f"{name}.mlp.n1", mlp.n1, x, shape)
-        y, s = self.conv(f"{name}.mlp.c1", mlp.c1, y, shape)
-        y = self.neuron(f"{name}.mlp.n2", mlp.n2, y, s)
-        y, _ = self.conv(f"{name}.mlp.c2", mlp.c2, y, s)
-        return x + y
-
     def finish(self, input_shape: tuple[int, int, int], sources: list[str], output_shape: tuple[int, ...], metadata: dict) -> Any:
         import nir
 
@@ -225,26 +220,6 @@ class _GraphBuilder:
         self.nodes["output"] = nir.Output(output_type=np.array(output_shape))
         self._connect("output", sources)
         return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata)
-
-
-def conv_backbone_graph(
-    backbone: SpikingMetaFormer, input_shape: tuple[int, int, int], prefix: str = "backbone", dt: float = NIR_DT
-) -> tuple[_GraphBuilder, list[str], tuple[int, int, int]]:
-    """NIR nodes of the backbone's conv stages (stem .. down3): builder, output sources, output shape [C, H, W].
-
-    Nodes are named ``<prefix>.<module path>`` (no prefix for ``prefix=''``), i.e. by the model's module names.
-    """
-    g = _GraphBuilder(dt)
-    prefix = f"{prefix}." if prefix else ""
-    x, shape = g.conv(f"{prefix}stem.conv", backbone.stem.conv, ["input"], input_shape)
-    x, shape = g.downsample(f"{prefix}down1", backbone.down1, x, shape)
-    for i, blk in enumerate(backbone.stage1):
-        x = g.conv_block(f"{prefix}stage1.{i}", blk, x, shape)
-    x, shape = g.downsample(f"{prefix}down2", backbone.down2, x, shape)
-    for i, blk in enumerate(backbone.stage2):
-        x = g.conv_block(f"{prefix}stage2.{i}", blk, x, shape)
-    x, shape = g.downsample(f"{prefix}down3", backbone.down3, x, shape)
-    return g, x, shape
 
 
 class _Plain(nn.Module):
@@ -263,67 +238,177 @@ def _correlation_conv(kernel: torch.Tensor) -> _Plain:
     return _Plain(conv)
 
 
+# ----------------------------------------------------------------------------- the layer table
+Shape = tuple[int, int, int]
+Handler = Callable[[_GraphBuilder, str, Any, list[str], Shape], tuple[list[str], Shape]]
+
+
+def _neuron(g: _GraphBuilder, name: str, m: nn.Module, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    return g.neuron(name, m, x, shape), shape  # lif_to_nir refuses I-LIF and other neurons with the reason
+
+
+def _conv_bn(g: _GraphBuilder, name: str, m: SeqConvBN, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    return g.conv(name, m, x, shape)
+
+
+def _plain_conv(g: _GraphBuilder, name: str, m: nn.Conv2d, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    return g.conv(name, _Plain(m), x, shape)
+
+
+def _downsample(g: _GraphBuilder, name: str, m: SpikingDownsample | Down, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    """(LIF ->) conv + BN: both students' downsampling layers (the encoding layer has no neuron)."""
+    if m.neuron is not None:
+        x = g.neuron(f"{name}.neuron", m.neuron, x, shape)
+    return g.conv(f"{name}.conv", m.conv, x, shape)
+
+
+def _metaformer_conv_block(g: _GraphBuilder, name: str, m: SpikingConvBlock, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    """x + SepConv(x), then + ChannelConv(x): membrane shortcuts are edges summed by the consuming node."""
+    mix = m.mixer
+    y = g.neuron(f"{name}.mixer.n1", mix.n1, x, shape)
+    y, s = g.conv(f"{name}.mixer.pw1", mix.pw1, y, shape)
+    y = g.neuron(f"{name}.mixer.n2", mix.n2, y, s)
+    y, s = g.conv(f"{name}.mixer.dw", mix.dw, y, s)
+    y = g.neuron(f"{name}.mixer.n3", mix.n3, y, s)
+    y, _ = g.conv(f"{name}.mixer.pw2", mix.pw2, y, s)
+    x = x + y  # membrane shortcut: NIR sums the edges entering a node
+    mlp = m.mlp
+    y = g.neuron(f"{name}.mlp.n1", mlp.n1, x, shape)
+    y, s = g.conv(f"{name}.mlp.c1", mlp.c1, y, shape)
+    y = g.neuron(f"{name}.mlp.n2", mlp.n2, y, s)
+    y, _ = g.conv(f"{name}.mlp.c2", mlp.c2, y, s)
+    return x + y, shape
+
+
+def _deployable_conv_block(g: _GraphBuilder, name: str, m: ConvBlock, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    """x + conv(LIF(conv(LIF(x))))."""
+    y = g.neuron(f"{name}.n1", m.n1, x, shape)
+    y, s = g.conv(f"{name}.c1", m.c1, y, shape)
+    y = g.neuron(f"{name}.n2", m.n2, y, s)
+    y, _ = g.conv(f"{name}.c2", m.c2, y, s)
+    return x + y, shape
+
+
+def _template_correlation(g: _GraphBuilder, name: str, m: TemplateCorrelation, x: list[str], shape: Shape) -> tuple[list[str], Shape]:
+    """The depthwise template correlation as a grouped conv whose weights are the template kernel."""
+    if g.template is None:
+        raise ExportError(f"layer {name!r}: the template correlation needs a template kernel")
+    return g.conv(name, _correlation_conv(g.template[0].detach()), x, shape)
+
+
+# module type -> how it becomes NIR nodes (looked up along the type's MRO, so a subclass maps like its base)
+NIR_LAYERS: dict[type, Handler] = {
+    sj_neuron.BaseNode: _neuron,
+    SeqConvBN: _conv_bn,
+    SpikingDownsample: _downsample,
+    Down: _downsample,
+    SpikingConvBlock: _metaformer_conv_block,
+    ConvBlock: _deployable_conv_block,
+    TemplateCorrelation: _template_correlation,
+    nn.Conv2d: _plain_conv,
+}
+
+
+def _handler(module: nn.Module) -> Handler | None:
+    return next((NIR_LAYERS[cls] for cls in type(module).__mro__ if cls in NIR_LAYERS), None)
+
+
+def _walk(g: _GraphBuilder, module: nn.Module, prefix: str, x: list[str], shape: Shape,
+          stop: tuple[type, ...] = ()) -> tuple[list[str], Shape, str | None]:
+    """Map ``module``'s children in registration order (their forward order in both students) through
+    :data:`NIR_LAYERS`; containers are entered. Stops at the first child of a ``stop`` type and returns its name
+    (None when every child was mapped). A child of a type with no mapping is an ExportError naming it."""
+    for name, child in module.named_children():
+        full = f"{prefix}{name}"
+        if isinstance(child, nn.ModuleList | nn.Sequential):
+            x, shape, stopped = _walk(g, child, f"{full}.", x, shape, stop)
+            if stopped is not None:
+                return x, shape, stopped
+            continue
+        if stop and isinstance(child, stop):
+            return x, shape, full
+        handler = _handler(child)
+        if handler is None:
+            raise ExportError(
+                f"layer {full!r} ({type(child).__name__}): no NIR mapping for this layer type "
+                "(spiketrack.deploy.nir_export.NIR_LAYERS)"
+            )
+        x, shape = handler(g, full, child, x, shape)
+    return x, shape, None
+
+
+def conv_backbone_graph(
+    backbone: SpikingMetaFormer, input_shape: Shape, prefix: str = "backbone", dt: float = NIR_DT
+) -> tuple[_GraphBuilder, list[str], Shape]:
+    """NIR nodes of the backbone's conv stages (up to the first transformer block): builder, output sources,
+    output shape [C, H, W]. Nodes are named ``<prefix>.<module path>`` (no prefix for ``prefix=''``)."""
+    g = _GraphBuilder(dt)
+    x, shape, _ = _walk(g, backbone, f"{prefix}." if prefix else "", ["input"], input_shape,
+                        stop=(SpikingTransformerBlock, TokenProjection))
+    return g, x, shape
+
+
+def _input_channels(model: nn.Module) -> int:
+    """Input channels of the model's first conv (the encoding layer)."""
+    return int(next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels)
+
+
 def deployable_graph(model: DeployableStudent, input_hw: tuple[int, int], dt: float = NIR_DT,
                      template: torch.Tensor | None = None) -> NIRExport:
     """NIR graph of the deployable student's whole search branch for one template kernel [1, C, k, k].
 
-    Without ``template`` the correlation weights are a uniform placeholder (1/k^2): replace the weight of the
-    ``correlation`` node by ``model.encode_template(crop)[0]`` for each target (the template is encoded once).
+    ``template``: ``model.encode_template(crop)`` of the target (``spiketrack export --template``). Without it the
+    correlation weights are a uniform placeholder (1/k^2), marked as such in the graph metadata and the summary.
     """
     k = model.corr_kernel
+    placeholder = template is None
     if template is None:
         template = torch.full((1, model.dims[3], k, k), 1.0 / k**2)
+    expected = (model.dims[3], k, k)
+    if template.dim() != 4 or tuple(template.shape[1:]) != expected:
+        raise ExportError(f"template kernel: expected shape [1, {model.dims[3]}, {k}, {k}], got {tuple(template.shape)}")
     g = _GraphBuilder(dt)
-    in_shape = (model.stem.conv.conv.in_channels, int(input_hw[0]), int(input_hw[1]))
-    x, shape = g.conv("stem.conv", model.stem.conv, ["input"], in_shape)
-    for i, (down, stage) in enumerate(((model.down1, model.stage1), (model.down2, model.stage2), (model.down3, model.stage3)), 1):
-        x, shape = g.downsample(f"down{i}", down, x, shape)
-        for j, blk in enumerate(stage):
-            name = f"stage{i}.{j}"
-            y = g.neuron(f"{name}.n1", blk.n1, x, shape)
-            y, s = g.conv(f"{name}.c1", blk.c1, y, shape)
-            y = g.neuron(f"{name}.n2", blk.n2, y, s)
-            y, _ = g.conv(f"{name}.c2", blk.c2, y, s)
-            x = x + y
-    x = g.neuron("feat", model.feat, x, shape)
-    x, shape = g.conv("correlation", _correlation_conv(template[0].detach()), x, shape)
-    x, shape = g.conv("corr_scale", model.corr_scale, x, shape)
-    x = g.neuron("n_head1", model.n_head1, x, shape)
-    x, shape = g.conv("head1", model.head1, x, shape)
-    x = g.neuron("n_head2", model.n_head2, x, shape)
-    x, shape = g.conv("head2", _Plain(model.head2), x, shape)
+    g.template = template
+    in_shape = (_input_channels(model), int(input_hw[0]), int(input_hw[1]))
+    x, shape, _ = _walk(g, model, "", ["input"], in_shape)
     meta = {"source": "spiketrack", "dt": dt, "subgraph": "whole search branch (deployable student)",
             "input": "log1p(event counts) per timestep [2, H, W]",
-            "output": "score, size (2), offset (2) currents per timestep; mean over T and decoding on the host"}
+            "output": "score, size (2), offset (2) currents per timestep; mean over T and decoding on the host",
+            "template": "placeholder (uniform 1/k^2 kernel)" if placeholder else "encoded template kernel"}
     host = [
         Unsupported("input", "log1p(event counts)", "analog input normalisation (host preprocessing)"),
         Unsupported("template", "feature firing rates pooled to the kernel",
-                    "once per template on the host; the kernel is the weight of the exported 'correlation' conv"),
+                    "once per template on the host; the kernel is the weight of the exported 'correlation' conv"
+                    + (" (placeholder here: export with a template)" if placeholder else "")),
         Unsupported("output", "mean over T, sigmoid, box decoding", "readout of the output currents (host)"),
     ]
-    return NIRExport(g.finish(in_shape, x, shape, meta), in_shape, shape, g.neurons, host, dt)
+    return NIRExport(g.finish(in_shape, x, shape, meta), in_shape, shape, g.neurons, host, dt, placeholder)
+
+
+_PRODUCT = "product of two dynamic spike tensors; NIR weight layers have static weights"
+# Layer types of the MetaFormer student beyond the exported conv backbone: (name suffix, operation, reason) rows
+UNSUPPORTED: dict[type, list[tuple[str, str, str]]] = {
+    SpikeDrivenSelfAttention: [
+        (".kv_matmul", "K^T V (spike x spike)", _PRODUCT),
+        (".qkv_matmul", "Q (K^T V) (spike x count)", _PRODUCT),
+        ("", "x 0.125, BN after the product", "analog scaling of a product NIR cannot form"),
+    ],
+    MemoryRetrieval: [("", "query x template memory", "product with a data-dependent (template) tensor")],
+    TokenProjection: [("", "token projection", "after the first attention (outside the exported subgraph)")],
+    TemplateCorrelation: [("", "correlation with the template kernel", "weights set per target from the template; "
+                           "outside the exported conv subgraph")],
+    SpikingBranch: [("", "mean over T -> analog 1x1 conv", "time average / analog readout on the host")],
+    SpikingCenterHead: [("", "box decoding (argmax)", "not a neural operation (host)")],
+}
 
 
 def unsupported_layers(model: nn.Module) -> list[Unsupported]:
     """The layers of ``model`` beyond the exported conv backbone that NIR cannot express, with the reason."""
     out: list[Unsupported] = [Unsupported("input", "log1p(event counts)", "analog input normalisation (host preprocessing)")]
-    product = "product of two dynamic spike tensors; NIR weight layers have static weights"
     for name, m in model.named_modules():
-        kind = type(m).__name__
-        if kind == "SpikeDrivenSelfAttention":
-            out += [
-                Unsupported(f"{name}.kv_matmul", "K^T V (spike x spike)", product),
-                Unsupported(f"{name}.qkv_matmul", "Q (K^T V) (spike x count)", product),
-                Unsupported(f"{name}", "x 0.125, BN after the product", "analog scaling of a product NIR cannot form"),
-            ]
-        elif kind == "MemoryRetrieval":
-            out.append(Unsupported(name, "query x template memory", "product with a data-dependent (template) tensor"))
-        elif kind == "SpikingBranch":
-            out.append(Unsupported(name, "mean over T -> analog 1x1 conv", "time average / analog readout on the host"))
-        elif kind in ("SpikingCenterHead", "CorrelationHead"):
-            out.append(Unsupported(name, "box decoding (argmax)", "not a neural operation (host)"))
-        elif kind == "TokenProjection":
-            out.append(Unsupported(name, "token projection", "after the first attention (outside the exported subgraph)"))
+        for cls, rows in UNSUPPORTED.items():
+            if isinstance(m, cls):
+                out += [Unsupported(f"{name}{suffix}", op, reason) for suffix, op, reason in rows]
     return out
 
 
@@ -337,11 +422,12 @@ def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
     """
     if isinstance(model, DeployableStudent):
         return deployable_graph(model, input_hw, dt, template)
-    backbone = getattr(model, "backbone", model)
-    if not isinstance(backbone, SpikingMetaFormer):
-        raise ExportError(f"{type(model).__name__}: NIR export covers the spiking student (Spiking MetaFormer) only")
-    input_shape = (backbone.stem.conv.conv.in_channels, int(input_hw[0]), int(input_hw[1]))
-    prefix = "backbone" if backbone is not model else ""
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingMetaFormer)]
+    if not found:
+        raise ExportError(f"{type(model).__name__}: NIR export covers the spiking students (Spiking MetaFormer, "
+                          "deployable) only")
+    prefix, backbone = found[0]
+    input_shape = (_input_channels(backbone), int(input_hw[0]), int(input_hw[1]))
     g, x, shape = conv_backbone_graph(backbone, input_shape, prefix=prefix, dt=dt)
     meta = {"source": "spiketrack", "dt": dt, "subgraph": "conv backbone (stem .. down3), up to the first attention",
             "input": "log1p(event counts) per timestep [2, H, W]"}
@@ -350,13 +436,25 @@ def export_nir(model: nn.Module, input_hw: tuple[int, int], dt: float = NIR_DT,
 
 
 def write_nir(export: NIRExport, path: str | Path) -> Path:
-    """Write the graph to an HDF5 ``.nir`` file (``nir.write``, atomically); returns the path."""
+    """Write the graph to an HDF5 ``.nir`` file (``nir.write``, atomically); returns the path.
+
+    The HDF5 file is built in memory and written by Python in one go: a full disk then fails in one plain write
+    (an :class:`~spiketrack.errors.OutputError` naming ``path``, the temporary file removed) instead of inside
+    HDF5, whose half-written handles report errors from their destructors or crash (as ``data/h5seq.py`` does).
+    """
     import nir
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        nir.write(str(tmp), export.graph)
+    buffer = io.BytesIO()
+    nir.write(buffer, export.graph)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getbuffer())
+    except OSError as exc:
+        error = output_error(exc, path, "the NIR file")
+        if error is not None:
+            raise error from None
+        raise
     return path
 
 
@@ -368,6 +466,8 @@ def read_nir(path: str | Path) -> Any:
 
 
 __all__ = [
+    "NIR_LAYERS",
+    "UNSUPPORTED",
     "ExportError",
     "NIRExport",
     "NIR_DT",

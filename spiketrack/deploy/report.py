@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from spiketrack.atomic import atomic_write_text
-from spiketrack.deploy.hardware import PROFILES, network_fit
+from spiketrack.deploy.hardware import mappable_hardware, network_fit
 from spiketrack.energy.memory import memory_report
 from spiketrack.energy.operations import OperationReport
 
@@ -90,7 +90,7 @@ def build_deploy_report(model: nn.Module, reports: list[OperationReport], *, tim
         "weight_bits": weight_bits,
         "layers": rows,
         "not_mappable": [r["name"] for r in rows if not r["weights"]],
-        "hardware": {name: network_fit(hw, mappable, weight_bits, timesteps) for name, hw in PROFILES.items()},
+        "hardware": {name: network_fit(hw, mappable, weight_bits, timesteps) for name, hw in mappable_hardware().items()},
         "totals": {
             "neurons": sum(r["neurons"] for r in rows),
             "weights": sum(r["weights"] for r in rows),

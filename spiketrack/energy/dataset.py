@@ -22,6 +22,7 @@ from spiketrack.data.sequence import Sequence
 from spiketrack.energy.checks import check_energy_values
 from spiketrack.energy.meter import EnergyMeter, count_parameters
 from spiketrack.errors import ConfigError, DataFormatError
+from spiketrack.tracking.meter import TUNING_KIND
 from spiketrack.tracking.runner import SequenceResult, TrackerSource, run_sequence
 
 ENERGY_FORMAT = "spiketrack-energy"
@@ -61,6 +62,11 @@ def overall_from_sequences(sequences: dict[str, dict[str, Any]]) -> dict[str, An
         "energy_mj_per_sequence": tot["energy_mj"] / n_seq if n_seq else 0.0,
         "firing_rate": tot["spikes"] / updates if updates else None,
     }
+    # test-time tuning is a one-off cost per sequence: charged once, and also given apart from the tracking cost
+    tuning = sum(float(s.get("kinds", {}).get(TUNING_KIND, {}).get("energy_mj", 0.0)) for s in sequences.values())
+    if tuning:
+        out["energy_mj_tuning_per_sequence"] = tuning / n_seq
+        out["energy_mj_per_frame_without_tuning"] = (tot["energy_mj"] - tuning) / frames if frames else 0.0
     if sequences and all("energy_mj_memory_sequence" in s for s in sequences.values()):  # measured with memory
         mem = sum(float(s["energy_mj_memory_sequence"]) for s in sequences.values())
         out["energy_mj_memory_per_frame"] = mem / frames if frames else 0.0

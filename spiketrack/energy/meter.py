@@ -9,7 +9,7 @@ and keeps frame-level and layer-level breakdowns. It serves two callers:
 - any loop: ``meter.count_template(fn, *inputs)`` / ``meter.count_search(fn, *inputs)`` return the call's output.
 
 Timesteps: a template call (``template_init`` / ``template_update``) runs the template branch's T_t steps
-(``model.input_spec.template_bins``, SpikeTrack's asymmetric timesteps), a search call the search T; each call's
+(``model.input_spec.template_steps``, SpikeTrack's asymmetric timesteps), a search call the search T; each call's
 counter splits time by its own T, so per-layer and per-timestep tables are right for both. ``per_timestep_sop``
 sums each call's steps from step 0 (its length is the larger T).
 
@@ -178,7 +178,7 @@ class EnergyMeter:
         residual/neuron options and memory-aware energy (``cfg.energy``)."""
         spec = model.input_spec
         timesteps = int(spec.timesteps or 1)
-        template_timesteps = int(getattr(spec, "template_bins", 0) or timesteps)
+        template_timesteps = int(getattr(spec, "template_steps", 0) or timesteps)
         return cls(model, timesteps=timesteps, template_timesteps=template_timesteps, profile=cfg.energy.profile,
                    include_residual=cfg.energy.count_residual, include_neuron=cfg.energy.count_neuron,
                    memory=cfg.energy.memory)

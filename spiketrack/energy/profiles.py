@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from spiketrack.config import EnergyConfig
+from spiketrack.energy.hardware import HARDWARE
 from spiketrack.errors import ConfigError
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V.
@@ -64,26 +65,23 @@ PROFILES: dict[str, EnergyProfile] = {
             source=_HOROWITZ,
             note="Arithmetic only; assumes 8-bit accumulation (a 32-bit accumulator costs 0.1 pJ per add).",
         ),
-        EnergyProfile(
-            "truenorth",
-            mac_pj=4.6,  # dense layers are assumed to run on a 45 nm FP32 unit (Horowitz 2014)
-            ac_pj=26.0,  # 26 pJ per synaptic event (Merolla et al., Science 2014)
-            source="P. A. Merolla et al., 'A million spiking-neuron integrated circuit ...', Science 345(6197), 2014; "
-            "MAC: " + _HOROWITZ,
-            note="System-level figure: whole-chip power divided by synaptic events (includes neuron updates, "
-            "routing, leakage). Dense layers (MAC) are not possible on TrueNorth; they are charged at 45 nm FP32.",
-        ),
-        EnergyProfile(
-            "loihi",
-            mac_pj=4.6,  # dense layers are assumed to run on a 45 nm FP32 unit (Horowitz 2014)
-            ac_pj=23.6,  # 23.6 pJ per synaptic spike op (Davies et al., IEEE Micro 2018)
-            source="M. Davies et al., 'Loihi: A neuromorphic manycore processor with on-chip learning', "
-            "IEEE Micro 38(1), 2018 (14 nm, core energy table); MAC: " + _HOROWITZ,
-            note="Per synaptic spike operation of a Loihi core; excludes neuron updates, spike routing and "
-            "off-chip I/O. Dense layers (MAC) are charged at 45 nm FP32.",
-        ),
     )
 }
+# chips with a published energy per synaptic operation: one profile each, named and sourced as in the one hardware
+# table (dense layers, which these chips cannot run, are charged at 45 nm FP32)
+PROFILES.update({
+    hw.name: EnergyProfile(
+        hw.name,
+        mac_pj=4.6,  # dense layers are assumed to run on a 45 nm FP32 unit (Horowitz 2014)
+        ac_pj=hw.sop_energy_pj,
+        source=f"{hw.source}; MAC: {_HOROWITZ}",
+        note=f"{hw.energy_note} Dense layers (MAC) are charged at 45 nm FP32.",
+    )
+    for hw in HARDWARE.values()
+    if hw.sop_energy_pj is not None
+})
+# profile names that were renamed: old name -> new name (a clear error instead of 'unknown')
+RENAMED: dict[str, str] = {"loihi": "loihi2"}
 
 DEFAULT_PROFILE = EnergyConfig.profile  # the config default is the one place that names it
 
@@ -92,6 +90,11 @@ def get_profile(profile: str | EnergyProfile) -> EnergyProfile:
     """Look a profile up by name (or pass an :class:`EnergyProfile` through); unknown names are a ConfigError."""
     if isinstance(profile, EnergyProfile):
         return profile
+    if profile in RENAMED:
+        raise ConfigError(
+            f"energy.profile: {profile!r} is now named {RENAMED[profile]!r} (one name per chip, from "
+            f"spiketrack.energy.hardware.HARDWARE; the same figures)"
+        )
     try:
         return PROFILES[profile]
     except KeyError:

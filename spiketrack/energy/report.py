@@ -118,6 +118,8 @@ def build_report(
             "energy_mj_paper_per_frame": ov.get("energy_mj_paper_per_frame"),
             "energy_mj_per_sequence": ov["energy_mj_per_sequence"],
             "energy_mj_with_memory_per_frame": ov.get("energy_mj_with_memory_per_frame"),
+            "energy_mj_tuning_per_sequence": ov.get("energy_mj_tuning_per_sequence"),
+            "energy_mj_per_frame_without_tuning": ov.get("energy_mj_per_frame_without_tuning"),
             "firing_rate": ov.get("firing_rate"),
             "spiking": spiking,
             "search_layers_per_frame": layers if spiking else [],
@@ -160,9 +162,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                     for m in r.get("template_drop", {})},
                    key=lambda m: ("zeroed", "foreign").index(m) if m in ("zeroed", "foreign") else 2)
     drop_head = "".join(f" SR drop {m} |" for m in drops)
+    tuned = any(r.get("energy_mj_tuning_per_sequence") is not None for r in report["runs"])
+    tuning_head = " mJ/frame without tuning | tuning mJ/sequence |" if tuned else ""
     lines += ["", "| tracker | SR | PR | NPR |" + drop_head + " params (M) | MAC/frame (G) | SOP/frame (G) | mJ/frame "
-              "| mJ/sequence | mJ/frame with memory | firing rate |",
-              "|---|---|---|---|" + "---|" * len(drops) + "---|---|---|---|---|---|---|"]
+              "| mJ/sequence |" + tuning_head + " mJ/frame with memory | firing rate |",
+              "|---|---|---|---|" + "---|" * len(drops) + "---|---|---|---|---|" + "---|" * (2 * tuned) + "---|---|"]
     for r in report["runs"]:
         params = "-" if r["parameters"] is None else f"{r['parameters'] / 1e6:.2f}"
         fr = "-" if r["firing_rate"] is None else f"{r['firing_rate']:.4f}"
@@ -170,16 +174,24 @@ def render_markdown(report: dict[str, Any]) -> str:
         drop_cells = "".join(f" {probe[m]:+.1f} |" if m in probe else " - |" for m in drops)
         mem = r.get("energy_mj_with_memory_per_frame")
         mem = "-" if mem is None else f"{mem:.4f}"
+        tuning_cells = ""
+        if tuned:
+            tuning_cells = "".join(" - |" if r.get(k) is None else f" {r[k]:.4f} |"
+                                   for k in ("energy_mj_per_frame_without_tuning", "energy_mj_tuning_per_sequence"))
         lines.append(
             f"| {r['tracker']} | {r['SR']:.1f} | {r['PR']:.1f} | {r['NPR']:.1f} |{drop_cells} {params} | "
             f"{r['mac_per_frame'] / 1e9:.4f} | {r['sop_per_frame'] / 1e9:.4f} | {r['energy_mj_per_frame']:.4f} | "
-            f"{r['energy_mj_per_sequence']:.4f} | {mem} | {fr} |"
+            f"{r['energy_mj_per_sequence']:.4f} |{tuning_cells} {mem} | {fr} |"
         )
     for name, b in report.get("baselines", {}).items():  # non-learned trackers: accuracy (and probe) only
         probe = b.get("template_drop", {})
         drop_cells = "".join(f" {probe[m]:+.1f} |" if m in probe else " - |" for m in drops)
         lines.append(f"| {name} (no model, not counted) | {b['SR']:.1f} | {b['PR']:.1f} | {b['NPR']:.1f} |"
-                     + drop_cells + " - | - | - | - | - | - | - |")
+                     + drop_cells + " - | - | - | - | - |" + " - |" * (2 * tuned) + " - | - |")
+    if tuned:
+        lines += ["", "Test-time tuning (`tracking.ttt`) is a one-off cost per sequence (its SGD steps, forward and "
+                  "backward, and the template encoded again), charged once: mJ/frame and mJ/sequence include it, "
+                  "'mJ/frame without tuning' is the tracking cost alone and 'tuning mJ/sequence' the tuning alone."]
     if drops:
         lines += ["", "SR drop = SR with the real template - SR with a zeroed / foreign template (percentage points, "
                   "`spiketrack probe template`); near 0: the tracker ignores its template."]

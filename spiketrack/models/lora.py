@@ -2,9 +2,12 @@
 
 ``add_lora(model, names, rank, alpha)`` wraps each named ``nn.Linear`` in a :class:`LoRALinear` (the same base
 layer object, plus A [r, in] and B [out, r]; B starts at zero, so outputs are unchanged until B is trained) and
-``remove_lora(model)`` puts the base layers back, leaving the model exactly as before. The base weights are never
-written. Used by test-time tuning (:mod:`spiketrack.tracking.ttt`); works on the teacher (timm ``Attention.qkv``,
-``.proj``, ``Mlp.fc1``, ``.fc2``) and the student (the ``nn.Linear`` inside each ``SeqLinearBN``).
+``remove_lora(model)`` puts the base layers back, leaving the model exactly as before. After tuning,
+``merge_lora(model)`` folds each adapter into its base weight (W <- W + (alpha/r) B A, Hu et al. 2022, §4.1) and
+removes the wrappers, so later calls cost exactly the untuned model's operations; it returns the original weights,
+which ``restore_weights`` copies back bit for bit. Used by test-time tuning (:mod:`spiketrack.tracking.ttt`); works
+on the teacher (timm ``Attention.qkv``, ``.proj``, ``Mlp.fc1``, ``.fc2``) and the student (the ``nn.Linear``
+inside each ``SeqLinearBN``).
 
 The adapter is two modules (``lora_a``, ``lora_b``) so the energy counter sees them as linear layers: A takes the
 layer's input (spikes in the student: synaptic operations), B takes A's analog output (MACs).
@@ -95,9 +98,41 @@ def remove_lora(model: nn.Module) -> int:
     return len(names)
 
 
+@torch.no_grad()
+def merge_lora(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Fold every adapter into its base layer (W <- W + scaling * B A) and put the base layers back in place of
+    the wrappers; returns a copy of each changed base weight, by layer name, for :func:`restore_weights`."""
+    names = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
+    saved: dict[str, torch.Tensor] = {}
+    for name in names:
+        adapter = model.get_submodule(name)
+        base = adapter.base
+        saved[name] = base.weight.detach().clone()
+        delta = adapter.lora_b.weight @ adapter.lora_a.weight  # [out, r] @ [r, in] -> [out, in]
+        base.weight.add_(delta.to(base.weight.dtype), alpha=adapter.scaling)
+        _set(model, name, base)
+    return saved
+
+
+@torch.no_grad()
+def restore_weights(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    """Copy the weights :func:`merge_lora` returned back into their layers (bit for bit)."""
+    for name, weight in saved.items():
+        model.get_submodule(name).weight.copy_(weight)
+
+
 def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The adapter parameters (A and B of every :class:`LoRALinear`) of ``model``."""
     return [p for m in model.modules() if isinstance(m, LoRALinear) for p in (m.lora_a.weight, m.lora_b.weight)]
 
 
-__all__ = ["DEFAULT_TARGETS", "LoRALinear", "add_lora", "lora_parameters", "remove_lora", "target_names"]
+__all__ = [
+    "DEFAULT_TARGETS",
+    "LoRALinear",
+    "add_lora",
+    "lora_parameters",
+    "merge_lora",
+    "remove_lora",
+    "restore_weights",
+    "target_names",
+]

@@ -47,6 +47,7 @@ from spiketrack.tracking.run_identity import claim_results_dir, released_on_fail
 from spiketrack.tracking.timing import STAGES, StageTimer
 from spiketrack.tracking.tracker import ModelTracker, Tracker
 from spiketrack.tracking.trackers import NonLearnedTracker, non_learned
+from spiketrack.tracking.ttt import check_ttt_config, check_ttt_frames
 from spiketrack.workers import bound_initializer
 
 
@@ -337,6 +338,13 @@ def track_dataset(
     device = resolve_device(device)
     dataset = SequenceDataset(dataset_dir)
     names = dataset.names(split)
+    if cfg.tracking.ttt.enabled and non_learned(tracker) is None:  # refused now, not after some sequences
+        check_ttt_config(cfg.tracking.ttt)
+        lengths = {}
+        for n in names:
+            with dataset.open(n) as seq:
+                lengths[n] = seq.num_frames
+        check_ttt_frames(cfg.tracking.ttt, lengths)
     out = prepare_output_dir(out_dir, "results folder")
     clean_stale_temps(out)  # temporary files of a killed run
     identity = run_identity(cfg, tracker)

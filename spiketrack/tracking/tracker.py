@@ -19,9 +19,9 @@ window, decodes the box at the argmax, maps it back to image coordinates and cli
   kept and the next search crop may grow (``lost_search_growth`` per lost frame, up to ``lost_search_max``).
 
 - Test-time tuning (``tracking.ttt.enabled``, :mod:`spiketrack.tracking.ttt`): the first ``ttt.frames`` adopted
-  boxes are pseudo-labels; after them LoRA adapters are tuned, the first template is encoded again with the tuned
-  model (the memory holds that one slot again) and tracking continues. ``finish()`` (the runner calls it when the
-  sequence ends; ``initialize`` does too) removes the adapters.
+  boxes are pseudo-labels; after them LoRA adapters are tuned and merged into the weights, the first template is
+  encoded again with the tuned model (the memory holds that one slot again) and tracking continues. ``finish()``
+  (the runner calls it when the sequence ends; ``initialize`` does too) restores the original weights.
 
 ``meter`` (optional, :class:`~spiketrack.tracking.meter.TrackerMeter`) receives every model call:
 ``meter.measure(kind)`` is a context manager entered around the call, kind ``template_init`` |
@@ -69,6 +69,10 @@ class ModelTracker:
     ) -> None:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model = model.to(self.device).eval()
+        if cfg.model.kind == "student":  # a forced neuron backend that cannot run here: said now, not at frame 1
+            from spiketrack.models.spiking.neurons import check_backend
+
+            check_backend(cfg.model.neuron, self.device)
         self.spec: InputSpec = self.model.input_spec
         self.supports_template_update = hasattr(self.model, "merge_memories")
         self.encodes_template = bool(getattr(self.model, "encodes_template", True))
@@ -145,7 +149,7 @@ class ModelTracker:
         self.slots, self.memory = [encoded], encoded
 
     def finish(self) -> None:
-        """The sequence has ended: remove test-time adapters (the model is as it was before the sequence)."""
+        """The sequence has ended: undo test-time tuning (the model is as it was before the sequence)."""
         if self.ttt is not None:
             self.ttt.finish()
 

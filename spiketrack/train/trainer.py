@@ -6,9 +6,11 @@ One optimiser step = ``train.accumulate`` micro-batches of ``train.batch_size`` 
 the model runs once on the B*n (template, search) pairs of a micro-batch.
 
 Precision: bf16 autocast on CUDA when ``train.amp`` (float16 with a GradScaler if ``amp_dtype: float16``);
-CPU runs in float32. Multi-process: started by ``torchrun``, each process wraps the model in DDP (NCCL on
-GPU, gloo on CPU) and reads its shard through a DistributedSampler; only rank 0 writes checkpoints,
-TensorBoard logs and progress bars.
+CPU runs in float32; the student's neurons keep a float32 membrane under autocast, and a forced neuron backend
+that cannot run on the device is refused before the first step (``neurons.check_backend``). Multi-process:
+started by ``torchrun``, each process wraps the model in DDP (NCCL on GPU, gloo on CPU) and reads its shard
+through a DistributedSampler; ``train.sync_bn`` makes its BN layers use the global batch's statistics
+(``distributed.convert_sync_batchnorm``); only rank 0 writes checkpoints, TensorBoard logs and progress bars.
 
 Exact resume: a checkpoint stores model, optimiser, scheduler, grad scaler, distillation projections,
 epoch / step position and the Python, numpy and torch RNG states of every process. Samples are drawn
@@ -55,6 +57,7 @@ from spiketrack.train.distributed import (
     all_gather_objects,
     all_reduce_mean,
     cleanup_distributed,
+    convert_sync_batchnorm,
     setup_distributed,
 )
 from spiketrack.train.losses import LossInputs, TrackingLoss
@@ -100,7 +103,8 @@ def run_model(model: nn.Module, batch: dict, n: int, return_features: bool | Col
     """Forward pass of any model on a collated batch, fed the inputs its ``input_spec`` names.
 
     Extra templates (``extra_template_bins`` [B, k-1, T_t, 2, St, St], ``data.num_templates``) are encoded too and
-    merged with the template by ``model.merge_memories`` (slots: extra templates, then the template), as in tracking.
+    merged with the template by ``model.encode_templates`` (in time order: extra templates, then the template), as
+    in tracking: memory slots merged by the gate, or SpikeTrack's stack of template crops.
     """
     spec = model.input_spec  # the layout of the batch and of the model's inputs (spiketrack.data.inputs)
     template, search = spec.pairs(batch, n)
@@ -108,7 +112,7 @@ def run_model(model: nn.Module, batch: dict, n: int, return_features: bool | Col
     if not extra:
         return model(template, search, return_features=return_features)
     module = getattr(model, "module", model)  # DDP: the wrapped model's methods
-    memory = module.merge_memories([module.encode_template(t) for t in [*extra, template]])
+    memory = module.encode_templates([*extra, template])
     return module.track(search, memory, return_features=return_features)
 
 
@@ -215,6 +219,14 @@ class Trainer:
             raise ConfigError("train.batch_size, train.accumulate and train.epochs must be >= 1")
         self.device = info.device
         self.model = model.to(self.device)
+        self.use_amp = bool(tc.amp and self.device.type == "cuda")
+        self.amp_dtype = torch.float16 if tc.amp_dtype == "float16" else torch.bfloat16
+        if cfg.model.kind == "student":  # a forced neuron backend that cannot run here: say so now, not mid-training
+            from spiketrack.models.spiking.neurons import check_backend
+
+            check_backend(cfg.model.neuron, self.device, self.amp_dtype if self.use_amp else None)
+        if tc.sync_bn and info.distributed:
+            self.model = convert_sync_batchnorm(self.model, self.device)
         self.kind = cfg.model.kind
         self.distill: DistillLoss | None = None
         if teacher is not None:
@@ -236,8 +248,6 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * tc.epochs
         extra = [self.distill] if self.distill is not None else []
         self.optimizer, self.scheduler = build_optimizer(self.model, extra, tc, self.steps_per_epoch, self.total_steps)
-        self.use_amp = bool(tc.amp and self.device.type == "cuda")
-        self.amp_dtype = torch.float16 if tc.amp_dtype == "float16" else torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.dataset = PairDataset(
             cfg,

@@ -9,7 +9,7 @@ import torch
 from deploy_helpers import event_input, lif_config
 from torch import nn
 
-from spiketrack.deploy.hardware import PROFILES, layer_fit, network_fit
+from spiketrack.deploy.hardware import HARDWARE, layer_fit, network_fit
 from spiketrack.deploy.quantize import fake_quantize, quantize_weights
 from spiketrack.deploy.report import build_deploy_report
 from spiketrack.energy.counter import count_operations
@@ -23,7 +23,7 @@ def _row(**kw):
 
 
 def test_layer_fit_limits_and_cores() -> None:
-    speck, loihi, spin = PROFILES["speck"], PROFILES["loihi2"], PROFILES["spinnaker2"]
+    speck, loihi, spin = HARDWARE["speck"], HARDWARE["loihi2"], HARDWARE["spinnaker2"]
     assert layer_fit(speck, _row()).fits
     bad = layer_fit(speck, _row(out_hw=[128, 128], kernel=[17, 17], out_channels=2048))
     assert not bad.fits and len(bad.reasons) == 3

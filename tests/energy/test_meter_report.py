@@ -210,3 +210,30 @@ def test_report_baseline_row(workspace):
     assert f"| density (no model, not counted) | {base['SR']:.1f} |" in (out / "report.md").read_text()
     assert main(["report", "--dataset", str(data), "--run", f"student={results}:{energy_json}",
                  "--baseline", "density", "--out", str(out)]) == 2
+
+
+def test_test_time_tuning_is_charged_once_and_shown_apart():
+    """Hand-made sequence summaries: 3 mJ of tuning in one of two 10-frame sequences (7 mJ in all)."""
+    from spiketrack.energy.dataset import overall_from_sequences
+    from spiketrack.energy.report import render_markdown
+
+    def seq(total_mj, tuning_mj=None):
+        kinds = {"template_init": {"calls": 1, "energy_mj": 0.5}, "search": {"calls": 9, "energy_mj": 1.0}}
+        if tuning_mj is not None:
+            kinds["test_time_tuning"] = {"calls": 3, "energy_mj": tuning_mj}
+        return {"frames": 10, "total": {"energy_mj": total_mj, "mac": 0, "sop": 0}, "kinds": kinds}
+
+    ov = overall_from_sequences({"a": seq(5.0, 3.0), "b": seq(2.0)})
+    assert ov["energy_mj_per_frame"] == pytest.approx(0.35)  # everything, the tuning charged once
+    assert ov["energy_mj_tuning_per_sequence"] == pytest.approx(1.5)
+    assert ov["energy_mj_per_frame_without_tuning"] == pytest.approx(0.2)
+    assert "energy_mj_tuning_per_sequence" not in overall_from_sequences({"b": seq(2.0)})
+    row = {"tracker": "s", "SR": 1.0, "PR": 2.0, "NPR": 3.0, "parameters": None, "mac_per_frame": 0.0,
+           "sop_per_frame": 0.0, "energy_mj_per_frame": 0.35, "energy_mj_per_sequence": 3.5, "firing_rate": None,
+           "energy_mj_tuning_per_sequence": 1.5, "energy_mj_per_frame_without_tuning": 0.2,
+           "search_layers_per_frame": []}
+    md = render_markdown({"dataset": "d", "split": "test", "protocol": "eventvot", "profiles": [], "runs": [row],
+                          "published_reference": [], "notes": []})
+    assert "| mJ/frame | mJ/sequence | mJ/frame without tuning | tuning mJ/sequence |" in md
+    assert "| 0.3500 | 3.5000 | 0.2000 | 1.5000 | - | - |" in md
+    assert "charged once" in md

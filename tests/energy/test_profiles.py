@@ -19,7 +19,7 @@ def test_horowitz_45nm_figures():
 
 def test_neuromorphic_figures_and_sources():
     assert get_profile("truenorth").ac_pj == 26.0
-    assert get_profile("loihi").ac_pj == 23.6
+    assert get_profile("loihi2").ac_pj == 23.6
     for p in PROFILES.values():
         assert p.source and p.note
     assert "System-level" in get_profile("truenorth").note

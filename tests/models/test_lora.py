@@ -67,3 +67,33 @@ def test_zero_B_keeps_outputs_and_removal_restores_the_model(kind: str) -> None:
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     with torch.no_grad():
         torch.testing.assert_close(model(template, search)["score_map"], ref["score_map"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["student", "teacher"])
+def test_merged_adapters_give_the_adapted_outputs_and_restore_bit_exactly(kind: str) -> None:
+    from spiketrack.models.lora import merge_lora, restore_weights
+
+    model = model_of(kind)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    template, search = inputs(model)
+    adapters = add_lora(model, target_names(model), rank=4, alpha=8)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for a in adapters:
+            a.lora_b.weight.normal_(std=0.05)
+        adapted = model(template, search)
+    saved = merge_lora(model)
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+    assert set(saved) == set(target_names(model)) and model.state_dict().keys() == before.keys()
+    # W' = W + (alpha/r) B A, on one layer by hand
+    name = target_names(model)[0]
+    a = adapters[0]
+    torch.testing.assert_close(model.get_submodule(name).weight,
+                               before[f"{name}.weight"] + 2.0 * a.lora_b.weight @ a.lora_a.weight)
+    with torch.no_grad():
+        merged = model(template, search)
+    torch.testing.assert_close(merged["score_map"], adapted["score_map"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(merged["pred_boxes"], adapted["pred_boxes"], rtol=1e-4, atol=1e-5)
+    restore_weights(model, saved)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in before)

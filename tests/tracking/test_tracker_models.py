@@ -55,6 +55,24 @@ def test_real_student_with_template_update_and_clipping():
     assert np.all(b[:, 1] >= 0) and np.all(b[:, 1] + b[:, 3] <= seq.height + 1e-6)
 
 
+def test_stacked_template_student_updates_its_stack_while_tracking():
+    """model.template_steps: templates: the first template fills the stack, each update joins it (SpikeTrack)."""
+    from spiketrack.config import load_config
+
+    torch.manual_seed(0)
+    cfg = load_config(None, ["model.kind=student", "model.variant=quickstart", "data.template_size=64",
+                             "data.search_size=128", "model.timesteps=1", "model.template_timesteps=3",
+                             "model.template_steps=templates", "tracking.template_update=true",
+                             "tracking.update_interval=2", "tracking.update_threshold=0.0", "tracking.max_templates=3"])
+    seq = moving_box_sequence(frames=7)
+    tracker = ModelTracker(build_model(cfg), cfg)
+    track_sequence(seq, tracker)
+    stack = tracker.memory.inputs
+    assert len(tracker.slots) == 3 and stack.shape[0] == 3 and tracker.memory.slots[0].shape[0] == 3
+    assert torch.equal(stack[0], tracker.slots[0].inputs[0])  # the first template stays at step 0
+    assert torch.equal(stack[1], tracker.slots[1].inputs[0]) and torch.equal(stack[2], tracker.slots[2].inputs[0])
+
+
 def test_energy_files_count_every_call(tmp_path):
     torch.manual_seed(0)
     cfg = small_config("student")

@@ -50,12 +50,13 @@ def test_off_by_default() -> None:
 
 
 @pytest.mark.parametrize("kind", ["student", "teacher"])
-def test_tuning_changes_only_adapters_and_the_next_sequence_starts_from_the_trained_weights(kind: str) -> None:
+def test_tuning_merges_the_adapters_and_the_next_sequence_starts_from_the_trained_weights(kind: str) -> None:
     cfg = small_config(kind, **TTT)
     seq = moving_box_sequence(frames=5)
     model = _calibrated(cfg, seq)
     before = _state(model)
     tracker = ModelTracker(model, cfg)
+    targets = set(tracker.ttt.targets)
     tracker.initialize(_frame(seq, 0), seq.boxes[0])
     tracker.track(_frame(seq, 1))
     assert not tracker.ttt.tuned and not any(isinstance(m, LoRALinear) for m in model.modules())
@@ -64,11 +65,13 @@ def test_tuning_changes_only_adapters_and_the_next_sequence_starts_from_the_trai
         untuned = model.track(search, tracker.memory)["score_map"]
     tracker.track(_frame(seq, 2))  # the second pseudo-label: tuning runs now
     assert tracker.ttt.tuned and len(tracker.ttt.losses) == 2
-    adapters = [m for m in model.modules() if isinstance(m, LoRALinear)]
-    assert adapters and any(a.lora_b.weight.abs().sum() > 0 for a in adapters)  # B left zero by SGD
-    base = {k.replace(".base.", "."): v for k, v in model.state_dict().items() if ".lora_" not in k}
-    assert base.keys() == before.keys() and all(torch.equal(base[k], before[k]) for k in before)
-    assert not any(p.requires_grad for a in adapters for p in (a.lora_a.weight, a.lora_b.weight))  # tuned once
+    # the adapters are merged: no wrapper is left, only the adapted linears' weights changed
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+    now = model.state_dict()
+    assert now.keys() == before.keys()
+    changed = {k for k in before if not torch.equal(now[k], before[k])}
+    assert changed and changed <= {f"{t}.weight" for t in targets}
+    assert all(p.requires_grad for p in model.parameters())  # nothing left frozen by the tuning
     with torch.no_grad():
         tuned = model.track(search, tracker.memory)["score_map"]  # the memory was encoded again after tuning
     assert not torch.allclose(tuned, untuned)
@@ -101,25 +104,71 @@ def test_runner_removes_adapters_and_energy_lists_the_tuning_apart() -> None:
         assert r.backward_mac == BACKWARD_DENSE_FACTOR * sum(lay.dense_mac for lay in r.report.layers)
     encode = [r for r in meter.records if r.kind == "test_time_tuning" and not r.backward_mac]
     assert len(encode) == 1
-    # the re-encoded template costs the first encoding's MACs plus those of the adapters' B (dense: A's output)
-    lora_b = sum(lay.mac for lay in encode[0].report.layers if ".lora_b" in lay.name)
-    assert lora_b > 0 and encode[0].report.total_mac == summary["kinds"]["template_init"]["mac"] + lora_b
+    # the template re-encoded after tuning runs the merged weights: the first encoding's dense MACs, no adapter
+    assert encode[0].report.total_mac == summary["kinds"]["template_init"]["mac"]
+    assert not any(".lora_" in lay.name for lay in encode[0].report.layers)
     total = summary["total"]
     assert total["energy_mj"] == pytest.approx(sum(k["energy_mj"] for k in summary["kinds"].values()))
-    # searches after tuning run through the adapters: their linears are counted too
+    # searches after tuning run the same layers as before it: the adapters cost nothing per frame once merged
+    early = [r for r in meter.records if r.kind == "search" and r.frame == 1]
     later = [r for r in meter.records if r.kind == "search" and r.frame > 2]
-    names = {lay.name for r in later for lay in r.report.layers}
-    assert later, [(r.kind, r.frame) for r in meter.records]
-    assert any(".lora_a" in n for n in names)
+    assert early and later, [(r.kind, r.frame) for r in meter.records]
+    for r in later:
+        assert [lay.name for lay in r.report.layers] == [lay.name for lay in early[0].report.layers]
+        assert r.report.total_mac == early[0].report.total_mac
     plain = EnergyMeter.from_config(model, small_config("student"))
     with torch.no_grad(), plain.measure("search"):
         pass
     assert "test_time_tuning" not in plain.summary()["kinds"]
 
 
-def test_bad_settings_are_config_errors() -> None:
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("drop_events", 1.0, "tracking.ttt.drop_events"), ("lr", -0.01, "tracking.ttt.lr': expected a learning rate"),
+    ("lr", 0.0, "tracking.ttt.lr"), ("frames", 0, "tracking.ttt.frames"), ("rank", 0, "tracking.ttt.rank"),
+    ("momentum", 1.5, "tracking.ttt.momentum"), ("targets", "[qkv, conv9]", "tracking.ttt.targets"),
+    ("targets", "[]", "tracking.ttt.targets"),
+])
+def test_bad_settings_are_config_errors(key: str, value: object, expected: str) -> None:
     from spiketrack.errors import ConfigError
 
-    cfg = small_config("student", **{**TTT, "ttt.drop_events": 1.0})
-    with pytest.raises(ConfigError, match="tracking.ttt"):
+    cfg = small_config("student", **{**TTT, f"ttt.{key}": value})
+    with pytest.raises(ConfigError, match=expected):
         ModelTracker(build_model(cfg), cfg)
+
+
+def test_the_conv_only_deployable_student_is_refused_when_the_tracker_is_built() -> None:
+    from spiketrack.config import load_config
+    from spiketrack.errors import ConfigError
+
+    cfg = load_config("configs/quickstart_student_deployable.yaml", ["tracking.ttt.enabled=true"])
+    with pytest.raises(ConfigError, match=r"tracking.ttt': the model \(DeployableStudent\) has no attention"):
+        ModelTracker(build_model(cfg), cfg)
+
+
+def test_track_refuses_bad_ttt_settings_before_tracking(tmp_path, capsys) -> None:
+    """One line, exit code 2, no result file: a negative learning rate, a sequence shorter than the pseudo-labels,
+    a model with nothing to adapt (each formerly a traceback or a silent no-op, issue 30)."""
+    from tracking_helpers import write_dataset
+
+    from spiketrack.cli import main
+    from spiketrack.config import dump_config, load_config, to_dict
+    from spiketrack.models.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    data = write_dataset(tmp_path / "data", [moving_box_sequence("a", frames=6), moving_box_sequence("b", frames=3)])
+    cases = [
+        ("configs/quickstart_student.yaml", ["tracking.ttt.lr=-0.1"], "tracking.ttt.lr"),
+        ("configs/quickstart_student.yaml", ["tracking.ttt.frames=4"], "sequence 'b' has only 2 tracked frames"),
+        ("configs/quickstart_student.yaml", ["tracking.ttt.targets=[attn]"], "tracking.ttt.targets"),
+        ("configs/quickstart_student_deployable.yaml", ["tracking.ttt.frames=2"], "has no attention or MLP linear"),
+    ]
+    for i, (config, sets, expected) in enumerate(cases):
+        cfg = load_config(config, ["tracking.ttt.enabled=true", *sets])
+        dump_config(cfg, tmp_path / f"c{i}.yaml")
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": to_dict(cfg),
+                    "model": build_model(cfg).state_dict()}, tmp_path / f"k{i}.pt")
+        out = tmp_path / f"res{i}"
+        rc = main(["track", "--config", str(tmp_path / f"c{i}.yaml"), "--checkpoint", str(tmp_path / f"k{i}.pt"),
+                   "--dataset", str(data), "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2 and expected in err and err.count("\n") == 1, (config, sets, err)
+        assert not out.exists() or not list(out.glob("*.txt"))

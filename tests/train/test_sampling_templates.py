@@ -72,3 +72,19 @@ def test_the_gate_learns_only_with_two_templates(square_dataset: Path) -> None:
     assert all(g is None or not g.any() for g in one)  # one slot: softmax weight 1, the gate gets nothing
     two = _gate_grads(square_dataset, 2)
     assert all(g is not None and g.abs().sum() > 0 for g in two)
+
+
+def test_stacked_templates_sample_one_bin_per_crop_and_train(square_dataset: Path, tmp_path: Path) -> None:
+    """model.template_steps: templates (SpikeTrack): each template crop is one bin, the extra templates and the
+    template are stacked as the template steps, and a training run goes through."""
+    from spiketrack.train.trainer import train
+
+    cfg = tiny_config(square_dataset, **{"model.timesteps": 1, "model.template_timesteps": 3,
+                                         "model.template_steps": "templates", "data.num_templates": 3,
+                                         "train.steps_per_epoch": 2})
+    model = build_model(cfg)
+    sample = PairDataset(cfg, inputs=[model.input_spec])[2]
+    assert sample["template_bins"].shape == (1, 2, 32, 32)
+    assert sample["extra_template_bins"].shape == (2, 1, 2, 32, 32)
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.step == 2

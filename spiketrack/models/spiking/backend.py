@@ -55,6 +55,14 @@ def resolve_backend(backend: str) -> str:
     return name
 
 
+def note_once(key: str, message: str, warn: bool = True) -> None:
+    """Log ``message`` once per process (``key`` decides what counts as the same message)."""
+    if key in _noted:
+        return
+    _noted.add(key)
+    (log.warning if warn else log.info)("%s", message)
+
+
 def select_backend(backend: str) -> str:
     """Request ``backend`` for every neuron op of this process; returns the implementation requested.
 
@@ -80,4 +88,4 @@ def select_backend(backend: str) -> str:
     return name
 
 
-__all__ = ["BACKENDS", "SJ_OPS", "env_variable", "resolve_backend", "select_backend"]
+__all__ = ["BACKENDS", "SJ_OPS", "env_variable", "note_once", "resolve_backend", "select_backend"]

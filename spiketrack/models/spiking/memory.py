@@ -8,6 +8,13 @@ queries it: R = Q M (spike query x count memory), refines the query once or more
 Several templates (the initial one plus updates) are memory slots: each slot is queried with the same Q
 and the retrieved cues are mixed by a learned, content-dependent gate (softmax over slots).
 The search branch never writes to the memory; the template never sees the search crop.
+
+Stacked templates (SpikeTrack, Zhang et al., arXiv:2602.23963; facts from its public code): the template branch
+runs T_t steps, one per stacked template crop, and the search branch one step. The memory then keeps one
+K^T V per template step, the one-step query retrieves from each of them (T_t retrieved steps), and
+:class:`StepGate` fuses those steps into one (a softmax over the steps per channel, scored from the channel's
+spatial map, as SpikeTrack's channel-wise gate); :class:`StepPositions` are the learned position embeddings
+that tell the template steps (and the search) apart.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class TemplateMemory:
     num_tokens: int
     kernel: torch.Tensor | None = None  # [B, C, k, k] template correlation kernel (students with ``xcorr``)
     shallow_kernel: torch.Tensor | None = None  # [B, C1, k1, k1] shallow-level kernel (``xcorr_shallow``)
+    inputs: torch.Tensor | None = None  # stacked templates: the template crops [T_t, B, 2, H, W] it was encoded from
 
     @property
     def num_slots(self) -> int:
@@ -49,7 +57,7 @@ class TemplateMemory:
             return None if x is None else fn(x)
 
         return TemplateMemory([fn(s) for s in self.slots], [fn(w) for w in self.weights], self.num_tokens,
-                              opt(self.kernel), opt(self.shallow_kernel))
+                              opt(self.kernel), opt(self.shallow_kernel), opt(self.inputs))
 
     def detach(self) -> "TemplateMemory":
         return self._map(lambda x: x.detach())
@@ -58,10 +66,64 @@ class TemplateMemory:
         return self._map(lambda x: x.to(device))
 
 
+class StepPositions(nn.Module):
+    """Learned position embeddings per template step and for the search (zero at start, as SpikeTrack's).
+
+    template tokens [T_t, B, Nt, C] + ``template[t]`` for step t; search tokens [T, B, Ns, C] + ``search``.
+    """
+
+    def __init__(self, steps: int, template_tokens: int, search_tokens: int, dim: int) -> None:
+        super().__init__()
+        self.template = nn.Parameter(torch.zeros(steps, template_tokens, dim))
+        self.search = nn.Parameter(torch.zeros(search_tokens, dim))
+
+    def forward(self, tokens: torch.Tensor, template: bool) -> torch.Tensor:
+        """tokens [T, B, N, C] -> the same with the embeddings added (template: T must be the stacked steps)."""
+        if template:
+            if tokens.shape[0] != self.template.shape[0] or tokens.shape[2] != self.template.shape[1]:
+                raise ValueError(f"template tokens {tuple(tokens.shape)}: expected {self.template.shape[0]} steps of "
+                                 f"{self.template.shape[1]} tokens (model.template_timesteps, data.template_size)")
+            return tokens + self.template[:, None]
+        if tokens.shape[2] != self.search.shape[0]:
+            raise ValueError(f"search tokens {tuple(tokens.shape)}: expected {self.search.shape[0]} tokens "
+                             "(data.search_size)")
+        return tokens + self.search
+
+
+class StepGate(nn.Module):
+    """Fuses T retrieved steps into one: per (sample, channel), a score per step from that channel's spatial map
+    (tokens -> tokens/2 -> neuron -> 1, the neuron running over the steps), softmax over the steps, weighted sum.
+
+    x [T, B, N, C] -> [1, B, N, C] (analog; a neuron follows in :class:`MemoryRetrieval`). SpikeTrack's channel-wise
+    gate (``GateModule(mode='channel')``), as a pair of linears over the token axis.
+    """
+
+    def __init__(self, tokens: int, neuron: NeuronFactory) -> None:
+        super().__init__()
+        hidden = max(tokens // 2, 1)
+        self.fc1 = nn.Linear(tokens, hidden)
+        self.neuron = neuron()
+        self.fc2 = nn.Linear(hidden, 1)
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, B, N, C] -> gate weights [T, B, 1, C] (softmax over T)."""
+        t, b, n, c = x.shape
+        maps = x.transpose(2, 3).reshape(t, b * c, n)  # each channel's spatial map, per step
+        scores = self.fc2(self.neuron(self.fc1(maps))).view(t, b, 1, c)
+        return scores.softmax(dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, B, N, C] -> the steps' gated sum [1, B, N, C]."""
+        return (x * self.weights(x)).sum(dim=0, keepdim=True)
+
+
 class MemoryRetrieval(nn.Module):
     """Builds a template memory and retrieves from it for the search tokens at one point of the backbone."""
 
-    def __init__(self, dim: int, heads: int, neuron: NeuronFactory, refine_steps: int = 1) -> None:
+    def __init__(self, dim: int, heads: int, neuron: NeuronFactory, refine_steps: int = 1,
+                 search_tokens: int | None = None) -> None:
+        """``search_tokens``: stacked templates (one search step retrieves T_t steps, fused by a :class:`StepGate`
+        over that many tokens); None: the memory has one step per search step (or one, broadcast)."""
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
@@ -84,6 +146,9 @@ class MemoryRetrieval(nn.Module):
         self.out = SeqLinearBN(dim, dim)
         # gate over memory slots: per-head score from the slot's mean memory row
         self.gate = nn.Linear(self.head_dim, 1)
+        # stacked templates: gate over the retrieved template steps, then a neuron (SpikeTrack's gate + gate_spike)
+        self.step_gate = StepGate(search_tokens, neuron) if search_tokens else None
+        self.n_step = neuron() if search_tokens else None
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         t, b, n, c = x.shape
@@ -118,7 +183,12 @@ class MemoryRetrieval(nn.Module):
         for step, refine in enumerate(self.refine, start=1):
             q_in = q_in + refine(r)  # recurrent refinement of the query from the retrieved content
             r = self._retrieve(step, self._split(self.nq[step](q_in)), memory, index)
+        if r.shape[0] != search.shape[0]:  # stacked templates: T_t retrieved steps for one search step
+            if self.step_gate is None or self.n_step is None:
+                raise ValueError(f"memory of {r.shape[0]} steps for a search of {search.shape[0]}: this retrieval "
+                                 "has no gate over template steps (model.template_steps: templates)")
+            r = self.n_step(self.step_gate(r))
         return search + self.out(r)
 
 
-__all__ = ["MemoryRetrieval", "TemplateMemory"]
+__all__ = ["MemoryRetrieval", "StepGate", "StepPositions", "TemplateMemory"]

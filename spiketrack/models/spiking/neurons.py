@@ -21,6 +21,14 @@ Backends: ``cfg.backend`` is a process-wide choice of spikingjelly's CUDA implem
 environment variables before spikingjelly is imported (:mod:`spiketrack.models.spiking.backend`); on CPU every
 backend runs spikingjelly's Torch path. The fused kernels only accept spikingjelly's built-in surrogates
 (Sigmoid, ATan, ...); other surrogates fall back to the Torch reference inside spikingjelly.
+:func:`check_backend` (called once when training starts) runs one neuron of the configured kind on the device,
+so a forced backend that cannot run there is a one-line ConfigError at start-up, never a failure mid-training.
+
+Precision: the membrane is float32 whatever autocast does to the layers around it. spikingjelly's fused LIF /
+I-LIF kernels take bf16 or fp16 input but need a float32 membrane (else they fall back to the Torch path, or
+refuse when a backend is forced), and a bf16 membrane would also lose the small leak steps of a long
+integration. Each neuron casts its input up to float32, runs, and casts its spikes back to the input dtype
+(exact: spike values {0, 1/D, ..., 1} with D <= 64 are representable in bf16 and fp16).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from torch import nn
 
 from spiketrack.config import NeuronConfig
 from spiketrack.errors import ConfigError
-from spiketrack.models.spiking.backend import SJ_OPS, resolve_backend, select_backend
+from spiketrack.models.spiking.backend import SJ_OPS, note_once, resolve_backend, select_backend
 
 # spikingjelly surrogate classes selectable by name (lower case) in NeuronConfig.surrogate.
 SURROGATES: dict[str, type] = {
@@ -100,6 +108,10 @@ class LIF(sj_neuron.LIFNode):
             step_mode="m",
         )
 
+    def multi_step_forward(self, x_seq: torch.Tensor, *args: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        """x_seq: [T, B, ...] (any float dtype) -> spikes in x_seq's dtype; the membrane stays float32."""
+        return super().multi_step_forward(x_seq.float(), *args, **kwargs).to(x_seq.dtype)
+
 
 class IntegerLIF(sj_neuron.ILIFNode):
     """Integer-valued multi-step I-LIF neuron normalised to {0, 1/D, ..., 1}.
@@ -130,8 +142,9 @@ class IntegerLIF(sj_neuron.ILIFNode):
         self.levels = int(levels)
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args: torch.Tensor, **kwargs: object) -> torch.Tensor:
-        """x_seq: [T, B, ...] membrane input -> [T, B, ...] normalised spike counts."""
-        return super().multi_step_forward(x_seq, *args, **kwargs) / self.levels
+        """x_seq: [T, B, ...] membrane input (any float dtype) -> [T, B, ...] normalised spike counts in x_seq's
+        dtype; the membrane stays float32."""
+        return (super().multi_step_forward(x_seq.float(), *args, **kwargs) / self.levels).to(x_seq.dtype)
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,43 @@ def implementation(cfg: NeuronConfig, device: torch.device) -> str:
     return str(sj_functional.neuron_implementation(_kind(cfg).op, device)["implementation"])
 
 
+def check_backend(cfg: NeuronConfig, device: torch.device | str, amp_dtype: torch.dtype | None = None) -> str:
+    """Say once, at start-up, what runs the neurons on ``device``; a forced backend that cannot run is an error.
+
+    On CPU every backend runs spikingjelly's Torch path: a forced ``triton``/``cuda`` backend is noted once
+    (warning) and the Torch path runs. On CUDA one neuron of the configured kind runs a forward and backward
+    pass (under ``amp_dtype`` autocast when given, as training does), so spikingjelly's refusal of a forced
+    implementation (no Triton, a surrogate without a fused kernel, ...) surfaces here as a ConfigError naming
+    the key, not mid-training. Returns the implementation spikingjelly binds ('triton', 'torch-reference', ...).
+    """
+    device = torch.device(device)
+    name = resolve_backend(cfg.backend)
+    if device.type != "cuda":
+        if name not in ("auto", "torch"):
+            note_once(
+                f"cpu:{cfg.backend}",
+                f"model.neuron.backend {cfg.backend!r} selects a CUDA implementation; on {device.type} every neuron "
+                "runs spikingjelly's Torch path",
+            )
+        return implementation(cfg, device)
+    neuron = make_neuron(cfg).to(device)
+    x = torch.rand(2, 1, 8, device=device, requires_grad=True)
+    try:
+        with torch.autocast("cuda", dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            neuron(x * 2.0).sum().backward()
+        impl = implementation(cfg, device)
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"key 'model.neuron.backend': {cfg.backend!r} cannot run the {cfg.kind} neurons on {device} "
+            f"({' '.join(str(exc).split())}); use 'auto' (spikingjelly's own choice)"
+        ) from None
+    finally:
+        reset_neurons(neuron)
+    note_once(f"{device}:{cfg.backend}:{cfg.kind}", f"neurons ({cfg.kind}) run spikingjelly's {impl!r} on {device}",
+              warn=False)
+    return impl
+
+
 def reset_neurons(module: nn.Module) -> None:
     """Reset the membrane state of every spikingjelly neuron below ``module``."""
     sj_functional.reset_net(module)
@@ -206,6 +256,7 @@ __all__ = [
     "NeuronKind",
     "SURROGATES",
     "SpikingNeuron",
+    "check_backend",
     "implementation",
     "make_neuron",
     "neuron_factory",

@@ -9,10 +9,19 @@ independent; ``reset_state`` does the same explicitly.
 
 Asymmetric timesteps (SpikeTrack's "asymmetric timestep expansion", Zhang et al., arXiv:2602.23963): the
 template branch may run T_t = ``template_timesteps`` steps (once per sequence) and the search branch T_s =
-``timesteps`` (every frame). A memory of T_t steps is then reduced to one step by its mean over the template
-timesteps (``[T_t, ...] -> [1, ...]``), which every search step queries (broadcast over T_s). The mean keeps a
-per-step scale (a search step sees the memory of an average template step), so a model trained with T_t = T_s
-keeps its retrieval range. With T_t = T_s the memory keeps its T steps and step t queries step t, as before.
+``timesteps`` (every frame). Two ways (``template_steps``, config ``model.template_steps``):
+
+- ``bins`` (default): the T_t steps are T_t bins of one template window. A memory of T_t steps is reduced to one
+  step by its mean over the template timesteps (``[T_t, ...] -> [1, ...]``), which every search step queries
+  (broadcast over T_s). The mean keeps a per-step scale (a search step sees the memory of an average template
+  step), so a model trained with T_t = T_s keeps its retrieval range. With T_t = T_s the memory keeps its T steps
+  and step t queries step t, as before.
+- ``templates``: as SpikeTrack's code does it. The T_t steps are T_t stacked template crops (one bin each: the
+  first template and later ones, :func:`stack_templates`), the search runs T = 1. Learned position embeddings per
+  template step (and one for the search) are added before every transformer block and every retrieval
+  (:class:`StepPositions`); the memory keeps one K^T V per template step, the one-step search query retrieves from
+  each, and a gate fuses the T_t retrieved steps into one (:class:`StepGate`). A single template crop (tracking's
+  first frame) is repeated to fill the T_t steps, as SpikeTrack's tracker starts.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from spiketrack.models.correlation import (
 )
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
-from spiketrack.models.spiking.memory import MemoryRetrieval, TemplateMemory
+from spiketrack.models.spiking.memory import MemoryRetrieval, StepPositions, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
 from spiketrack.models.spiking.neurons import NeuronFactory, neuron_factory, reset_neurons
 
@@ -64,6 +73,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # every layer NIR-expressible: conv stages, binary LIF, depthwise template correlation (models/spiking/deployable.py)
     "deployable": dict(arch="deployable", dims=[16, 32, 48, 64], depths=[1, 1, 1], corr_kernel=3, head_channels=32),
 }
+
+TEMPLATE_STEPS = ("bins", "templates")  # model.template_steps: what the template branch's T_t steps are (module docstring)
+
+
+def stack_templates(crops: list[torch.Tensor], steps: int) -> torch.Tensor:
+    """SpikeTrack's template stack from template crops in time order, each [1, B, 2, H, W] -> [steps, B, 2, H, W].
+
+    The first crop fills every step; each later crop drops the oldest added one (never the first, which stays at
+    step 0) and joins at the end: crops a, b, c, d with 3 steps give [a, a, a] -> [a, a, b] -> [a, b, c] -> [a, c, d].
+    """
+    stack = [crops[0]] * steps
+    if steps > 1:
+        for crop in crops[1:]:
+            stack.pop(1)
+            stack.append(crop)
+    return torch.cat(stack, dim=0)
 
 
 def _normalise_events(x: torch.Tensor) -> torch.Tensor:
@@ -98,7 +123,10 @@ class SpikingStudent(nn.Module):
         xcorr_kernel_norm: bool = False,
         xcorr_shallow: bool = False,
         xcorr_shallow_kernel: int = 3,
+        template_steps: str = "bins",
+        tokens: tuple[int, int] | None = None,
     ) -> None:
+        """``template_steps`` 'templates' (stacked templates) needs ``tokens`` = (template, search) token counts."""
         super().__init__()
         self.backbone = SpikingMetaFormer(
             dims, conv_depths, depths, heads, mlp_ratio, conv_ratio, neuron,
@@ -111,8 +139,14 @@ class SpikingStudent(nn.Module):
                 f"key 'model.overrides.memory_points': expected block indices in [0, {nblocks - 1}], got {memory_points}"
             )
         self.memory_points = points
+        if template_steps not in TEMPLATE_STEPS:
+            raise ConfigError(f"key 'model.template_steps': expected one of {list(TEMPLATE_STEPS)}, got {template_steps!r}")
+        self.stacked = template_steps == "templates"
+        if self.stacked and tokens is None:
+            raise ValueError("stacked templates need the (template, search) token counts")
+        search_tokens = tokens[1] if self.stacked and tokens is not None else None
         self.memory = nn.ModuleList(
-            MemoryRetrieval(self.backbone.block_dims[i], heads, neuron, refine_steps) for i in points
+            MemoryRetrieval(self.backbone.block_dims[i], heads, neuron, refine_steps, search_tokens) for i in points
         )
         c = self.backbone.out_dim
         self.correlation = TemplateCorrelation(c, xcorr_kernel) if xcorr else None
@@ -131,8 +165,17 @@ class SpikingStudent(nn.Module):
             self.shallow_norm = nn.BatchNorm2d(shallow_channels)
         self.head = SpikingCenterHead(c + shallow_channels, head_channels, neuron)
         self.timesteps = timesteps
-        self.input_spec = InputSpec.event_bins(timesteps, template_timesteps)
-        self.template_timesteps = self.input_spec.template_bins
+        self.input_spec = InputSpec.event_bins(timesteps, template_timesteps, stacked=self.stacked)
+        self.template_timesteps = self.input_spec.template_steps
+        # stacked templates: position embeddings per template step before every block and every retrieval
+        self.positions: nn.ModuleList | None = None
+        self.memory_positions: nn.ModuleList | None = None
+        if self.stacked and tokens is not None:
+            steps = self.template_timesteps
+            self.positions = nn.ModuleList(StepPositions(steps, *tokens, d) for d in self.backbone.block_dims)
+            self.memory_positions = nn.ModuleList(
+                StepPositions(steps, *tokens, self.backbone.block_dims[i]) for i in points
+            )
         self.feature_info = [
             dict(num_chs=c, module=f"backbone.blocks.{i}") for i, c in enumerate(self.backbone.block_dims)
         ]
@@ -143,26 +186,61 @@ class SpikingStudent(nn.Module):
         """Reset every neuron's membrane state (done at the start of each call as well)."""
         reset_neurons(self)
 
+    def summary_parts(self) -> dict[str, nn.Module]:
+        """Parameter groups for ``spiketrack model summary``: backbone, memory, head, and where present the template
+        correlation and the stacked templates' step position embeddings."""
+        parts: dict[str, nn.Module] = {"backbone": self.backbone, "memory": self.memory, "head": self.head}
+        if self.correlation is not None:
+            parts["correlation"] = nn.ModuleList(
+                m for m in (self.correlation, self.correlation_neuron, self.correlation_norm, self.kernel_norm)
+                if isinstance(m, nn.Module))
+        if self.positions is not None and self.memory_positions is not None:
+            parts["step positions"] = nn.ModuleList([self.positions, self.memory_positions])
+        return parts
+
     def _check(self, bins: torch.Tensor, name: str) -> None:
         if bins.dim() != 5 or bins.shape[2] != 2:
             raise ValueError(f"{name}: expected event bins [T, B, 2, H, W], got shape {tuple(bins.shape)}")
 
+    def _blocks(self, i: int, tokens: torch.Tensor, template: bool, need: bool = False) -> tuple[torch.Tensor, Any]:
+        """Transformer block ``i`` (its step positions added first with stacked templates)."""
+        if self.positions is not None:
+            key = str(i)
+            if key in self.backbone.transitions:  # the width changes before this block: project, then add
+                tokens = self.backbone.transitions[key](tokens)
+            tokens = self.positions[i](tokens, template)
+            return self.backbone.blocks[i](tokens, need)
+        return self.backbone.block_forward(i, tokens, need)
+
+    def _at_memory(self, p: int, tokens: torch.Tensor, template: bool) -> torch.Tensor:
+        """Tokens entering retrieval point ``p`` (its step positions added with stacked templates)."""
+        return tokens if self.memory_positions is None else self.memory_positions[p](tokens, template)
+
     def encode_template(self, template_bins: torch.Tensor) -> TemplateMemory:
         """template_bins [T_t, B, 2, Ht, Wt] -> TemplateMemory (one slot; slots [T, B, 1, h, d, d] per point).
 
-        T = T_t when T_t equals the search T_s (``timesteps``), else 1: the memory's mean over the T_t template
-        steps (see the module docstring).
+        ``bins``: T = T_t when T_t equals the search T_s (``timesteps``), else 1: the memory's mean over the T_t
+        template steps. ``templates`` (stacked): T = T_t, one memory per template step; the input is the stack of
+        T_t crops, or one crop [1, B, 2, Ht, Wt] that fills every step (see the module docstring).
         """
         self._check(template_bins, "template_bins")
+        if self.stacked:
+            steps = self.template_timesteps
+            if template_bins.shape[0] == 1 and steps > 1:
+                template_bins = template_bins.expand(steps, *template_bins.shape[1:])
+            if template_bins.shape[0] != steps:
+                raise ValueError(f"template_bins: expected 1 or {steps} stacked template crops, got "
+                                 f"{template_bins.shape[0]}")
         self.reset_state()
         tokens, (h, w), shallow = self.backbone.conv_tokens(_normalise_events(template_bins))
         slots = []
         last = len(self.backbone.blocks) - 1 if self.correlation is not None else self.memory_points[-1]
         for i in range(last + 1):
-            tokens, _ = self.backbone.block_forward(i, tokens)
+            tokens, _ = self._blocks(i, tokens, template=True)
             if i in self.memory_points:
-                slots.append(self.memory[self.memory_points.index(i)].build(tokens).unsqueeze(2))
-        if template_bins.shape[0] != self.timesteps:
+                p = self.memory_points.index(i)
+                slots.append(self.memory[p].build(self._at_memory(p, tokens, True)).unsqueeze(2))
+        if template_bins.shape[0] != self.timesteps and not self.stacked:
             slots = [s.mean(dim=0, keepdim=True) for s in slots]  # T_t steps -> one step, broadcast over T_s
         b = template_bins.shape[1]
         weights = [torch.ones(b, 1, s.shape[3], device=s.device, dtype=s.dtype) for s in slots]
@@ -174,12 +252,28 @@ class SpikingStudent(nn.Module):
         if self.shallow_correlation is not None:
             rates = self.shallow_neuron(shallow).mean(dim=0)  # [B, C1, Ht/8, Wt/8] firing rates
             shallow_kernel = normalise_kernel(centre_kernel(rates, self.shallow_correlation.kernel_size[0]))
-        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel, shallow_kernel=shallow_kernel)
+        return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel, shallow_kernel=shallow_kernel,
+                              inputs=template_bins if self.stacked else None)
+
+    def encode_templates(self, crops: list[torch.Tensor]) -> TemplateMemory:
+        """Several template crops in time order (the first, then later ones), each [T_t or 1, B, 2, H, W] -> one
+        memory: ``bins``: each encoded as a slot, merged by the learned gate; ``templates``: encoded once as
+        SpikeTrack's stack of one-bin crops (:func:`stack_templates`)."""
+        if self.stacked:
+            return self.encode_template(stack_templates([c[-1:] for c in crops], self.template_timesteps))
+        return self.merge_memories([self.encode_template(c) for c in crops])
 
     def merge_memories(self, memories: list[TemplateMemory]) -> TemplateMemory:
-        """Several template memories -> one memory whose slots are combined by the learned gate."""
+        """Several template memories -> one memory whose slots are combined by the learned gate (stacked
+        templates: the template stack of their crops encoded again, :meth:`encode_templates`)."""
         if not memories:
             raise ValueError("merge_memories needs at least one memory")
+        if self.stacked:
+            crops = [m.inputs for m in memories]
+            if any(c is None for c in crops):
+                raise ValueError("stacked templates: a memory without its template crops cannot be merged")
+            # the first memory's own first crop, then the newest crop of each later one (a template update)
+            return self.encode_templates([crops[0][:1], *[c[-1:] for c in crops[1:]]])
         n = memories[0].num_tokens
         slots = [torch.cat([m.slots[p] for m in memories], dim=2) for p in range(len(self.memory_points))]
         weights = [mod.gate_weights(s, n) for mod, s in zip(self.memory, slots, strict=True)]
@@ -206,10 +300,10 @@ class SpikingStudent(nn.Module):
         want_features, want_similarity = wants(return_features, "features"), wants(return_features, "similarity")
         features, similarity = [], []
         for i in range(len(self.backbone.blocks)):
-            tokens, sim = self.backbone.block_forward(i, tokens, want_similarity)
+            tokens, sim = self._blocks(i, tokens, template=False, need=want_similarity)
             if i in self.memory_points:
                 p = self.memory_points.index(i)
-                tokens = self.memory[p](tokens, memory, p)
+                tokens = self.memory[p](self._at_memory(p, tokens, False), memory, p)
             if want_features:
                 features.append(tokens.mean(dim=0))
             if want_similarity:
@@ -262,8 +356,9 @@ def _init_weights(m: nn.Module) -> None:
 
 def input_spec(cfg: Any) -> InputSpec:
     """The student's inputs under ``cfg``: T = ``cfg.model.timesteps`` event bins per frame window (the template's
-    T_t = ``cfg.model.template_timesteps``, None: T)."""
-    return InputSpec.event_bins(cfg.model.timesteps, cfg.model.template_timesteps)
+    T_t = ``cfg.model.template_timesteps``, None: T; stacked templates: T_t crops of one bin each)."""
+    m = cfg.model
+    return InputSpec.event_bins(m.timesteps, m.template_timesteps, stacked=m.template_steps == "templates")
 
 
 def build(cfg: Any) -> SpikingStudent | DeployableStudent:
@@ -288,6 +383,16 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
     for value, key in ((m.timesteps, "model.timesteps"), (m.template_timesteps, "model.template_timesteps")):
         if value is not None and value < 1:
             raise ConfigError(f"key '{key}': expected a number of timesteps >= 1, got {value}")
+    if m.template_steps not in TEMPLATE_STEPS:
+        raise ConfigError(f"key 'model.template_steps': expected one of {list(TEMPLATE_STEPS)}, got {m.template_steps!r}")
+    stacked = m.template_steps == "templates"
+    if stacked and (arch != "metaformer" or m.timesteps != 1 or m.template_timesteps is None):
+        raise ConfigError(
+            "key 'model.template_steps': stacked templates (SpikeTrack) need the Spiking MetaFormer student, "
+            f"model.timesteps: 1 (the search runs one step) and model.template_timesteps set to the number of "
+            f"stacked templates; got variant {m.variant!r}, timesteps {m.timesteps}, "
+            f"template_timesteps {m.template_timesteps}"
+        )
     model: SpikingStudent | DeployableStudent
     if arch == "deployable":
         if m.neuron.kind != "lif":
@@ -296,8 +401,10 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
             raise ConfigError("key 'model.template_timesteps': the deployable student runs one T for both branches")
         model = DeployableStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
     else:
+        tokens = ((cfg.data.template_size // 16) ** 2, (cfg.data.search_size // 16) ** 2) if stacked else None
         model = SpikingStudent(
-            **params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps, template_timesteps=m.template_timesteps
+            **params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps, template_timesteps=m.template_timesteps,
+            template_steps=m.template_steps, tokens=tokens,
         )
     if m.pretrained:
         from spiketrack.models.spiking.pretrained import load_student_weights
@@ -306,4 +413,4 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
     return model
 
 
-__all__ = ["VARIANTS", "SpikingStudent", "TemplateMemory", "build", "input_spec"]
+__all__ = ["TEMPLATE_STEPS", "VARIANTS", "SpikingStudent", "TemplateMemory", "build", "input_spec", "stack_templates"]

@@ -106,3 +106,65 @@ def test_neuron_table_and_factory() -> None:
     assert a is not b and isinstance(a, IntegerLIF) and a.levels == b.levels == 3 and a.tau == 3.0
     with pytest.raises(ConfigError, match="model.neuron.kind"):
         neuron_factory(NeuronConfig(kind="plif"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "levels"), [("lif", 1), ("integer_lif", 4)])
+def test_membrane_stays_float32_under_bf16_autocast(kind: str, levels: int) -> None:
+    """Fused kernels need a float32 membrane: the neuron casts its bf16 input up and its spikes back down."""
+    torch.manual_seed(2)
+    x = (torch.randn(4, 2, 16) * 3).to(torch.bfloat16).float()  # values exactly representable in bf16
+    ref = make_neuron(NeuronConfig(kind=kind, levels=levels))
+    expected = ref(x)
+    n = make_neuron(NeuronConfig(kind=kind, levels=levels))
+    xb = x.to(torch.bfloat16).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = n(xb)
+    assert n.v.dtype == torch.float32  # the membrane after the last step
+    assert y.dtype == torch.bfloat16  # spikes cast back to the input dtype
+    torch.testing.assert_close(y.float(), expected)  # the same spikes as the float32 run (levels are exact in bf16)
+    y.float().sum().backward()
+    assert xb.grad is not None and xb.grad.dtype == torch.bfloat16 and xb.grad.abs().sum() > 0
+
+
+def test_float32_input_is_not_copied_and_gives_float32_spikes() -> None:
+    n = make_neuron(NeuronConfig())
+    y = n(torch.full((2, 1), 3.0))
+    assert y.dtype == torch.float32 and n.v.dtype == torch.float32
+
+
+def test_forced_backend_on_cpu_is_said_once_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from spiketrack.models.spiking import backend
+    from spiketrack.models.spiking.neurons import check_backend
+
+    monkeypatch.setattr(backend, "_noted", set())
+    with caplog.at_level("WARNING"):
+        assert check_backend(NeuronConfig(backend="triton"), "cpu") == "torch-reference"
+        assert check_backend(NeuronConfig(backend="triton"), "cpu") == "torch-reference"
+    lines = [r.getMessage() for r in caplog.records if "selects a CUDA implementation" in r.getMessage()]
+    assert lines == ["model.neuron.backend 'triton' selects a CUDA implementation; on cpu every neuron runs "
+                     "spikingjelly's Torch path"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert check_backend(NeuronConfig(backend="auto"), "cpu") == "torch-reference"
+        assert check_backend(NeuronConfig(backend="torch"), "cpu") == "torch-reference"
+    assert caplog.text == ""
+    with pytest.raises(ConfigError, match="model.neuron.backend"):
+        check_backend(NeuronConfig(backend="cupy"), "cpu")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(("kind", "levels"), [("lif", 1), ("integer_lif", 4)])
+def test_cuda_neurons_agree_with_the_cpu_reference_under_autocast(kind: str, levels: int) -> None:
+    from spiketrack.models.spiking.neurons import check_backend
+
+    cfg = NeuronConfig(kind=kind, levels=levels)
+    check_backend(cfg, "cuda", torch.bfloat16)
+    x = (torch.randn(4, 2, 64) * 3).to(torch.bfloat16).float()
+    ref = make_neuron(cfg)(x)
+    n = make_neuron(cfg).cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        y = n(x.cuda().to(torch.bfloat16))
+    assert n.v.dtype == torch.float32
+    torch.testing.assert_close(y.float().cpu(), ref)
