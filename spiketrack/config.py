@@ -328,7 +328,9 @@ class NccConfig:
 
     modality: Literal["events", "rgb"] = "events"  # event counts of the frame window, or the intensity frame
     channels: Literal["sum", "polarity"] = "sum"  # events: polarities summed (1 channel) or apart (2)
-    template_factor: float = 1.0  # template side = factor * sqrt(w h) of the first box
+    # template side = factor * sqrt(w h) of the first box; 1.5 (some context) chosen on the validation split: SR 32.4
+    # against 27.5 with 1.0, 27.8 with 1.25, 31.5 with 2.0 (docs/benchmarks.md, "NCC template matcher settings")
+    template_factor: float = 1.5
     template_px: int = 32  # template resampled to this many cells per side
     search_factor: float = 3.0  # search side / template side
     blur: int = 1  # box-blur radius in cells (0: none)

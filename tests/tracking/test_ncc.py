@@ -61,7 +61,7 @@ def _frame(k: int, patches: list[tuple[np.ndarray, int, int]]) -> TrackingFrame:
 def test_a_shifted_copy_is_found_shifted() -> None:
     target = _texture(1, 32)
     # 32 px box, template factor 1, 32 template cells: one cell per pixel, so the shift is recovered exactly
-    tracker = NccTracker(NccConfig(template_px=32, blur=0, window_influence=0.0))
+    tracker = NccTracker(NccConfig(template_factor=1.0, template_px=32, blur=0, window_influence=0.0))
     tracker.initialize(_frame(0, [(target, 60, 40)]), np.array([60, 40, 32, 32]))
     box, score = tracker.track(_frame(1, [(target, 67, 35)]))
     np.testing.assert_allclose(box, [67, 35, 32, 32], atol=1e-6)
@@ -72,7 +72,7 @@ def test_a_shifted_copy_is_found_shifted() -> None:
 
 def test_follows_its_template_not_the_busier_object() -> None:
     target, other = _texture(2, 24), _texture(3, 24) | _texture(4, 24)  # the other object fires more events
-    tracker = NccTracker(NccConfig(template_px=24, blur=0, window_influence=0.0))
+    tracker = NccTracker(NccConfig(template_factor=1.0, template_px=24, blur=0, window_influence=0.0))
     tracker.initialize(_frame(0, [(target, 60, 50), (other, 100, 50)]), np.array([60, 50, 24, 24]))
     # both move by the same distance in opposite directions: only appearance tells them apart
     box, _ = tracker.track(_frame(1, [(target, 66, 50), (other, 84, 50)]))
@@ -100,7 +100,7 @@ def test_rgb_template_is_found_in_the_image() -> None:
     patch = (rng.random((30, 30, 3)) * 255).astype(np.uint8)
     first, second = np.full((H, W, 3), 40, np.uint8), np.full((H, W, 3), 40, np.uint8)
     first[40:70, 50:80], second[45:75, 58:88] = patch, patch
-    tracker = NccTracker(NccConfig(modality="rgb", template_px=30, blur=0, window_influence=0.0))
+    tracker = NccTracker(NccConfig(modality="rgb", template_factor=1.0, template_px=30, blur=0, window_influence=0.0))
     tracker.initialize(TrackingFrame(0, EventArray.empty(), 0, US, W, H, first), np.array([50, 40, 30, 30]))
     box, _ = tracker.track(TrackingFrame(1, EventArray.empty(), US, 2 * US, W, H, second))
     np.testing.assert_allclose(box, [58, 45, 30, 30], atol=1e-6)
