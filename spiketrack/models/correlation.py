@@ -52,13 +52,14 @@ def centre_kernel(features: torch.Tensor, k: int, share: float = CENTRE_SHARE) -
     return F.adaptive_avg_pool2d(features[..., y0 : y0 + ch, x0 : x0 + cw], k)
 
 
-def normalise_kernel(kernel: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def normalise_kernel(kernel: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Kernel [B, C, k, k] -> per (sample, channel) zero-mean over the k x k cells, then unit L2 norm.
 
     A channel that is constant over the template (no pattern) becomes all zero: it cannot favour a location.
     """
     centred = kernel - kernel.mean(dim=(-2, -1), keepdim=True)
-    return centred / (centred.pow(2).sum(dim=(-2, -1), keepdim=True).sqrt() + eps)
+    # rsqrt(sum + eps), not 1 / (sqrt(sum) + eps): the gradient of sqrt at 0 (a channel without pattern) is infinite
+    return centred * torch.rsqrt(centred.pow(2).sum(dim=(-2, -1), keepdim=True) + eps)
 
 
 def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:

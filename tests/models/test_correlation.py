@@ -199,7 +199,10 @@ def test_normalised_kernel_is_zero_mean_and_unit_norm_per_channel() -> None:
     assert torch.allclose(out.mean(dim=(-2, -1)), torch.zeros(2, 3), atol=1e-6)
     assert torch.allclose(out.pow(2).sum(dim=(-2, -1)), torch.ones(2, 3), atol=1e-5)
     assert torch.allclose(normalise_kernel(kernel * 7 + 3), out, atol=1e-5)  # gain and offset do not matter
-    assert torch.equal(normalise_kernel(torch.full((1, 1, 3, 3), 4.0)), torch.zeros(1, 1, 3, 3))  # no pattern
+    flat = torch.full((1, 1, 3, 3), 4.0, requires_grad=True)
+    assert torch.equal(normalise_kernel(flat), torch.zeros(1, 1, 3, 3))  # no pattern
+    normalise_kernel(flat).sum().backward()
+    assert torch.isfinite(flat.grad).all()  # and a finite gradient (a ReLU map that is all zero in the centre)
     # a uniform search neighbourhood answers 0: only the pattern counts
     assert torch.allclose(TemplateCorrelation(3, 3)(torch.full((2, 3, 5, 5), 9.0), out)[:, :, 1:-1, 1:-1],
                           torch.zeros(2, 3, 3, 3), atol=1e-5)
