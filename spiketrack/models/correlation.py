@@ -18,6 +18,12 @@ object's spatial layout — after making every channel of the kernel zero-mean a
 (:func:`normalise_kernel`): a uniform neighbourhood answers 0, only the pattern counts, as in normalised
 cross-correlation. The response is pooled to stride 16 and given to the head beside the deep level's (several levels
 aggregated, SiamRPN++).
+
+**Input level (level 0, not learned).** :class:`InputNcc` is the normalised cross-correlation of the model's own
+input (average-pooled to ``xcorr_input_stride``) with the template's central ``xcorr_input_share`` of the crop: the
+matcher of :mod:`spiketrack.tracking.ncc` inside the model, so the head sees from the first step where the template's
+pattern is, and learning adds what NCC cannot do (a location prior, sizes, when to trust the match). Its convolutions
+are modules, so the energy counter charges them (dense MACs: pooled counts or pixels are not spikes).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from torch import nn
 # Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
 # correlation between backbone and head, ``xcorr_kernel`` is k, ``xcorr_kernel_norm`` standardises the kernel over
 # the templates (:func:`kernel_normaliser`). Off by default.
-XCORR_DEFAULTS: dict[str, bool | int] = dict(
-    xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False, xcorr_shallow=False, xcorr_shallow_kernel=3
+XCORR_DEFAULTS: dict[str, bool | int | float] = dict(
+    xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False, xcorr_shallow=False, xcorr_shallow_kernel=3,
+    xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75,
 )
 CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 
@@ -60,6 +67,63 @@ def normalise_kernel(kernel: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     centred = kernel - kernel.mean(dim=(-2, -1), keepdim=True)
     # rsqrt(sum + eps), not 1 / (sqrt(sum) + eps): the gradient of sqrt at 0 (a channel without pattern) is infinite
     return centred * torch.rsqrt(centred.pow(2).sum(dim=(-2, -1), keepdim=True) + eps)
+
+
+class InputNcc(nn.Module):
+    """Level-0 correlation: zero-mean NCC of the (pooled) input with the template's centre, all channels jointly.
+
+    ``forward(search, template_kernel(template))`` -> NCC map [B, 1, Hs/stride, Ws/stride] in [-1, 1] ('same'
+    placement: cell (i, j) scores the template centred there; 0 where the search window is flat).
+    The kernel side is ``share`` of the template crop (``share`` x template factor x sqrt(w h) of the box) at
+    ``stride``, resampled to an odd number of cells.
+    """
+
+    def __init__(self, channels: int, template_size: int, stride: int, share: float) -> None:
+        super().__init__()
+        cells = template_size / stride * share
+        k = max(1, int(round(cells)) // 2 * 2 + 1)  # odd: the map is centred on the cell it scores
+        self.stride, self.share, self.kernel = stride, share, k
+        self.pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+        self.numerator = TemplateCorrelation(channels, k)
+        self.window_sum = nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=False)
+        nn.init.ones_(self.window_sum.weight)
+        self.window_sum.weight.requires_grad_(False)  # a box filter, not a learned layer
+
+    def template_kernel(self, template: torch.Tensor) -> torch.Tensor:
+        """Template [B, C, Ht, Wt] (or [T, B, C, Ht, Wt], averaged over T) -> kernel [B, C, k, k]: its central
+        ``share`` pooled to k x k cells, zero-mean per channel, unit norm over all channels (computed once per
+        template; a template without pattern gives an all-zero kernel)."""
+        if template.dim() == 5:
+            template = template.mean(dim=0)
+        z = self.pool(template)
+        h, w = z.shape[-2:]
+        ch, cw = max(1, round(h * self.share)), max(1, round(w * self.share))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        t = F.interpolate(z[..., y0 : y0 + ch, x0 : x0 + cw], size=(self.kernel, self.kernel), mode="area")
+        return self.renormalise(t)
+
+    @staticmethod
+    def renormalise(kernel: torch.Tensor) -> torch.Tensor:
+        """Kernel [B, C, k, k] -> zero-mean per channel, unit norm over all channels (e.g. after averaging kernels)."""
+        t = kernel - kernel.mean(dim=(-2, -1), keepdim=True)
+        return t * torch.rsqrt(t.pow(2).sum(dim=(1, 2, 3), keepdim=True) + 1e-8)
+
+    @staticmethod
+    def to_grid(ncc: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """NCC map [B, 1, h, w] -> [B, 2, *size]: the best and the mean match inside each head cell."""
+        return torch.cat([F.adaptive_max_pool2d(ncc, size), F.adaptive_avg_pool2d(ncc, size)], dim=1)
+
+    def forward(self, search: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        """search [B, C, Hs, Ws] (or [T, B, C, Hs, Ws], averaged over T), kernel of :meth:`template_kernel` ->
+        NCC map [B, 1, Hs/stride, Ws/stride]."""
+        if search.dim() == 5:
+            search = search.mean(dim=0)
+        x = self.pool(search)
+        num = self.numerator(x, kernel).sum(dim=1)  # [B, h, w]: sum over channels of T' * I (the mean of I drops out)
+        n = float(self.kernel * self.kernel)
+        s1, s2 = self.window_sum(x), self.window_sum(x * x)
+        var = (s2 - s1 * s1 / n).clamp_min(0).sum(dim=1)  # sum over channels of |I - mean(I)|^2 in the window
+        return (num * torch.rsqrt(var + 1e-6)).unsqueeze(1)
 
 
 def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:
@@ -96,5 +160,5 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["CENTRE_SHARE", "XCORR_DEFAULTS", "TemplateCorrelation", "centre_kernel", "kernel_normaliser",
+__all__ = ["CENTRE_SHARE", "XCORR_DEFAULTS", "InputNcc", "TemplateCorrelation", "centre_kernel", "kernel_normaliser",
            "normalise_kernel", "template_kernel"]

@@ -30,6 +30,7 @@ from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models import wants
 from spiketrack.models.correlation import (
     XCORR_DEFAULTS,
+    InputNcc,
     TemplateCorrelation,
     centre_kernel,
     kernel_normaliser,
@@ -54,7 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 STEMS = ("patch", "conv")
 # state-dict prefixes of the parts a pretrained ViT backbone cannot provide
-HEAD_PREFIXES = ("head.", "fuse.", "correlation_norm.", "kernel_norm.", "shallow_")
+HEAD_PREFIXES = ("head.", "fuse.", "correlation_norm.", "kernel_norm.", "shallow_", "input_ncc")
 # XCORR_DEFAULTS (xcorr, xcorr_kernel, xcorr_kernel_norm) are variant fields too: with xcorr the center head sees
 # the depthwise correlation of the search features with the template's (a k x k kernel pooled from the final template tokens,
 # :mod:`spiketrack.models.correlation`) instead of the search features themselves, so a box needs a template
@@ -140,6 +141,15 @@ def attention_map(block: Block, x: torch.Tensor) -> torch.Tensor:
     return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
 
 
+@dataclass
+class _Embedded:
+    """One view's tokens and, where the variant has them, its shallow-level response and input-level NCC map."""
+
+    tokens: torch.Tensor
+    shallow: torch.Tensor | None = None
+    level0: torch.Tensor | None = None
+
+
 class ViTTeacher(nn.Module):
     """One-stream ViT tracker (teacher). See the module docstring for the token layout.
 
@@ -168,6 +178,9 @@ class ViTTeacher(nn.Module):
         xcorr_kernel_norm: bool = False,
         xcorr_shallow: bool = False,
         xcorr_shallow_kernel: int = 3,
+        xcorr_input: bool = False,
+        xcorr_input_stride: int = 4,
+        xcorr_input_share: float = 0.75,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -210,7 +223,17 @@ class ViTTeacher(nn.Module):
             self.shallow_correlation = nn.ModuleDict({s: TemplateCorrelation(width, xcorr_shallow_kernel) for s in streams})
             shallow_channels = width * len(streams)
             self.shallow_norm = nn.BatchNorm2d(shallow_channels)
-        self.head = CenterHead(dim + shallow_channels, head_channels)
+        # input level: every view's NCC with its template's centre (not learned), best and mean match per head cell
+        self.input_ncc: nn.ModuleDict | None = None
+        input_channels = 0
+        if xcorr_input:
+            if not xcorr:
+                raise ConfigError("key 'model.overrides.xcorr_input': needs xcorr: true")
+            self.input_ncc = nn.ModuleDict(
+                {s: InputNcc(in_chans[s], template_size, xcorr_input_stride, xcorr_input_share) for s in streams})
+            input_channels = 2 * len(streams)
+            self.input_ncc_norm = nn.BatchNorm2d(input_channels)
+        self.head = CenterHead(dim + shallow_channels + input_channels, head_channels)
         self.feature_info = [dict(num_chs=dim, module=f"blocks.{i}") for i in range(depth)]
         nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
         nn.init.trunc_normal_(self.pos_embed_x, std=0.02)
@@ -227,10 +250,15 @@ class ViTTeacher(nn.Module):
             if not k.startswith(HEAD_PREFIXES) and k != "modality_embed"
         ]
 
-    def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One view's template + search tokens [B, Nz + Nx, dim] and, with the shallow level, its response
-        [B, dim/2, Hs/8, Ws/8] (search stride-8 features correlated with the normalised template centre)."""
+    def _embed(self, view: str, template: torch.Tensor, search: torch.Tensor) -> _Embedded:
+        """One view's template + search tokens [B, Nz + Nx, dim], with the shallow level its response [B, dim/2, Hs/8,
+        Ws/8] (search stride-8 features correlated with the normalised template centre), with the input level its NCC
+        map [B, 1, Hs/stride, Ws/stride]."""
         embed, z_in, x_in = self.patch_embed[view], self.input_norm[view](template), self.input_norm[view](search)
+        level0 = None
+        if self.input_ncc is not None:
+            ncc = self.input_ncc[view]
+            level0 = ncc(x_in, ncc.template_kernel(z_in))
         shallow = None
         if self.shallow_correlation is not None:
             (z, zs), (x, xs) = embed.forward_shallow(z_in), embed.forward_shallow(x_in)
@@ -241,7 +269,7 @@ class ViTTeacher(nn.Module):
         tokens = torch.cat([z + self.pos_embed_z, x + self.pos_embed_x], dim=1)
         if self.modality_embed is not None:
             tokens = tokens + self.modality_embed[self.streams.index(view)]
-        return tokens, shallow
+        return _Embedded(tokens, shallow, level0)
 
     def _template_slice(self, stream: int) -> slice:
         start = stream * (self.num_z + self.num_x)
@@ -293,7 +321,7 @@ class ViTTeacher(nn.Module):
                     f"got template {sorted(template)} and search {sorted(search)}"
                 )
         embedded = [self._embed(v, template[v], search[v]) for v in self.streams]
-        tokens = torch.cat([t for t, _ in embedded], dim=1)
+        tokens = torch.cat([e.tokens for e in embedded], dim=1)
         primary = self._search_slice(self.streams.index("events") if "events" in self.streams else 0)
         want_features, want_attentions = wants(return_features, "features"), wants(return_features, "attentions")
         features: list[torch.Tensor] = []
@@ -311,8 +339,11 @@ class ViTTeacher(nn.Module):
                 self._fused_map(tokens, self._template_slice, self.template_grid), self.correlation.kernel_size[0]))
             x = self.correlation_norm(self.correlation(x, kernel))
         if self.shallow_correlation is not None:  # appearance level, pooled to the head's stride 16
-            shallow = self.shallow_norm(torch.cat([r for _, r in embedded], dim=1))
+            shallow = self.shallow_norm(torch.cat([e.shallow for e in embedded], dim=1))
             x = torch.cat([x, F.adaptive_avg_pool2d(shallow, x.shape[-2:])], dim=1)
+        if self.input_ncc is not None:
+            level0 = torch.cat([InputNcc.to_grid(e.level0, x.shape[-2:]) for e in embedded], dim=1)
+            x = torch.cat([x, self.input_ncc_norm(level0)], dim=1)
         out: dict[str, Any] = self.head(x)
         if want_features:
             out["features"] = features
