@@ -12,6 +12,7 @@ from spiketrack.energy.counter import count_operations
 from spiketrack.errors import ConfigError
 from spiketrack.models import build_model
 from spiketrack.models.correlation import (
+    InputNcc,
     TemplateCorrelation,
     centre_kernel,
     kernel_normaliser,
@@ -242,3 +243,34 @@ def test_shallow_student_correlation_is_spike_driven_and_in_the_memory() -> None
     (out["score_map"].mean() + out["pred_boxes"].sum()).backward()
     assert model.backbone.stage2[0].mixer.pw1.conv.weight.grad is not None or any(
         p.grad is not None for p in model.backbone.stage2.parameters())
+
+
+def test_input_ncc_finds_the_template_centre_and_ignores_gain() -> None:
+    ncc = InputNcc(3, template_size=64, stride=4, share=0.75)
+    assert ncc.kernel == 13  # 64 / 4 * 0.75 = 12 cells, made odd
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 128, 128, generator=g)
+    template = image[..., 20:84, 40:104]  # a template crop centred at pixel (row 52, col 72)
+    kernel = ncc.template_kernel(template)
+    assert torch.allclose(kernel.mean(dim=(-2, -1)), torch.zeros(1, 3), atol=1e-6)
+    assert torch.allclose(kernel.pow(2).sum(), torch.tensor(1.0), atol=1e-5)
+    out = ncc(image, kernel)
+    assert out.shape == (1, 1, 32, 32) and divmod(int(out.flatten().argmax()), 32) == (13, 18)  # (52, 72) / 4
+    inner = (..., slice(6, -6), slice(6, -6))  # windows without zero padding
+    assert torch.allclose(ncc(image * 3 + 0.5, kernel)[inner], out[inner], atol=1e-4)  # gain and offset do not matter
+    assert float(out.abs().max()) <= 1.0 + 1e-5
+    grid = InputNcc.to_grid(out, (8, 8))
+    assert grid.shape == (1, 2, 8, 8) and float(grid[0, 0, 3, 4]) == float(out.max())  # best match of cell (3, 4)
+
+
+def test_input_ncc_of_the_student_is_dense_and_in_the_memory() -> None:
+    model = _student("model.overrides={xcorr: true, xcorr_input: true}").train()
+    memory = model.encode_template(_bins(2, 64, 0))
+    assert memory.input_kernel is not None and memory.input_kernel.shape == (1, 2, 13, 13)
+    rep = count_operations(model, _bins(2, 128, 1), memory, fn=model.track, timesteps=2, batch_size=1)
+    level0 = [layer for layer in rep.layers if layer.name.startswith("input_ncc")]
+    # numerator and the two window sums: 2 channels x 32 x 32 cells x 13 x 13 taps each, counted as MACs
+    assert len(level0) == 3 and all(layer.input_kind == "dense" and layer.mac == 2 * 32 * 32 * 169 for layer in level0)
+    assert not any(p.requires_grad for p in model.input_ncc.parameters())  # the box filter is not learned
+    merged = model.merge_memories([memory, memory.detach()])
+    assert torch.allclose(merged.input_kernel, memory.input_kernel, atol=1e-5)

@@ -47,6 +47,7 @@ class TemplateMemory:
     kernel: torch.Tensor | None = None  # [B, C, k, k] template correlation kernel (students with ``xcorr``)
     shallow_kernel: torch.Tensor | None = None  # [B, C1, k1, k1] shallow-level kernel (``xcorr_shallow``)
     inputs: torch.Tensor | None = None  # stacked templates: the template crops [T_t, B, 2, H, W] it was encoded from
+    input_kernel: torch.Tensor | None = None  # [B, 2, k0, k0] input-level NCC kernel (``xcorr_input``)
 
     @property
     def num_slots(self) -> int:
@@ -57,7 +58,7 @@ class TemplateMemory:
             return None if x is None else fn(x)
 
         return TemplateMemory([fn(s) for s in self.slots], [fn(w) for w in self.weights], self.num_tokens,
-                              opt(self.kernel), opt(self.shallow_kernel), opt(self.inputs))
+                              opt(self.kernel), opt(self.shallow_kernel), opt(self.inputs), opt(self.input_kernel))
 
     def detach(self) -> "TemplateMemory":
         return self._map(lambda x: x.detach())

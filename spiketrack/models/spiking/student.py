@@ -38,6 +38,7 @@ from spiketrack.errors import ConfigError
 from spiketrack.models import wants
 from spiketrack.models.correlation import (
     XCORR_DEFAULTS,
+    InputNcc,
     TemplateCorrelation,
     centre_kernel,
     kernel_normaliser,
@@ -123,8 +124,12 @@ class SpikingStudent(nn.Module):
         xcorr_kernel_norm: bool = False,
         xcorr_shallow: bool = False,
         xcorr_shallow_kernel: int = 3,
+        xcorr_input: bool = False,
+        xcorr_input_stride: int = 4,
+        xcorr_input_share: float = 0.75,
         template_steps: str = "bins",
         tokens: tuple[int, int] | None = None,
+        template_size: int = 64,
     ) -> None:
         """``template_steps`` 'templates' (stacked templates) needs ``tokens`` = (template, search) token counts."""
         super().__init__()
@@ -163,7 +168,17 @@ class SpikingStudent(nn.Module):
             self.shallow_neuron = neuron()
             self.shallow_correlation = TemplateCorrelation(shallow_channels, xcorr_shallow_kernel)
             self.shallow_norm = nn.BatchNorm2d(shallow_channels)
-        self.head = SpikingCenterHead(c + shallow_channels, head_channels, neuron)
+        # input level: NCC of the event counts (log1p, polarities jointly) with the template's centre; not learned,
+        # dense MACs (pooled counts are not spikes); best and mean match per head cell, the same at every timestep
+        self.input_ncc: InputNcc | None = None
+        input_channels = 0
+        if xcorr_input:
+            if not xcorr:
+                raise ConfigError("key 'model.overrides.xcorr_input': needs xcorr: true")
+            self.input_ncc = InputNcc(2, template_size, xcorr_input_stride, xcorr_input_share)
+            input_channels = 2
+            self.input_ncc_norm = nn.BatchNorm2d(input_channels)
+        self.head = SpikingCenterHead(c + shallow_channels + input_channels, head_channels, neuron)
         self.timesteps = timesteps
         self.input_spec = InputSpec.event_bins(timesteps, template_timesteps, stacked=self.stacked)
         self.template_timesteps = self.input_spec.template_steps
@@ -252,8 +267,11 @@ class SpikingStudent(nn.Module):
         if self.shallow_correlation is not None:
             rates = self.shallow_neuron(shallow).mean(dim=0)  # [B, C1, Ht/8, Wt/8] firing rates
             shallow_kernel = normalise_kernel(centre_kernel(rates, self.shallow_correlation.kernel_size[0]))
+        input_kernel = None
+        if self.input_ncc is not None:
+            input_kernel = self.input_ncc.template_kernel(_normalise_events(template_bins))
         return TemplateMemory(slots, weights, num_tokens=tokens.shape[2], kernel=kernel, shallow_kernel=shallow_kernel,
-                              inputs=template_bins if self.stacked else None)
+                              inputs=template_bins if self.stacked else None, input_kernel=input_kernel)
 
     def encode_templates(self, crops: list[torch.Tensor]) -> TemplateMemory:
         """Several template crops in time order (the first, then later ones), each [T_t or 1, B, 2, H, W] -> one
@@ -281,7 +299,9 @@ class SpikingStudent(nn.Module):
         kernel = torch.stack(kernels).mean(dim=0) if kernels else None  # templates' mean appearance
         shallow = [m.shallow_kernel for m in memories if m.shallow_kernel is not None]
         shallow_kernel = normalise_kernel(torch.stack(shallow).mean(dim=0)) if shallow else None
-        return TemplateMemory(slots, weights, n, kernel, shallow_kernel)
+        level0 = [m.input_kernel for m in memories if m.input_kernel is not None]
+        input_kernel = InputNcc.renormalise(torch.stack(level0).mean(dim=0)) if level0 else None
+        return TemplateMemory(slots, weights, n, kernel, shallow_kernel, input_kernel=input_kernel)
 
     def track(
         self, search_bins: torch.Tensor, memory: TemplateMemory, return_features: bool | Collection[str] = False
@@ -296,7 +316,8 @@ class SpikingStudent(nn.Module):
         """
         self._check(search_bins, "search_bins")
         self.reset_state()
-        tokens, (h, w), shallow = self.backbone.conv_tokens(_normalise_events(search_bins))
+        normalised = _normalise_events(search_bins)
+        tokens, (h, w), shallow = self.backbone.conv_tokens(normalised)
         want_features, want_similarity = wants(return_features, "features"), wants(return_features, "similarity")
         features, similarity = [], []
         for i in range(len(self.backbone.blocks)):
@@ -321,6 +342,11 @@ class SpikingStudent(nn.Module):
             r = self.shallow_norm(r.flatten(0, 1))
             r = F.adaptive_avg_pool2d(r, x.shape[-2:]).view(*x.shape[:2], -1, *x.shape[-2:])
             x = torch.cat([x, r], dim=2)
+        if self.input_ncc is not None:  # input level (not learned), the same at every timestep
+            if memory.input_kernel is None:
+                raise ValueError("this student correlates at the input level (xcorr_input): the memory has no kernel")
+            level0 = self.input_ncc_norm(InputNcc.to_grid(self.input_ncc(normalised, memory.input_kernel), x.shape[-2:]))
+            x = torch.cat([x, level0.unsqueeze(0).expand(x.shape[0], *level0.shape)], dim=2)
         out: dict[str, Any] = self.head(x)
         if want_features:
             out["features"] = features
@@ -404,7 +430,7 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
         tokens = ((cfg.data.template_size // 16) ** 2, (cfg.data.search_size // 16) ** 2) if stacked else None
         model = SpikingStudent(
             **params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps, template_timesteps=m.template_timesteps,
-            template_steps=m.template_steps, tokens=tokens,
+            template_steps=m.template_steps, tokens=tokens, template_size=cfg.data.template_size,
         )
     if m.pretrained:
         from spiketrack.models.spiking.pretrained import load_student_weights
