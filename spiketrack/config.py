@@ -15,11 +15,83 @@ import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from spiketrack.errors import ConfigError
+
+# --------------------------------------------------------------------------------------------
+# Allowed values, declared beside each field's type
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """Allowed values of one config field, declared in its annotation (``epochs: Annotated[int, Check(ge=1)]``)
+    and enforced by :func:`from_dict` when a config is read, before any command does work or writes a file.
+
+    Numbers: bounds ``ge``/``gt``/``le``/``lt`` and ``also`` (values allowed outside them, e.g. 0 = off); a number
+    that may take any value says why in ``why``. Strings: ``non_empty``. Lists: ``min_items``. Every number
+    field of a section declares a Check (tests/test_config_values.py walks them all), so a new or nested
+    section is checked as soon as its fields are annotated.
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    also: tuple[float, ...] = ()
+    non_empty: bool = False
+    min_items: int | None = None
+    why: str = ""
+
+    def describe(self) -> str:
+        """The allowed values in words, e.g. ``>= 1`` or ``in [0, 1]``."""
+        if self.ge is not None and self.le is not None:
+            text = f"in [{self.ge:g}, {self.le:g}]"
+        elif self.ge is not None and self.lt is not None:
+            text = f"in [{self.ge:g}, {self.lt:g})"
+        else:
+            parts = [f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                     if v is not None]
+            text = " and ".join(parts)
+        if self.also:
+            text += " or " + " or ".join(f"{v:g}" for v in self.also)
+        return text
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (already of the field's type), or None when it is allowed."""
+        if isinstance(value, str):
+            return "expected a non-empty string" if self.non_empty and not value.strip() else None
+        if isinstance(value, list):
+            if self.min_items is not None and len(value) < self.min_items:
+                return f"expected at least {self.min_items} item(s)"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value in self.also:
+            return None
+        ok = ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+              and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        return None if ok else f"expected a value {self.describe()}"
+
+
+PositiveInt = Annotated[int, Check(ge=1)]
+NonNegativeInt = Annotated[int, Check(ge=0)]
+PositiveFloat = Annotated[float, Check(gt=0)]
+NonNegativeFloat = Annotated[float, Check(ge=0)]
+Share = Annotated[float, Check(ge=0, le=1)]  # a probability or fraction
+Text = Annotated[str, Check(non_empty=True)]
+# a layer index as Python counts it (-1 = the last layer); its range depends on the model and is checked there
+LayerIndex = Annotated[int, Check(why="a layer index: negative values count from the last layer, the model checks the range")]
+
+
+def field_checks(tp: Any) -> tuple[Any, list[Check]]:
+    """``(type, checks)`` of an annotation: ``Annotated[int, Check(ge=1)]`` -> ``(int, [Check(ge=1)])``."""
+    if get_origin(tp) is Annotated:
+        base, *meta = get_args(tp)
+        return base, [m for m in meta if isinstance(m, Check)]
+    return tp, []
+
 
 # --------------------------------------------------------------------------------------------
 # Sections
@@ -30,8 +102,8 @@ from spiketrack.errors import ConfigError
 class DatasetSource:
     """One dataset folder (native sequence files + split lists) and its sampling weight."""
 
-    root: str = "work/quickstart/synth"
-    weight: float = 1.0
+    root: Text = "work/quickstart/synth"
+    weight: NonNegativeFloat = 1.0
 
 
 @dataclass
@@ -39,36 +111,36 @@ class DataConfig:
     """Where the sequences are and how training pairs and model inputs are made (docs/data.md; docs/training.md,
     "Training samples")."""
 
-    datasets: list[DatasetSource] = field(default_factory=lambda: [DatasetSource()])
-    train_split: str = "train"
-    test_split: str = "test"
-    template_size: int = 128  # pixels of the square template crop (OSTrack convention)
-    search_size: int = 256  # pixels of the square search crop
-    template_factor: float = 2.0  # crop side = factor * sqrt(w*h) of the box (OSTrack)
-    search_factor: float = 4.0
-    voxel_bins: int = 5  # B bins of the voxel-grid view (teacher `events+voxel`)
-    num_search: int = 1  # search frames per training sample (3 for the temporal Fourier loss)
+    datasets: Annotated[list[DatasetSource], Check(min_items=1)] = field(default_factory=lambda: [DatasetSource()])
+    train_split: Text = "train"
+    test_split: Text = "test"
+    template_size: PositiveInt = 128  # pixels of the square template crop (OSTrack convention)
+    search_size: PositiveInt = 256  # pixels of the square search crop
+    template_factor: PositiveFloat = 2.0  # crop side = factor * sqrt(w*h) of the box (OSTrack)
+    search_factor: PositiveFloat = 4.0
+    voxel_bins: PositiveInt = 5  # B bins of the voxel-grid view (teacher `events+voxel`)
+    num_search: PositiveInt = 1  # search frames per training sample (3 for the temporal Fourier loss)
     # templates per training sample (student): 1 = one template; k >= 2 adds the sequence's first visible frame and
     # k - 2 frames between it and the template as extra memory slots, merged by the model's gate (merge_memories)
     # as the tracker's template update merges them, so the gate over slots is trained
-    num_templates: int = 1
-    max_gap: int = 50  # largest template -> search frame distance when sampling pairs
-    center_jitter: float = 3.0  # search-crop centre jitter, in units of sqrt(w*h) / search_factor
-    scale_jitter: float = 0.25  # search-crop log-scale jitter
+    num_templates: PositiveInt = 1
+    max_gap: PositiveInt = 50  # largest template -> search frame distance when sampling pairs
+    center_jitter: NonNegativeFloat = 3.0  # search-crop centre jitter, in units of sqrt(w*h) / search_factor
+    scale_jitter: NonNegativeFloat = 0.25  # search-crop log-scale jitter
     flip: bool = True  # random horizontal flip of the whole sample
-    brightness_jitter: float = 0.2  # RGB brightness / event-count intensity jitter
+    brightness_jitter: NonNegativeFloat = 0.2  # RGB brightness / event-count intensity jitter
     # Distractor-aware pairs (DaSiamRPN, Zhu et al., ECCV 2018; train/sampling.py): share of negative pairs (template
     # of another object or sequence, target absent from the search crop's labels) and, in multi-object sequences,
     # share of samples whose search frames show another object inside the search crop. 0 = off (the default).
-    negative_prob: float = 0.0
-    distractor_prob: float = 0.0
+    negative_prob: Annotated[float, Check(ge=0, lt=1)] = 0.0  # 1 would leave no positive pair: no box to learn
+    distractor_prob: Share = 0.0
     # Template frames are clean (spiketrack/data/visibility.py): at least this share of the object visible (where the
     # sequence records visibility) and no other annotated object's box covering more than template_max_overlap of its
     # box, the rule every test sequence's first frame follows; a sequence without such a frame uses any visible frame
-    template_min_visible: float = 0.9
-    template_max_overlap: float = 0.0
-    samples_per_epoch: int = 2000
-    num_workers: int = 0
+    template_min_visible: Share = 0.9
+    template_max_overlap: Share = 0.0
+    samples_per_epoch: PositiveInt = 2000
+    num_workers: NonNegativeInt = 0
 
 
 @dataclass
@@ -76,12 +148,12 @@ class NeuronConfig:
     """Spiking neuron settings (one factory decides neuron type, step mode and backend)."""
 
     kind: Literal["lif", "integer_lif"] = "lif"
-    tau: float = 2.0
-    v_threshold: float = 1.0
+    tau: Annotated[float, Check(gt=1)] = 2.0  # membrane decay 1/tau: spikingjelly requires tau > 1
+    v_threshold: PositiveFloat = 1.0
     detach_reset: bool = True
-    surrogate: str = "sigmoid"  # name of a spikingjelly surrogate function
-    surrogate_alpha: float = 4.0
-    levels: int = 1  # D: integer spikes take values {0, 1/D, ..., 1} (D=1: binary)
+    surrogate: Text = "sigmoid"  # name of a spikingjelly surrogate function
+    surrogate_alpha: PositiveFloat = 4.0
+    levels: PositiveInt = 1  # D: integer spikes take values {0, 1/D, ..., 1} (D=1: binary)
     backend: Literal["auto", "torch", "cuda", "triton"] = "auto"
 
 
@@ -90,12 +162,12 @@ class ModelConfig:
     """Which model is built: the ANN teacher or the spiking student, its variant and its inputs."""
 
     kind: Literal["teacher", "student"] = "student"
-    variant: str = "tiny"  # named configuration in the model family's file
-    modalities: str = "events"  # teacher: events | rgb+events | events+voxel; student: events
-    timesteps: int = 4  # T of the student = T temporal bins of a frame window (T x D is the temporal budget)
+    variant: Text = "tiny"  # named configuration in the model family's file
+    modalities: Text = "events"  # teacher: events | rgb+events | events+voxel; student: events
+    timesteps: PositiveInt = 4  # T of the student = T temporal bins of a frame window (T x D is the temporal budget)
     # T_t of the student's template branch (None: = timesteps). SpikeTrack's asymmetric timestep expansion
     # (Zhang et al., arXiv:2602.23963): a long template T run once, a short search T every frame.
-    template_timesteps: int | None = None
+    template_timesteps: PositiveInt | None = None
     # what the template branch's T_t steps are: 'bins' of one template window (their memory averaged to one step
     # when T_t != T), or SpikeTrack's 'templates': T_t stacked template crops of one bin each, search T = 1,
     # per-step position embeddings and a gate over the T_t retrieved steps (models/spiking/student.py)
@@ -103,7 +175,7 @@ class ModelConfig:
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     # local weights, never downloaded: teacher a timm/MAE ViT state dict; student a spiketrack checkpoint or a
     # plain state dict of the student (spiketrack.models.spiking.pretrained)
-    pretrained: str | None = None
+    pretrained: Text | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # variant fields to change (dims, depth, ...)
 
 
@@ -112,7 +184,7 @@ class FocalLossConfig:
     """CenterNet focal loss of the score map against the Gaussian heatmap (``train.loss.focal``)."""
 
     enabled: bool = True
-    weight: float = 1.0  # OSTrack (Ye et al., ECCV 2022)
+    weight: NonNegativeFloat = 1.0  # OSTrack (Ye et al., ECCV 2022)
 
 
 @dataclass
@@ -120,7 +192,7 @@ class GIoULossConfig:
     """Generalised-IoU loss of the predicted box (``train.loss.giou``)."""
 
     enabled: bool = True
-    weight: float = 2.0  # OSTrack
+    weight: NonNegativeFloat = 2.0  # OSTrack
 
 
 @dataclass
@@ -128,7 +200,7 @@ class L1LossConfig:
     """L1 loss of the four normalised box numbers (``train.loss.l1``)."""
 
     enabled: bool = True
-    weight: float = 5.0  # OSTrack
+    weight: NonNegativeFloat = 5.0  # OSTrack
 
 
 @dataclass
@@ -141,7 +213,7 @@ class TemplateSwapConfig:
     sample."""
 
     enabled: bool = False
-    weight: float = 1.0
+    weight: NonNegativeFloat = 1.0
 
 
 @dataclass
@@ -163,27 +235,27 @@ class LossConfig:
 class TrainConfig:
     """Optimisation, schedule, precision and checkpointing."""
 
-    out_dir: str = "runs/experiment"
-    epochs: int = 10
-    steps_per_epoch: int | None = None  # None: samples_per_epoch // batch_size
-    batch_size: int = 16
-    accumulate: int = 1
-    lr: float = 4e-4
-    backbone_lr_scale: float = 0.1  # backbone lr = lr * scale; new modules get lr
-    weight_decay: float = 1e-4
+    out_dir: Text = "runs/experiment"
+    epochs: PositiveInt = 10
+    steps_per_epoch: PositiveInt | None = None  # None: samples_per_epoch // batch_size
+    batch_size: PositiveInt = 16
+    accumulate: PositiveInt = 1
+    lr: PositiveFloat = 4e-4
+    backbone_lr_scale: NonNegativeFloat = 0.1  # backbone lr = lr * scale; new modules get lr
+    weight_decay: NonNegativeFloat = 1e-4
     schedule: Literal["cosine", "step"] = "cosine"
-    warmup_epochs: float = 0.0
-    step_epochs: list[int] = field(default_factory=list)
-    step_gamma: float = 0.1
-    grad_clip: float = 0.1
+    warmup_epochs: NonNegativeFloat = 0.0
+    step_epochs: list[PositiveInt] = field(default_factory=list)
+    step_gamma: PositiveFloat = 0.1
+    grad_clip: NonNegativeFloat = 0.1  # 0: no clipping
     amp: bool = True  # bf16 autocast on GPU; ignored on CPU
-    seed: int = 0
+    seed: Annotated[int, Check(ge=0, lt=2**32)] = 0  # numpy seeds are 32-bit
     deterministic: bool = False
-    keep_last: int = 2
+    keep_last: PositiveInt = 2
     # Training sequences held in memory when their files total at most this many MiB (0: read HDF5 per sample)
-    preload_mb: float = 0.0
-    log_every: int = 10
-    save_every: int = 0  # optimiser steps between checkpoints (0: only at the end of each epoch)
+    preload_mb: NonNegativeFloat = 0.0
+    log_every: PositiveInt = 10
+    save_every: NonNegativeInt = 0  # optimiser steps between checkpoints (0: only at the end of each epoch)
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # autocast dtype on CUDA (float16 uses a GradScaler)
     # DDP: batch norm over the global batch of all processes (SyncBatchNorm; train/distributed.py); off: each
     # process normalises with its own shard's statistics and the checkpoint keeps rank 0's running statistics
@@ -196,8 +268,8 @@ class SimilarityKDConfig:
     """Similarity KD (``distill.similarity``, ``kd_similarity``): relations between search tokens, per layer."""
 
     enabled: bool = True
-    weight: float = 1.0
-    layers: list[int] = field(default_factory=lambda: [-1])  # student layers (teacher layers by layer_pairing)
+    weight: NonNegativeFloat = 1.0
+    layers: list[LayerIndex] = field(default_factory=lambda: [-1])  # student layers (teacher layers by layer_pairing)
     # 'features': cosine similarity of search tokens; 'attentions': the teacher's softmax attention against the
     # student's spike Q K^T, head-averaged (per head when both have as many heads) and row-normalised
     source: Literal["features", "attentions"] = "features"
@@ -211,16 +283,16 @@ class FeatureKDConfig:
     """Feature KD (``distill.feature``, ``kd_feature``): student search tokens regressed onto the teacher's."""
 
     enabled: bool = True
-    weight: float = 1.0
-    layers: list[int] = field(default_factory=lambda: [-1])  # student layers (teacher layers by layer_pairing)
+    weight: NonNegativeFloat = 1.0
+    layers: list[LayerIndex] = field(default_factory=lambda: [-1])  # student layers (teacher layers by layer_pairing)
     # true: a learned linear map to the teacher's width, target layer-normalised (FitNets); false: no learned map,
     # both models' tokens layer-normalised and compared as they are (HDETrack; needs equal widths)
     projection: bool = True
     # token alignment: adaptive pooling to the common grid, or an entropic OT plan (HAD, arXiv:2510.19560)
     align: Literal["pool", "ot"] = "pool"
     ot_cost: Literal["position", "feature", "both"] = "both"  # OT costs: token-centre distance, 1 - cosine, or sum
-    ot_epsilon: float = 0.01  # entropic regularisation (crop coordinates; a token of a 16x16 grid is 1/16 wide)
-    ot_iters: int = 100  # Sinkhorn iterations
+    ot_epsilon: PositiveFloat = 0.01  # entropic regularisation (crop coordinates; a token of a 16x16 grid is 1/16 wide)
+    ot_iters: PositiveInt = 100  # Sinkhorn iterations
 
 
 @dataclass
@@ -228,12 +300,12 @@ class ResponseKDConfig:
     """Response KD (``distill.response``, ``kd_response``): the student's score map against the teacher's."""
 
     enabled: bool = True
-    weight: float = 1.0
+    weight: NonNegativeFloat = 1.0
     # 'kl': KL between the maps' spatial softmax distributions of logit / temperature, times temperature^2
     # (Hinton et al. 2015); 'focal': CenterNet focal loss of student / temperature against teacher / temperature
     # (probabilities divided, HDETrack's released response loss)
     loss: Literal["kl", "focal"] = "kl"
-    temperature: float = 1.0
+    temperature: PositiveFloat = 1.0
 
 
 @dataclass
@@ -241,11 +313,11 @@ class FourierKDConfig:
     """Temporal Fourier KD (``distill.fourier``, ``kd_fourier``) over the n search frames' score maps."""
 
     enabled: bool = False
-    weight: float = 1.0
+    weight: NonNegativeFloat = 1.0
     # 'hdetrack_v2': softmax maps, 2-D DFT over (time, cell), real parts by MSE (HDETrack V2; sees frame order);
     # 'amplitude': per-frame normalised maps, rfft amplitude along time, L1 (blind to a shift of frame order)
     mode: Literal["hdetrack_v2", "amplitude"] = "hdetrack_v2"
-    temperature: float = 1.0  # softmax temperature of the hdetrack_v2 maps
+    temperature: PositiveFloat = 1.0  # softmax temperature of the hdetrack_v2 maps
 
 
 @dataclass
@@ -254,8 +326,8 @@ class TemporalKDConfig:
     search frames (needs data.num_search >= 2)."""
 
     enabled: bool = False
-    weight: float = 1.0
-    layer: int = -1  # student layer whose clip features are aligned (teacher layer by layer_pairing)
+    weight: NonNegativeFloat = 1.0
+    layer: LayerIndex = -1  # student layer whose clip features are aligned (teacher layer by layer_pairing)
 
 
 @dataclass
@@ -265,7 +337,7 @@ class CorrelationKDConfig:
     xcorr). Validation split, 2 seeds: no effect on SR or on the foreign-template drop."""
 
     enabled: bool = False
-    weight: float = 1.0
+    weight: NonNegativeFloat = 1.0
 
 
 @dataclass
@@ -330,11 +402,11 @@ class NccConfig:
     channels: Literal["sum", "polarity"] = "sum"  # events: polarities summed (1 channel) or apart (2)
     # template side = factor * sqrt(w h) of the first box; 1.5 (some context) chosen on the validation split: SR 32.4
     # against 27.5 with 1.0, 27.8 with 1.25, 31.5 with 2.0 (docs/benchmarks.md, "NCC template matcher settings")
-    template_factor: float = 1.5
-    template_px: int = 32  # template resampled to this many cells per side
-    search_factor: float = 3.0  # search side / template side
-    blur: int = 1  # box-blur radius in cells (0: none)
-    window_influence: float = 0.25  # weight of the cosine window against the NCC score (SiamFC)
+    template_factor: PositiveFloat = 1.5
+    template_px: PositiveInt = 32  # template resampled to this many cells per side
+    search_factor: Annotated[float, Check(ge=1)] = 3.0  # search side / template side
+    blur: NonNegativeInt = 1  # box-blur radius in cells (0: none)
+    window_influence: Share = 0.25  # weight of the cosine window against the NCC score (SiamFC)
 
 
 @dataclass
@@ -344,29 +416,29 @@ class TrackingConfig:
 
     hann_window: bool = True
     template_update: bool = False
-    update_interval: int = 25  # k: frames between template-update attempts
-    update_threshold: float = 0.7  # score above which the current crop becomes a template slot
-    max_templates: int = 3  # memory slots including the first template (always kept)
+    update_interval: PositiveInt = 25  # k: frames between template-update attempts
+    update_threshold: Share = 0.7  # score above which the current crop becomes a template slot
+    max_templates: PositiveInt = 3  # memory slots including the first template (always kept)
     asr: bool = True  # adaptive search region (HDETrack V2): tau 0.5, m 7, theta 1.5
-    asr_tau: float = 0.5
-    asr_m: int = 7
-    asr_theta: float = 1.5
-    margin: float = 0.0  # clip boxes to the image enlarged by this many pixels
+    asr_tau: Share = 0.5  # IoU threshold
+    asr_m: PositiveInt = 7
+    asr_theta: Annotated[float, Check(ge=1)] = 1.5  # search-factor multiplier
+    margin: NonNegativeFloat = 0.0  # clip boxes to the image enlarged by this many pixels
     # Box size smoothing: new (w, h) = (1 - r) * old + r * predicted (SiamFC/SiamRPN-style scale damping,
     # Bertinetto et al. 2016, Li et al. 2018). 1.0 takes the predicted size as is (OSTrack).
-    size_update_rate: float = 1.0
+    size_update_rate: Annotated[float, Check(gt=0, le=1)] = 1.0
     # Box width and height stay within [1/s, s] times the first box's (0: no limit). SiamFC clamps the target
     # scale to [0.2, 5] of the initial size (Bertinetto et al. 2016): a box that grew over an empty or
     # out-of-view search crop cannot run away to the whole image.
-    max_scale_change: float = 0.0
-    empty_score_decay: float = 0.5  # score multiplier when a frame window holds no events
+    max_scale_change: Annotated[float, Check(ge=1, also=(0,))] = 0.0
+    empty_score_decay: Share = 0.5  # score multiplier when a frame window holds no events
     # Lost target: a prediction scoring below lost_threshold (0: off) is not adopted and the last confident box
     # is kept (an occluded or motionless target is found where it was). Optionally the next search crop grows by
     # lost_search_growth per lost frame, up to lost_search_max times the normal crop (local-to-global search of
     # long-term trackers, e.g. SiamRPN++ long-term, Li et al. 2019); 1.0 = hold only.
-    lost_threshold: float = 0.0
-    lost_search_growth: float = 1.0
-    lost_search_max: float = 2.0
+    lost_threshold: Share = 0.0
+    lost_search_growth: Annotated[float, Check(ge=1)] = 1.0
+    lost_search_max: Annotated[float, Check(ge=1)] = 2.0
     ttt: TestTimeTuningConfig = field(default_factory=TestTimeTuningConfig)  # test-time tuning (off by default)
     ncc: NccConfig = field(default_factory=NccConfig)  # the non-learned NCC template matcher (--tracker ncc)
 
@@ -375,7 +447,7 @@ class TrackingConfig:
 class EnergyConfig:
     """Operation counting and energy profile (docs/architecture.md, "Energy method")."""
 
-    profile: str = "45nm-fp32"  # name in spiketrack.energy.profiles.PROFILES (its DEFAULT_PROFILE)
+    profile: Text = "45nm-fp32"  # name in spiketrack.energy.profiles.PROFILES (its DEFAULT_PROFILE)
     count_residual: bool = False
     count_neuron: bool = False
     # also the memory-aware energy (weight / membrane-potential memory accesses and addressing, Lemaire et al.,
@@ -387,7 +459,7 @@ class EnergyConfig:
 class ExperimentConfig:
     """A whole experiment: one YAML file."""
 
-    name: str = "experiment"
+    name: Text = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -402,13 +474,18 @@ class ExperimentConfig:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 number rules: ``10:10`` stays a string (YAML 1.1 reads it as 610)."""
+    """SafeLoader with YAML 1.2 number and boolean rules: ``10:10`` stays a string (YAML 1.1 reads it as 610), and
+    only true/false are booleans (YAML 1.1 also reads yes/no/on/off, so ``amp: yes`` would pass as true)."""
 
 
+_YAML_1_1_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
 _Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    key: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML_1_1_TAGS]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
 )
@@ -474,8 +551,16 @@ def _source_of(source: str, key: str) -> str:
 
 def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     """Check and convert ``value`` to the annotated type ``tp``; ``key`` names it in errors."""
-    origin = get_origin(tp)
     where = f"{_source_of(source, key)}: key '{key}'"
+    tp, checks = field_checks(tp)
+    if checks:
+        value = _convert(value, tp, key, source)
+        for check in checks:
+            problem = check.problem(value)
+            if problem is not None:
+                raise ConfigError(f"{where}: {problem}, got {value!r}")
+        return value
+    origin = get_origin(tp)
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
@@ -490,6 +575,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
                 return _convert(value, arg, key, source)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1 and type(None) in args:  # Optional[X]: X's own message, null also allowed
+            raise ConfigError(errors[0].replace(", got ", " (or null), got ", 1))
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         allowed = get_args(tp)
@@ -613,7 +700,7 @@ _PRESETS: dict[type, dict[str, dict[str, Any]]] = {DistillConfig: DISTILL_PRESET
 
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "<dict>") -> Any:
     """Build dataclass ``cls`` from a mapping, checking every key and type."""
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     data = _apply_preset(cls, data, prefix, source)
     kwargs: dict[str, Any] = {}
