@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spiketrack.data.dataset import check_split_name
 from spiketrack.data.h5seq import Violation, open_sequence, validate_sequence
-from spiketrack.errors import SpiketrackError
+from spiketrack.errors import DataFormatError, SpiketrackError
 
 
 def sequence_info(path: str | Path) -> dict[str, Any]:
@@ -40,17 +41,32 @@ def validate_folder(root: str | Path) -> tuple[int, list[Violation]]:
     """Validate every ``*.h5`` file of a folder (and that split lists name existing files)."""
     root = Path(root)
     if not root.is_dir():
-        raise SpiketrackError(f"{root}: not a folder")
+        raise DataFormatError(root, None, "dataset folder not found")
     files = sorted(p for p in root.glob("*.h5") if not p.name.startswith("."))
+    if not files:
+        raise DataFormatError(root, None, "no sequence files (<name>.h5) in the folder: nothing to validate "
+                                          "(`spiketrack data convert` or `data synth` makes them)")
     violations: list[Violation] = []
     for path in files:
         violations.extend(validate_sequence(path))
     stems = {p.stem for p in files}
     for split in sorted(root.glob("*.txt")):
-        for line_no, line in enumerate(split.read_text().splitlines(), 1):
-            name = line.split("#", 1)[0].strip()
-            if name and name not in stems:
-                violations.append(Violation(str(split), f"line {line_no}", f"no sequence file {name}.h5"))
+        try:
+            text = split.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            violations.append(Violation(str(split), "file", f"not a UTF-8 text file (byte {exc.start})"))
+            continue
+        for line_no, line in enumerate(text.splitlines(), 1):
+            name = line.split("#", 1)[0].strip().rstrip("/")
+            if not name:
+                continue
+            try:
+                check_split_name(split, line_no, name)
+            except DataFormatError as exc:
+                violations.append(Violation(str(split), f"line {line_no}", exc.problem))
+                continue
+            if name not in stems:
+                violations.append(Violation(str(split), f"line {line_no}", f"no sequence file {name}.h5 in {root}"))
     return len(files), violations
 
 

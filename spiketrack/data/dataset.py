@@ -29,7 +29,7 @@ def read_split(path: str | Path) -> list[str]:
     for i, line in enumerate(_split_text(path).splitlines(), start=1):
         line = line.split("#", 1)[0].strip().rstrip("/")
         if line:
-            _check_name(path, i, line)
+            check_split_name(path, i, line)
             names.append(line)
     return names
 
@@ -41,7 +41,7 @@ def _split_text(path: Path) -> str:
         raise DataFormatError(path, None, f"not a UTF-8 text file (byte {exc.start})") from None
 
 
-def _check_name(path: Path, line_no: int, name: str) -> None:
+def check_split_name(path: Path, line_no: int, name: str) -> None:
     """A listed name stays inside the dataset folder: no absolute path, no '..' component."""
     parts = name.replace("\\", "/").split("/")
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:

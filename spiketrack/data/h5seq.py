@@ -57,6 +57,9 @@ REQUIRED_DATASETS: dict[str, np.dtype] = {
     "absent": np.dtype(np.uint8),
 }
 REQUIRED_ATTRS = ("format", "version", "name", "width", "height", "source", "attributes")
+# A visible box lies inside the image enlarged by this many image sizes on every side (x in [-W, 2W], ...): a
+# target leaving the view keeps a partly or wholly outside box for a while, a box at 1e9 is a broken annotation.
+BOX_MARGIN = 1.0
 OBJECT_DATASETS: dict[str, np.dtype] = {"objects/boxes": np.dtype(np.float32), "objects/absent": np.dtype(np.uint8)}
 VISIBILITY_DATASETS = ("visible", "objects/visible")  # optional, float32, shares in [0, 1]
 
@@ -71,6 +74,30 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.path} [{self.field}]: {self.message}"
+
+
+def box_violations(p: str, boxes: np.ndarray, absent: np.ndarray, width: int, height: int) -> list[Violation]:
+    """Box rules beyond shape and finiteness: the first frame's box (which initialises a tracker) is visible with a
+    positive width and height, and every visible box lies inside the image enlarged by ``BOX_MARGIN``.
+
+    ``boxes`` [F, 4] finite x, y, w, h; ``absent`` [F] (1 = not visible).
+    """
+    out: list[Violation] = []
+    if len(boxes) and (absent[0] != 0 or not (boxes[0, 2] > 0 and boxes[0, 3] > 0)):
+        state = "marked absent" if absent[0] != 0 else f"{boxes[0].tolist()}"
+        out.append(Violation(p, "boxes[0]", f"the first frame's box must be visible with a positive width and height "
+                                            f"(it initialises the tracker), got {state}"))
+    mx, my = BOX_MARGIN * width, BOX_MARGIN * height
+    x, y, w, h = (boxes[:, i].astype(np.float64) for i in range(4))
+    outside = (absent == 0) & ((x < -mx) | (y < -my) | (x + w > width + mx) | (y + h > height + my))
+    if np.any(outside):
+        rows = np.nonzero(outside)[0]
+        out.append(Violation(
+            p, f"boxes[{rows[0]}]",
+            f"box {boxes[rows[0]].tolist()} reaches beyond the {width}x{height} image and its margin of {BOX_MARGIN:g} "
+            f"image size (x in [{-mx:g}, {width + mx:g}], y in [{-my:g}, {height + my:g}]); frames {rows[:5].tolist()}"
+            f"{' ...' if len(rows) > 5 else ''}"))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +146,8 @@ def _check_before_write(
             problems.append(("boxes", "negative box width or height"))
         if absent.shape == (f,) and np.any((absent == 1) & np.any(boxes != 0, axis=1)):
             problems.append(("boxes", "absent frames must have box 0,0,0,0"))
+        if absent.shape == (f,) and np.all(np.isfinite(boxes)) and width > 0 and height > 0:
+            problems.extend((v.field, v.message) for v in box_violations(str(path), boxes, absent, width, height))
     if absent.shape == (f,) and np.any(absent > 1):
         problems.append(("absent", "values must be 0 or 1"))
     if objects is not None:
@@ -597,6 +626,8 @@ def _validate_open(path: Path, read_rgb: bool) -> list[Violation]:
         if np.any(absent_bad):
             rows = np.nonzero(absent_bad)[0]
             out.append(Violation(p, "boxes", f"absent frames must have box 0,0,0,0; frames {rows[:5].tolist()}"))
+        if np.all(np.isfinite(boxes)) and np.all(absent <= 1):
+            out.extend(box_violations(p, boxes, absent, width, height))
         if "objects/boxes" in h5 and not any(v.field.startswith("objects") for v in out):
             out.extend(_object_violations(p, h5["objects/boxes"][()], h5["objects/absent"][()], boxes, absent))
         if not any(v.field in VISIBILITY_DATASETS for v in out):

@@ -271,6 +271,62 @@ def read_probe(path: str | Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ the probe
+def check_probe_arguments(
+    cfg: ExperimentConfig, tracker: str | Path | nn.Module, dataset: str | Path, split: str | None,
+    attributes: tuple[str, ...], protocol: str, real_results: str | Path | None, device: str | None,
+) -> None:
+    """Refuse, before anything is tracked or written, what would fail after the tracking: an unknown protocol or
+    device, a missing checkpoint, an attribute no sequence of the split has, and a ``real_results`` folder that
+    is not this tracker's finished results on this split (its ``track_run.json`` must hold the same run identity,
+    :mod:`spiketrack.tracking.run_identity`)."""
+    from spiketrack.data.h5seq import open_sequence
+    from spiketrack.device import resolve_device
+    from spiketrack.errors import CheckpointError
+    from spiketrack.evaluation.protocols import PROTOCOLS
+    from spiketrack.tracking.run_identity import IDENTITY_FILE, run_identity
+    from spiketrack.tracking.runner import BASELINE, is_finished
+
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol {protocol}: expected one of {sorted(PROTOCOLS)}")
+    resolve_device(device)
+    if isinstance(tracker, (str, Path)) and str(tracker) != BASELINE and not Path(tracker).is_file():
+        raise CheckpointError(f"checkpoint not found: {tracker}")
+    ds = SequenceDataset(dataset)
+    names = ds.names(split)
+    if attributes:
+        found: set[str] = set()
+        for name in names:
+            with open_sequence(ds.path(name)) as seq:
+                found.update(seq.attributes)
+        missing = [code for code in attributes if code not in found]
+        if missing:
+            raise ConfigError(f"--attribute {missing[0]}: no sequence of {dataset} (split {split}) has it "
+                              f"(attributes there: {', '.join(sorted(found)) or 'none'})")
+    if real_results is None:
+        return
+    real = Path(real_results)
+    if not real.is_dir():
+        raise DataFormatError(real, None, "--real-results: results folder not found")
+    ident_path = real / IDENTITY_FILE
+    if not ident_path.is_file():
+        raise DataFormatError(real, IDENTITY_FILE, "--real-results: not a results folder of `spiketrack track` "
+                                                   "(no record of the tracker that made it)")
+    try:
+        before = json.loads(ident_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(ident_path, None, f"--real-results: unreadable run record ({exc})") from None
+    mine = run_identity(cfg, tracker, BASELINE)
+    diff = sorted(k for k in before.keys() | mine.keys() if before.get(k) != mine.get(k))
+    if diff:
+        listed = "; ".join(f"{k}: there {before.get(k)!r}, here {mine.get(k)!r}" for k in diff[:4])
+        raise ConfigError(f"--real-results {real}: made by another tracker or with other settings ({listed}"
+                          f"{' ...' if len(diff) > 4 else ''}); its SR would be reported as this tracker's")
+    unfinished = [n for n in names if not is_finished(real, n)]
+    if unfinished:
+        raise DataFormatError(real, f"{unfinished[0]}.txt", f"--real-results: {len(unfinished)} of {len(names)} "
+                                                            f"sequences of the split have no finished result")
+
+
 def probe_template(
     cfg: ExperimentConfig,
     tracker: TrackerLike,
@@ -302,6 +358,7 @@ def probe_template(
     bad = [m for m in modes if m not in MODES[1:]]
     if bad or not modes:
         raise ConfigError(f"probe: modes must be among {MODES[1:]}, got {list(modes)}")
+    check_probe_arguments(cfg, tracker, dataset, split, attributes, protocol, real_results, device)
     out = Path(out)
     names = SequenceDataset(dataset).names(split)
     pairs = foreign_pairs(names, sequence_scenes(dataset, names)) if "foreign" in modes else {}
@@ -340,6 +397,7 @@ def probe_template(
 
 __all__ = [
     "MODES",
+    "check_probe_arguments",
     "PROBE_JSON",
     "PROBE_MD",
     "ProbeResult",

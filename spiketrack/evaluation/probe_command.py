@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spiketrack.errors import ConfigError
@@ -41,13 +43,32 @@ def probe_from_args(args: argparse.Namespace, progress: bool | None = None) -> P
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    return probe_template(
-        cfg, command_tracker(args), args.dataset,
-        split=None if args.split == "all" else args.split, out=args.out, modes=modes,
-        attributes=tuple(args.attribute), name=args.name, workers=args.workers, device=args.device,
-        protocol=args.protocol, progress=not args.quiet if progress is None else progress,
-        real_results=args.real_results,
-    )
+    out = Path(args.out)
+    existed = out.exists()
+    try:
+        return probe_template(
+            cfg, command_tracker(args), args.dataset,
+            split=None if args.split == "all" else args.split, out=args.out, modes=modes,
+            attributes=tuple(args.attribute), name=args.name, workers=args.workers, device=args.device,
+            protocol=args.protocol, progress=not args.quiet if progress is None else progress,
+            real_results=args.real_results,
+        )
+    except BaseException:
+        _remove_empty_folders(out, existed)
+        raise
+
+
+def _remove_empty_folders(out: Path, existed: bool) -> None:
+    """After a failed probe: the ``<mode>/`` folders left empty (no result was finished in them), and ``out`` when
+    this run made it and nothing is left in it; folders holding results stay (a re-run resumes them)."""
+    from spiketrack.evaluation.probe import MODES
+
+    for mode in MODES:
+        with contextlib.suppress(OSError):
+            (out / mode).rmdir()  # only when empty
+    if not existed:
+        with contextlib.suppress(OSError):
+            out.rmdir()
 
 
 def run_probe(args: argparse.Namespace) -> int:

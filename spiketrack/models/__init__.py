@@ -73,8 +73,16 @@ def wants(return_features: bool | Collection[str], name: str) -> bool:
 
 
 def build_model(cfg: Any) -> nn.Module:
-    """The model of ``cfg`` (an ExperimentConfig), freshly initialised (teacher: pretrained ViT if set)."""
-    return _family(cfg).build(cfg)
+    """The model of ``cfg`` (an ExperimentConfig), freshly initialised (teacher: pretrained ViT if set).
+
+    Sizes whose parameters or one forward pass at batch 1 cannot fit in memory are refused first
+    (:func:`spiketrack.models.memory_check.check_memory`).
+    """
+    from spiketrack.models.memory_check import check_memory
+
+    family = _family(cfg)
+    check_memory(cfg)
+    return family.build(cfg)
 
 
 def input_spec(cfg: Any) -> InputSpec:

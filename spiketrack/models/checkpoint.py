@@ -24,6 +24,7 @@ from torch import nn
 from spiketrack.config import ExperimentConfig, from_dict, load_config, to_dict, upgrade_stored_config
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models import build_model
+from spiketrack.models.torch_files import load_torch_file
 
 CHECKPOINT_FORMAT = "spiketrack-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -49,10 +50,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     _check_zip_crc(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a broken file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+    state = load_torch_file(path, "checkpoint", map_location)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a spiketrack checkpoint (field 'format' != '{CHECKPOINT_FORMAT}')")
     if int(state.get("version", -1)) > CHECKPOINT_VERSION:

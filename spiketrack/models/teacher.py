@@ -38,6 +38,7 @@ from spiketrack.models.correlation import (
     template_kernel,
 )
 from spiketrack.models.heads import CenterHead
+from spiketrack.models.torch_files import load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -426,10 +427,7 @@ def load_pretrained(model: ViTTeacher, path: str | Path) -> LoadReport:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"pretrained weights not found: {p} (key 'model.pretrained'; weights are never downloaded)")
-    try:
-        raw = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a checkpoint error
-        raise CheckpointError(f"{p}: cannot read a torch state dict ({exc})") from exc
+    raw = load_torch_file(p, "pretrained weights file (key 'model.pretrained')")
     source = _unwrap(raw, str(p))
     report = LoadReport(path=str(p))
     own = model.state_dict()

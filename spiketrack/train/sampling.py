@@ -191,6 +191,13 @@ class PairDataset(Dataset):
             weights.append(src.weight)
         if not self.sources:
             raise ConfigError("data.datasets: empty list")
+        for i, entries in enumerate(self.sources):
+            if self.data.negative_prob > 0 and len(entries) < 2 and len(entries[0].object_choices()) < 2:
+                raise ConfigError(
+                    f"key 'data.negative_prob': {self.data.negative_prob:g} asks for negative pairs, but "
+                    f"{self.data.datasets[i].root} (data.datasets[{i}]) has one sequence of one object, so no other "
+                    "object or sequence can give the template; add sequences or set data.negative_prob=0"
+                )
         total = float(sum(weights))
         if total <= 0:
             raise ConfigError("data.datasets: sampling weights sum to 0")

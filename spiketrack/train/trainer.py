@@ -25,8 +25,9 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ from spiketrack.errors import (
     output_error,
 )
 from spiketrack.models.checkpoint import load_checkpoint, load_state
-from spiketrack.outputs import prepare_output_dir
+from spiketrack.models.memory_check import check_memory
+from spiketrack.outputs import check_output_dir_possible, prepare_output_dir
 from spiketrack.threads import configure_threads
 from spiketrack.train.checkpoint import CheckpointManager
 from spiketrack.train.distributed import (
@@ -217,6 +219,8 @@ class Trainer:
         tc = cfg.train
         if tc.batch_size < 1 or tc.accumulate < 1 or tc.epochs < 1:
             raise ConfigError("train.batch_size, train.accumulate and train.epochs must be >= 1")
+        # one micro-batch runs batch_size x num_search (template, search) pairs: refuse what cannot fit
+        check_memory(cfg, batch=tc.batch_size * cfg.data.num_search, training=True, device=info.device)
         self.device = info.device
         self.model = model.to(self.device)
         self.use_amp = bool(tc.amp and self.device.type == "cuda")
@@ -562,10 +566,13 @@ def _default_build(cfg: ExperimentConfig) -> nn.Module:
     return build_model(cfg)
 
 
-def _prepare_run_dir(
-    cfg: ExperimentConfig, out_dir: str | Path | None, resume: bool, info: DistInfo, allow_config_change: bool = False
+def _check_run_dir(
+    cfg: ExperimentConfig, out_dir: str | Path | None, resume: bool, allow_config_change: bool = False
 ) -> Path:
+    """The run folder, checked without writing anything: it can be made, and holds no checkpoints unless resuming
+    (then its config.yaml matches ``cfg``, :mod:`spiketrack.train.resume_check`)."""
     run_dir = Path(out_dir if out_dir is not None else cfg.train.out_dir)
+    check_output_dir_possible(run_dir, "run folder")
     has_ckpts = bool(CheckpointManager(run_dir).step_files())
     if has_ckpts and not resume:
         raise ConfigError(
@@ -573,12 +580,37 @@ def _prepare_run_dir(
         )
     if resume and has_ckpts:
         check_resume_config(run_dir, cfg, allow_change=allow_config_change)
+    return run_dir
+
+
+def _prepare_run_dir(cfg: ExperimentConfig, run_dir: Path, info: DistInfo) -> None:
+    """Make the run folder (main process) and write its config.yaml; temporary files of killed runs go."""
     if info.is_main:
-        prepare_output_dir(run_dir)
+        prepare_output_dir(run_dir, "run folder")
         clean_stale_temps(run_dir)
         clean_stale_temps(run_dir / "checkpoints")
         dump_config(cfg, run_dir / "config.yaml")
-    return run_dir
+
+
+@contextlib.contextmanager
+def _removed_if_no_checkpoint(run_dir: Path, info: DistInfo) -> Iterator[None]:
+    """A run that fails (or is interrupted) before its first checkpoint takes back what it wrote: the run folder
+    when this run made it, else the files it added, so the corrected re-run starts in a clean folder."""
+    existed = run_dir.exists()
+    before = set(run_dir.iterdir()) if existed and run_dir.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        ckpts = CheckpointManager(run_dir)
+        if info.is_main and not ckpts.step_files() and not ckpts.best_path.exists():
+            made = [run_dir] if not existed else [p for p in run_dir.iterdir() if p not in before]
+            for path in made:
+                with contextlib.suppress(OSError):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink(missing_ok=True)
+        raise
 
 
 def _run(
@@ -595,7 +627,8 @@ def _run(
 ) -> TrainResult:
     info = setup_distributed()
     try:
-        run_dir = _prepare_run_dir(cfg, out_dir, resume, info, allow_config_change)
+        # everything that can refuse the run (model, data, distillation terms) is checked before the folder is made
+        run_dir = _check_run_dir(cfg, out_dir, resume, allow_config_change)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         if info.device.type == "cpu":  # one compute thread per core left free by the loader workers
@@ -606,16 +639,19 @@ def _run(
         trainer = Trainer(
             cfg, run_dir, model, info, teacher=teacher, progress=progress, extra_state=extra_state,
         )
-        if resume:
-            found = trainer.ckpt.latest()
-            if found is not None:
-                trainer.restore(*found)
-                if info.is_main:
-                    log.info("resuming %s from %s (epoch %d, step %d)", run_dir, found[0], trainer.epoch, trainer.step)
-        try:
-            return trainer.fit(stop_after=stop_after)
-        finally:
-            trainer.close()
+        with _removed_if_no_checkpoint(run_dir, info):
+            _prepare_run_dir(cfg, run_dir, info)
+            if resume:
+                found = trainer.ckpt.latest()
+                if found is not None:
+                    trainer.restore(*found)
+                    if info.is_main:
+                        log.info("resuming %s from %s (epoch %d, step %d)", run_dir, found[0], trainer.epoch,
+                                 trainer.step)
+            try:
+                return trainer.fit(stop_after=stop_after)
+            finally:
+                trainer.close()
     finally:
         cleanup_distributed()
 

@@ -86,8 +86,10 @@ class PublicDataset:
         split_files: dict[str, Path] | None = None,
         attributes: str | Path | None = None,
         absent_means: AbsentConvention | str | None = None,
+        sort_events: bool = False,
     ) -> None:
         self.format = get_format(fmt)
+        self.sort_events = sort_events  # events whose timestamps decrease: sorted (True) or refused
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataFormatError(self.root, None, "dataset folder not found")
@@ -134,9 +136,9 @@ class PublicDataset:
             raise DataFormatError(self.root, name, f"no sequence folder named {name}")
         return self.folders[name]
 
-    def open(self, name: str) -> Sequence:
-        """Read one sequence in place."""
-        kwargs = {"attributes": self.attributes.get(name, [])}
+    def open(self, name: str, notes: list[str] | None = None) -> Sequence:
+        """Read one sequence in place; what was repaired on the way (sorted events) is appended to ``notes``."""
+        kwargs = {"attributes": self.attributes.get(name, []), "sort_events": self.sort_events, "notes": notes}
         if self.absent_means is not None:
             kwargs["absent_means"] = self.absent_means
         return self.format.open(self.folder(name), **kwargs)

@@ -30,7 +30,7 @@ class Aedat4Recording:
     path: Path
     width: int
     height: int
-    events: EventArray  # sorted by t
+    events: EventArray  # in file order (the sequence readers decide about sorting)
     frame_times: np.ndarray  # int64 [N] µs, exposure centre of each APS frame
     frames: np.ndarray  # uint8 [N, H, W] grayscale or [N, H, W, 3] colour APS frames
 
@@ -58,7 +58,7 @@ def _frame_to_uint8(pixels: np.ndarray, fmt: str, path: Path, index: int) -> np.
 
 
 def read_aedat4(path: str | Path, *, with_frames: bool = True) -> Aedat4Recording:
-    """Decode an AEDAT 4 file: all polarity events (time-sorted) and all APS frames with their times.
+    """Decode an AEDAT 4 file: all polarity events (in file order) and all APS frames with their times.
 
     Raises :class:`DataFormatError` naming the file when it is missing, unreadable or has no event stream.
     """
@@ -99,8 +99,6 @@ def read_aedat4(path: str | Path, *, with_frames: bool = True) -> Aedat4Recordin
         events = EventArray.from_arrays(raw["t"].astype(np.int64), raw["x"], raw["y"], raw["on"].astype(np.uint8))
     else:
         events = EventArray.empty()
-    if len(events) and np.any(np.diff(events.t) < 0):
-        events = events.sorted_by_time()
     frame_times = np.asarray(times, dtype=np.int64)
     if frames:
         shapes = {f.shape for f in frames}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spiketrack.data.events import EventArray
 from spiketrack.errors import DataFormatError
 
 _SEPARATORS = re.compile(r"[,\s;]+")
@@ -117,6 +118,27 @@ def check_absent_against_boxes(
             "(visible frames have empty boxes and absent frames have boxes): the file looks inverted; "
             "check the dataset copy or pass --absent-means to override",
         )
+
+
+def time_ordered(
+    events: EventArray, path: Path, seq: str, sort_events: bool = False, notes: list[str] | None = None
+) -> EventArray:
+    """``events`` as recorded when their timestamps never decrease. Otherwise a converter must not reorder recorded
+    data silently: DataFormatError (where and how often) unless ``sort_events``, which sorts them by time (stable)
+    and appends a line saying so to ``notes`` (``spiketrack data convert --sort-events`` prints it)."""
+    if len(events) < 2:
+        return events
+    back = np.flatnonzero(np.diff(events.t) < 0)
+    if not len(back):
+        return events
+    first = int(back[0]) + 1
+    where = (f"{len(back)} places, first at event {first} (t {int(events.t[first])} after {int(events.t[first - 1])})")
+    if not sort_events:
+        raise _error(seq, path, "t", f"event timestamps decrease at {where}; the recording is not converted as it "
+                                     "is: pass --sort-events to sort the events by time (reported when done)")
+    if notes is not None:
+        notes.append(f"sequence {seq}: sorted the events of {path.name} by time (timestamps decreased at {where})")
+    return events.sorted_by_time()
 
 
 def apply_absent(boxes: np.ndarray, absent: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from spiketrack.data.dataset import write_split
 from spiketrack.data.h5seq import save_sequence
 from spiketrack.data.readers import FORMATS, PublicDataset, parse_split_file
 from spiketrack.data.readers.common import AbsentConvention
-from spiketrack.errors import OutputError, SpiketrackError
+from spiketrack.errors import ConfigError, OutputError, SpiketrackError
 from spiketrack.outputs import prepare_output_dir
 
 
@@ -37,6 +37,7 @@ class ConvertSummary:
     converted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already converted (skip_existing)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (sequence, message)
+    repairs: list[str] = field(default_factory=list)  # what was changed on the way (--sort-events), one line each
     splits: dict[str, list[str]] = field(default_factory=dict)
     events: int = 0
     seconds: float = 0.0
@@ -58,6 +59,9 @@ class ConvertSummary:
             lines.append(f"skipped {len(self.skipped)} already converted")
         for split, names in sorted(self.splits.items()):
             lines.append(f"split {split}: {len(names)} sequences -> {split}.txt")
+        if self.repairs:
+            lines.append(f"repaired {len(self.repairs)} sequences:")
+            lines.extend(f"  {line}" for line in self.repairs)
         if self.failures:
             lines.append(f"FAILED {len(self.failures)} sequences:")
             lines.extend(f"  {name}: {message}" for name, message in self.failures)
@@ -76,22 +80,33 @@ def convert_dataset(
     names: list[str] | None = None,
     skip_existing: bool = False,
     progress: bool = True,
+    sort_events: bool = False,
 ) -> ConvertSummary:
     """Convert every sequence of a public dataset folder into ``<out>/<name>.h5`` and write split lists.
 
     ``split_files`` maps split names to name lists (e.g. ``{"test": "EventVOT_testing_subset.txt"}``); they
     override splits found from folder names ('Training Subset' -> train, ...). Split lists name only sequences
     that were converted. ``rgb=False`` leaves out intensity frames. A sequence file that cannot be written
-    (disk full, ...) raises ``OutputError`` naming it; the files converted before it are kept.
+    (disk full, ...) raises ``OutputError`` naming it; the files converted before it are kept. A sequence whose event
+    timestamps decrease fails unless ``sort_events`` (then its events are sorted and the summary says so). Split
+    lists are written only for splits with a converted sequence; a run that converted nothing removes the output
+    folder it made.
     """
-    dataset = PublicDataset(fmt, src, split_files=split_files, attributes=attributes, absent_means=absent_means)
+    dataset = PublicDataset(fmt, src, split_files=split_files, attributes=attributes, absent_means=absent_means,
+                            sort_events=sort_events)
     out = Path(out)
     summary = ConvertSummary(dataset.format.name, Path(src), out)
     todo = names if names is not None else dataset.names()
     if not todo:
         raise SpiketrackError(f"{src}: no {dataset.format.name} sequence folders found")
+    unknown = [n for n in todo if n not in dataset.folders]
+    if unknown:
+        known = ", ".join(sorted(dataset.folders)[:8]) + (" ..." if len(dataset.folders) > 8 else "")
+        raise ConfigError(f"--sequence {unknown[0]}: no {dataset.format.name} sequence folder of that name under "
+                          f"{src} (sequences: {known or 'none'})")
     for name, folder in dataset.duplicates:
         summary.failures.append((name, f"{folder}: a second folder with this name (kept {dataset.folders[name]})"))
+    existed = out.exists()
     prepare_output_dir(out, "conversion output folder")
     clean_stale_temps(out)
     start = time.perf_counter()
@@ -101,11 +116,13 @@ def convert_dataset(
             summary.skipped.append(name)
             continue
         try:
-            with dataset.open(name) as seq:
+            notes: list[str] = []
+            with dataset.open(name, notes=notes) as seq:
                 frames = seq.rgb_array() if rgb and seq.has_rgb and hasattr(seq, "rgb_array") else None
                 save_sequence(target, seq, rgb=frames)  # a write failure: OutputError naming target
                 summary.events += len(seq.events)
             summary.converted.append(name)
+            summary.repairs.extend(notes)
         except OutputError:
             raise  # the output side (disk full, no permission): no later sequence could be written either
         except (SpiketrackError, OSError, ValueError, MemoryError) as exc:
@@ -118,8 +135,11 @@ def convert_dataset(
         for n in missing:
             summary.failures.append((n, f"listed in split {split!r} but no sequence folder found under {src}"))
         kept = [n for n in split_names if n in done]
-        write_split(out, split, kept)
-        summary.splits[split] = kept
+        if kept:  # a list naming no sequence would be an empty split for every later command
+            write_split(out, split, kept)
+            summary.splits[split] = kept
+    if not existed and not any(out.iterdir()):
+        out.rmdir()  # nothing converted: no empty folder left behind
     return summary
 
 
@@ -138,6 +158,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-rgb", action="store_true", help="do not store intensity (APS) frames")
     parser.add_argument("--sequence", action="append", help="convert only this sequence (repeatable)")
     parser.add_argument("--skip-existing", action="store_true", help="keep <name>.h5 files already in --out")
+    parser.add_argument("--sort-events", action="store_true",
+                        help="sort events whose timestamps decrease by time (stable) and report it; without it such "
+                             "a sequence is not converted")
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -154,6 +177,7 @@ def run_convert(args: argparse.Namespace) -> int:
         names=args.sequence,
         skip_existing=args.skip_existing,
         progress=sys.stderr.isatty(),
+        sort_events=args.sort_events,
     )
     print(summary.report())
     return 0 if summary.ok else 1

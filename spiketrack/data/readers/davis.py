@@ -17,6 +17,7 @@ The recording decoder is pluggable (``decoder=``) so tests and other containers 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from spiketrack.data.readers.aedat4 import Aedat4Recording, gray_to_rgb, read_aedat4
-from spiketrack.data.readers.common import AbsentConvention, load_annotations, read_numeric_table
+from spiketrack.data.readers.common import AbsentConvention, load_annotations, read_numeric_table, time_ordered
 from spiketrack.data.sequence import MemorySequence
 from spiketrack.errors import DataFormatError
 
@@ -149,10 +150,14 @@ def open_davis_sequence(
     decoder: Decoder = read_aedat4,
     absent_means: AbsentConvention | str | None = None,
     attributes: list[str] | None = None,
+    sort_events: bool = False,
+    notes: list[str] | None = None,
 ) -> DavisSequence:
     """Read one sequence folder of a DAVIS dataset in place.
 
-    ``absent_means`` overrides the layout's meaning of the visibility file ('absent' or 'present').
+    ``absent_means`` overrides the layout's meaning of the visibility file ('absent' or 'present'). Events whose
+    timestamps decrease are refused unless ``sort_events`` (then sorted, with a line in ``notes``;
+    :func:`spiketrack.data.readers.common.time_ordered`).
     """
     folder = Path(folder)
     seq = folder.name
@@ -173,5 +178,8 @@ def open_davis_sequence(
     recording = decoder(events_path)
     if len(recording.events) == 0:
         raise DataFormatError(events_path, "events", f"sequence {seq}: the recording holds no events")
+    ordered = time_ordered(recording.events, events_path, seq, sort_events, notes)
+    if ordered is not recording.events:
+        recording = dataclasses.replace(recording, events=ordered)
     index = _annotated_frames(folder, seq, recording.num_frames, len(ann.boxes), events_path)
     return DavisSequence(folder, layout, recording, index, ann.boxes, ann.absent, list(attributes or []))

@@ -28,7 +28,13 @@ import numpy as np
 
 from spiketrack.data.events import EventArray
 from spiketrack.data.readers.attributes import EVENTVOT_ATTRIBUTES
-from spiketrack.data.readers.common import AbsentConvention, list_images, load_annotations, read_numeric_table
+from spiketrack.data.readers.common import (
+    AbsentConvention,
+    list_images,
+    load_annotations,
+    read_numeric_table,
+    time_ordered,
+)
 from spiketrack.data.sequence import MemorySequence
 from spiketrack.errors import DataFormatError
 
@@ -56,7 +62,7 @@ def _find_events(folder: Path) -> Path | None:
 
 
 def read_event_csv(path: Path, seq: str) -> EventArray:
-    """EventVOT's event CSV -> time-sorted events (columns x,y,p,t unless a header row says otherwise)."""
+    """EventVOT's event CSV -> events in file order (columns x,y,p,t unless a header row says otherwise)."""
     with open(path, "rb") as fh:
         first = fh.readline().decode("utf-8-sig", "replace").strip()
     if not first:
@@ -86,10 +92,7 @@ def read_event_csv(path: Path, seq: str) -> EventArray:
                                          "(is the column order x,y,p,t?)")
     if np.any(cols["x"] < 0) or np.any(cols["y"] < 0):
         raise DataFormatError(path, "x,y", f"sequence {seq}: negative pixel coordinates")
-    events = EventArray.from_arrays(cols["t"], cols["x"], cols["y"], p)
-    if np.any(np.diff(events.t) < 0):
-        events = events.sorted_by_time()
-    return events
+    return EventArray.from_arrays(cols["t"], cols["x"], cols["y"], p)
 
 
 def equal_slice_times(events: EventArray, n_frames: int) -> np.ndarray:
@@ -118,8 +121,13 @@ def open_eventvot_sequence(
     *,
     absent_means: AbsentConvention | str | None = None,
     attributes: list[str] | None = None,
+    sort_events: bool = False,
+    notes: list[str] | None = None,
 ) -> EventVOTSequence:
-    """Read one EventVOT sequence folder in place."""
+    """Read one EventVOT sequence folder in place.
+
+    Events whose timestamps decrease are refused unless ``sort_events`` (then sorted, with a line in ``notes``;
+    :func:`spiketrack.data.readers.common.time_ordered`)."""
     folder = Path(folder)
     seq = folder.name
     if not folder.is_dir():
@@ -150,6 +158,7 @@ def open_eventvot_sequence(
         width, height = w or WIDTH, h or HEIGHT
         if len(events) == 0:
             raise DataFormatError(events_path, "events", f"sequence {seq}: the event file holds no events")
+    events = time_ordered(events, events_path, seq, sort_events, notes)
     if int(events.x.max()) >= width or int(events.y.max()) >= height:
         raise DataFormatError(events_path, "x,y", f"sequence {seq}: events outside the {width}x{height} sensor")
     times_file = folder / "timestamps.txt"

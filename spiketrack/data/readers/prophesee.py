@@ -82,7 +82,7 @@ def encoding(path: Path, header: dict[str, str]) -> str:
 
 
 def read_prophesee(path: str | Path) -> tuple[EventArray, int | None, int | None]:
-    """Decode a ``.raw``/``.dat`` file -> (time-sorted events, width, height); sizes None if the header is silent."""
+    """Decode a ``.raw``/``.dat`` file -> (events in file order, width, height); sizes None if the header is silent."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, None, "Prophesee event file not found")
@@ -94,9 +94,7 @@ def read_prophesee(path: str | Path) -> tuple[EventArray, int | None, int | None
         raise DataFormatError(path, "decoder", f"reading Prophesee {enc.upper()} files needs {INSTALL_HINT[enc]}") from None
     except Exception as exc:
         raise DataFormatError(path, "events", f"could not decode as {enc.upper()}: {exc}") from exc
-    events = EventArray.from_arrays(t, x, y, p)
-    if len(events) and np.any(np.diff(events.t) < 0):
-        events = events.sorted_by_time()
+    events = EventArray.from_arrays(t, x, y, p)  # in file order: the sequence readers decide about sorting
     size = geometry(header)
     return events, (size[0] if size else None), (size[1] if size else None)
 

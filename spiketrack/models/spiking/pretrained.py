@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from spiketrack.errors import CheckpointError
+from spiketrack.models.torch_files import load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ def read_student_state(path: str | Path) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"pretrained weights not found: {p} (key 'model.pretrained'; weights are never downloaded)")
-    try:
-        raw: Any = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a checkpoint error
-        raise CheckpointError(f"{p}: cannot read a torch state dict ({type(exc).__name__}: {exc})") from exc
+    raw: Any = load_torch_file(p, "pretrained weights file (key 'model.pretrained')")
     if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT:
         if raw.get("kind") not in (None, "student"):
             raise CheckpointError(f"{p} [kind]: a {raw.get('kind')!r} checkpoint cannot initialise the student")

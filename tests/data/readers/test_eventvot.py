@@ -77,10 +77,18 @@ def test_header_and_column_order(tmp_path):
     assert seq.events.t.tolist() == EVENTS[:, 3].tolist() and seq.events.x.tolist() == EVENTS[:, 0].tolist()
 
 
-def test_unsorted_csv_is_sorted(tmp_path):
+def test_decreasing_timestamps_are_refused_unless_sorting_is_asked(tmp_path):
+    """Recorded data is never reordered silently (issue 31): refused, or sorted with a note when asked."""
     folder = make_eventvot_seq(tmp_path, "rec", events=EVENTS[::-1])
-    seq = open_eventvot_sequence(folder)
+    with pytest.raises(DataFormatError, match=r"rec\.csv \[t\]: sequence rec: event timestamps decrease at 7 places, "
+                                              r"first at event 1 \(t 400 after 500\).*--sort-events"):
+        open_eventvot_sequence(folder)
+    notes: list[str] = []
+    seq = open_eventvot_sequence(folder, sort_events=True, notes=notes)
     assert seq.events.t.tolist() == EVENTS[:, 3].tolist()
+    assert seq.events.x.tolist() == EVENTS[:, 0].tolist()  # rows move with their timestamps
+    assert notes == ["sequence rec: sorted the events of rec.csv by time (timestamps decreased at 7 places, first at "
+                     "event 1 (t 400 after 500))"]
 
 
 @pytest.mark.parametrize("sep", [" ", "\t"])
