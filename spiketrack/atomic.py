@@ -29,6 +29,9 @@ def temp_path(path: str | Path) -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed over ``path``, on any failure removed.
 
+    An OS error that names no file, or the temporary one (a write that fails on a full disk), is raised again
+    naming ``path``, so the one-line message says which file could not be written.
+
     For writers that want a file name (``matplotlib.savefig``, ``h5py.File``, ``torch.save``).
     """
     path = Path(path)
@@ -36,11 +39,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None and (exc.filename is None or Path(exc.filename) == tmp):
+            # a failed write names no file (or the temporary one): the error names the file being written
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from None
         raise
 
 
