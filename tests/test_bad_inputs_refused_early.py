@@ -271,3 +271,14 @@ def test_convert_checks_sequence_names_before_writing(tmp_path, capsys, name):
                          "--sequence", name], capsys)
     assert rc == 2 and len(lines) == 1 and f"--sequence {name}" in lines[0] and "rec" in lines[0], lines
     assert not out.exists()
+
+
+def test_eventvot_layout_ground_truth_needs_a_visible_first_box(tmp_path, capsys):
+    seq = tmp_path / "gt" / "rec"
+    seq.mkdir(parents=True)
+    (seq / "groundtruth.txt").write_text("10,20,0,0\n12,22,30,40\n")
+    results = tmp_path / "res"
+    results.mkdir()
+    (results / "rec.txt").write_text("10,20,30,40\n12,22,30,40\n")
+    rc, lines, _ = _run(["evaluate", "--dataset", tmp_path / "gt", "--results", results], capsys)
+    assert rc == 2 and len(lines) == 1 and f"{seq / 'groundtruth.txt'} [line 1]: the first frame's box" in lines[0]

@@ -91,6 +91,10 @@ def read_eventvot_sequence(folder: str | Path) -> GroundTruth:
         absent = ~present
     else:
         absent = np.zeros(len(boxes), dtype=bool)
+    if len(boxes) and (absent[0] or not (boxes[0, 2] > 0 and boxes[0, 3] > 0)):
+        raise DataFormatError(gt_path, "line 1", f"the first frame's box must be visible with a positive width and "
+                                                 f"height (it initialises the tracker), got {boxes[0].tolist()}"
+                                                 f"{' (marked absent)' if absent[0] else ''}")
     return GroundTruth(name=folder.name, boxes=boxes, absent=absent, attributes=[], source=str(gt_path))
 
 

@@ -300,8 +300,8 @@ def check_probe_arguments(
                 found.update(seq.attributes)
         missing = [code for code in attributes if code not in found]
         if missing:
-            raise ConfigError(f"--attribute {missing[0]}: no sequence of {dataset} (split {split}) has it "
-                              f"(attributes there: {', '.join(sorted(found)) or 'none'})")
+            raise ConfigError(f"--attribute {missing[0]}: no sequence of {dataset} (split {split}) has the attribute "
+                              f"{missing[0]!r} (attributes there: {', '.join(sorted(found)) or 'none'})")
     if real_results is None:
         return
     real = Path(real_results)
