@@ -9,6 +9,7 @@ the boxes: the model, the input crops and the tracking options) and refuses, nam
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -89,14 +90,18 @@ def claim_results_dir(out: Path, identity: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def released_on_failure(out: Path, claimed: bool) -> Iterator[None]:
+def released_on_failure(out: Path, claimed: bool, made: bool = False) -> Iterator[None]:
     """Remove the claim written by :func:`claim_results_dir` when the run fails before finishing a sequence,
-    so a failed run (refused checkpoint, bad file) leaves nothing that blocks the corrected re-run."""
+    so a failed run (refused checkpoint, bad file) leaves nothing that blocks the corrected re-run; ``made``: the
+    run made the folder ``out``, which goes too when nothing is left in it."""
     try:
         yield
     except BaseException:
         if claimed and not holds_results(out):
             (Path(out) / IDENTITY_FILE).unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                Path(out).rmdir()  # only when empty
         raise
 
 

@@ -345,6 +345,7 @@ def track_dataset(
             with dataset.open(n) as seq:
                 lengths[n] = seq.num_frames
         check_ttt_frames(cfg.tracking.ttt, lengths)
+    made = not Path(out_dir).exists()
     out = prepare_output_dir(out_dir, "results folder")
     clean_stale_temps(out)  # temporary files of a killed run
     identity = run_identity(cfg, tracker)
@@ -371,7 +372,7 @@ def track_dataset(
             on_result(res)
 
     bar_ctx = tqdm(total=len(todo), unit="seq", desc="track", disable=not progress or not todo)
-    with released_on_failure(out, claimed), bar_ctx as bar:
+    with released_on_failure(out, claimed, made), bar_ctx as bar:
         if workers == 1:
             if todo and source.has_model:
                 source.get_model()  # load once, before the first sequence's clock starts

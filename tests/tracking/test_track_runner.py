@@ -155,11 +155,19 @@ def test_cli_errors_are_reported(dataset, tmp_path, capsys):
 
 
 def test_first_frame_must_be_visible(tmp_path):
+    import h5py
+
+    from spiketrack.errors import DataFormatError
+
     seq = moving_box_sequence("z", frames=3)
     seq.boxes[0] = 0
     seq.absent[0] = 1
-    root = write_dataset(tmp_path / "d", [seq])
-    from spiketrack.errors import DataFormatError
+    with pytest.raises(DataFormatError, match=r"boxes\[0\].*marked absent"):  # the writer refuses such a file
+        write_dataset(tmp_path / "d", [seq])
+    root = write_dataset(tmp_path / "d", [moving_box_sequence("z", frames=3)])
+    with h5py.File(root / "z.h5", "r+") as h5:  # a file written by another tool
+        h5["boxes"][0] = 0
+        h5["absent"][0] = 1
 
     with pytest.raises(DataFormatError, match="boxes"):
         track_dataset(small_config("student"), OracleStudent(), root, "test", tmp_path / "o", progress=False)
