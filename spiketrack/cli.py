@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _closed_stdout()
     except SpiketrackError as exc:
+        _close_progress_bars()
         text = str(exc)
         if isinstance(exc, ConfigError):
             from spiketrack.config import name_config_source
@@ -151,11 +152,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = environment_error_message(exc)
         if message is None:
             raise
+        _close_progress_bars()
         print(f"spiketrack {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spiketrack {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars an error left open, so the error message starts on a line of its own."""
+    std = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", None) or ()):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error
+            pass
 
 
 def _closed_stdout() -> int:

@@ -125,6 +125,8 @@ def build_fixtures(fx: Path, repo: Path) -> None:
         shutil.copy(fx / f"run_{kind}" / "checkpoints" / "ckpt-00000001.pt", fx / f"{kind}.pt")
     (fx / "empty").mkdir()
     _cli(["track", "--tracker", "baseline", "--dataset", "ds", "--out", "real_base", "--quiet"], fx, repo)
+    _cli(["track", "--config", "student.yaml", "--checkpoint", "student.pt", "--dataset", "ds", "--out", "real_model",
+          "--energy", "--quiet"], fx, repo)
     _eventvot(fx / "evot_bad" / "rec", decreasing=True)
     _eventvot(fx / "evot" / "rec", decreasing=False)
 
@@ -364,7 +366,7 @@ def probes() -> list[Probe]:
         Probe("convert-sequence-unknown", "31", ["data", "convert", "--format", "eventvot", "--src", "evot",
                                                  "--out", "conv", "--sequence", "nope"], mention=("nope",)),
         Probe("validate-split-outside", "31", ["data", "validate", "ds"], write("ds/test.txt", "s0\n../../etc/passwd\n"),
-              mention=("test.txt", "line 2", "outside")),
+              mention=("test.txt", "line 2", "outside"), codes=(1, 2)),
         # -- issue 31.5: the probe checks its arguments before tracking; no leftover folders
         Probe("probe-protocol", "31", _probe("--protocol", "matlab"), mention=("matlab",)),
         Probe("probe-attribute", "31", _probe("--attribute", "ZZ"), mention=("ZZ",)),
@@ -390,7 +392,7 @@ def probes() -> list[Probe]:
                                            "full/e.json"], full_disk="full", mention=("full/e.json",)),
         Probe("full-evaluate-plots", "31", ["evaluate", "--dataset", "ds", "--results", "real_base", "--plots",
                                             "full/plots"], full_disk="full", mention=("full/plots",)),
-        Probe("full-report", "31", ["report", "--dataset", "ds", "--run", "a=real_base", "--out", "full/rep"],
+        Probe("full-report", "31", ["report", "--dataset", "ds", "--run", "a=real_model", "--out", "full/rep"],
               full_disk="full", mention=("full/rep",)),
         Probe("full-train", "31", _train()[:2] + ["--out", "full/run", "--no-progress"], full_disk="full",
               mention=("full/run",)),
@@ -431,22 +433,26 @@ def _lines(stderr: str) -> list[str]:
     return out
 
 
-def _mount_full(d: Path, rel: str, kib: int) -> Path | None:
+def _mount_small_disk(d: Path, rel: str, kib: int) -> Path | None:
+    """A tmpfs of ``kib`` KiB (64 when 0) mounted at ``d/rel``; None when mounting is not allowed (not root)."""
     target = d / rel
     target.mkdir(parents=True, exist_ok=True)
-    size = kib or 64
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}k", "tmpfs", str(target)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib or 64}k", "tmpfs", str(target)],
                       capture_output=True).returncode != 0:
         return None
-    if not kib:  # fill it: every write fails with ENOSPC
-        with open(target / ".filler", "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
-                pass
     return target
+
+
+def _fill(target: Path) -> None:
+    """Fill the disk of ``target``: every later write there fails with ENOSPC."""
+    fd = os.open(target / ".filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _limit(memory_gib: float) -> Callable[[], None]:
@@ -465,9 +471,11 @@ def run_probe(probe: Probe, fx: Path, work: Path, repo: Path, memory_gib: float,
         if probe.setup is not None:
             probe.setup(d)
         if probe.full_disk:
-            mounted = _mount_full(d, probe.full_disk, probe.disk_kib)
+            mounted = _mount_small_disk(d, probe.full_disk, probe.disk_kib)
             if mounted is None:
                 return Outcome(probe, "not run", 0, 0.0, "mounting a tmpfs needs root")
+            if not probe.disk_kib:
+                _fill(mounted)
         before = _snapshot(d)
         env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
         start = time.perf_counter()
