@@ -19,7 +19,7 @@ from spiketrack.atomic import atomic_write_text
 from spiketrack.config import ExperimentConfig, load_config
 from spiketrack.errors import ConfigError
 from spiketrack.models.checkpoint import config_of_checkpoint
-from spiketrack.outputs import prepare_output_dir
+from spiketrack.outputs import check_output_dir_possible
 from spiketrack.tracking.meter import MeterFactory
 from spiketrack.tracking.runner import RunSummary, TrackerLike, track_dataset
 from spiketrack.tracking.trackers import NON_LEARNED, non_learned, tracker_choices
@@ -77,7 +77,7 @@ def track_from_args(
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.energy and meter is None:
         raise ConfigError("--energy: no energy meter was given to count with (run `spiketrack track`)")
-    prepare_output_dir(args.out, "results folder")
+    check_output_dir_possible(args.out, "results folder")  # made by track_dataset, which removes it on failure
     return track_dataset(
         cfg,
         command_tracker(args),
