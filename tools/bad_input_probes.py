@@ -16,7 +16,7 @@ Full-disk probes mount a small tmpfs (they need root; without it they are report
 runs under an address-space limit (``--memory-gib``, default 16) so a memory bomb cannot take the machine down.
 
     python tools/bad_input_probes.py                  # all probes, totals at the end
-    python tools/bad_input_probes.py -k probe- -v     # probes whose name contains 'probe-', with their stderr
+    python tools/bad_input_probes.py -k probe-,ckpt- -v   # probes whose name contains 'probe-' or 'ckpt-', verbose
     python tools/bad_input_probes.py --repo /other/checkout   # the same probes against another checkout
 """
 
@@ -530,14 +530,16 @@ def _verdict(probe: Probe, proc: subprocess.CompletedProcess, d: Path, new: list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-k", dest="pattern", default="", help="run only probes whose name contains this")
+    parser.add_argument("-k", dest="pattern", default="",
+                        help="run only probes whose name contains this (comma-separated: any of these)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each probe's stderr")
     parser.add_argument("--repo", type=Path, default=REPO, help="checkout whose spiketrack is probed (default: this)")
     parser.add_argument("--memory-gib", type=float, default=16.0, help="address-space limit of each probe")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per probe")
     parser.add_argument("--keep", action="store_true", help="keep the probe folders (printed at the end)")
     args = parser.parse_args(argv)
-    selected = [p for p in probes() if args.pattern in p.name]
+    patterns = [k for k in args.pattern.split(",") if k] or [""]
+    selected = [p for p in probes() if any(k in p.name for k in patterns)]
     work = Path(tempfile.mkdtemp(prefix="spiketrack-probes-"))
     started = time.time()
     try:

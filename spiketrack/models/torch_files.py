@@ -31,6 +31,13 @@ def _short(text: str) -> str:
     return lines[0][:200] if lines else ""
 
 
+def _is_zip(path: str | Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
 def load_error(path: str | Path, what: str, exc: BaseException) -> CheckpointError:
     """Our :class:`CheckpointError` for ``torch.load`` failing on ``path`` with ``exc``."""
     text = _ANSI.sub("", str(exc))
@@ -39,6 +46,8 @@ def load_error(path: str | Path, what: str, exc: BaseException) -> CheckpointErr
         detail = ""
         if found is not None and found.re is _GLOBAL:
             detail = f" (it names the Python object {found.group(1)})"
+        elif not _is_zip(path):  # no torch archive, and not a pickle the safe loader knows: bytes of something else
+            return CheckpointError(f"{path}: not a {what} (neither a torch zip archive nor a pickle of tensors)")
         elif found is not None:
             detail = f" (pickle instruction {found.group(1)})"
         return CheckpointError(
@@ -47,6 +56,8 @@ def load_error(path: str | Path, what: str, exc: BaseException) -> CheckpointErr
         )
     if isinstance(exc, (EOFError, zipfile.BadZipFile)) or "PytorchStreamReader" in text or "central directory" in text:
         return CheckpointError(f"{path}: {what} is damaged or truncated (not a complete torch file)")
+    if not _is_zip(path):
+        return CheckpointError(f"{path}: not a {what} (neither a torch zip archive nor a pickle of tensors)")
     return CheckpointError(f"{path}: not a readable {what} ({type(exc).__name__}: {_short(text)})")
 
 

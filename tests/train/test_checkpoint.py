@@ -255,3 +255,12 @@ def test_damaged_checkpoint_message_is_ours(tmp_path: Path) -> None:
     text = str(info.value)
     assert text.startswith(f"{path}: ") and ("damaged" in text or "truncated" in text), text
     assert "weights_only" not in text and "\x1b[" not in text
+
+
+@pytest.mark.parametrize("data", [b"\x00" * 64, b"hello, not a checkpoint"])
+def test_bytes_that_are_no_torch_file_are_not_called_unsafe(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "junk.pt"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    assert str(info.value) == f"{path}: not a checkpoint (neither a torch zip archive nor a pickle of tensors)"
