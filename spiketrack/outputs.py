@@ -62,4 +62,14 @@ def check_output_dir_possible(path: str | Path, what: str = "output folder") -> 
     return path
 
 
-__all__ = ["check_output_dir_possible", "check_output_file", "prepare_output_dir"]
+def check_output_file_possible(path: str | Path, what: str = "output file") -> Path:
+    """Check, without creating anything, that file ``path`` could be written (a folder at ``path`` is an error);
+    for outputs written at the end of a run, whose writer makes the folder (so a refused run leaves none)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; expected the {what} (give a file path)")
+    check_output_dir_possible(path.parent if str(path.parent) else Path("."), what=f"folder of the {what}")
+    return path
+
+
+__all__ = ["check_output_dir_possible", "check_output_file", "check_output_file_possible", "prepare_output_dir"]

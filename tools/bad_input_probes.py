@@ -383,6 +383,18 @@ def probes() -> list[Probe]:
         Probe("probe-dataset-missing", "31", _probe("--dataset", "nowhere"), mention=("nowhere",)),
         Probe("probe-real-ok", "31", _probe("--real-results", "real_base"), expect="ok",
               check=_file_exists("pr/probe.json")),
+        # -- issue 31.5: every command checks its arguments and input folders before its first output
+        Probe("track-split-unknown", "31", _track("ds", "res", "--split", "nope"), mention=("nope",)),
+        Probe("track-device-cuda", "31", _track("ds", "res", "--device", "cuda:7"), mention=("cuda",)),
+        Probe("track-workers-0", "31", _track("ds", "res", "--workers", "0"), mention=("--workers",)),
+        Probe("evaluate-results-missing", "31", ["evaluate", "--dataset", "ds", "--results", "real_base", "nowhere",
+                                                 "--json", "e.json", "--plots", "plots"], mention=("nowhere",)),
+        Probe("energy-dataset-missing", "31", ["energy", "--config", "student.yaml", "--checkpoint", "student.pt",
+                                               "--dataset", "nowhere", "--out", "en"], mention=("nowhere",)),
+        Probe("report-probe-missing", "31", ["report", "--dataset", "ds", "--run", "a=real_model", "--out", "rep",
+                                             "--probe", "a=nowhere"], mention=("nowhere",)),
+        Probe("synth-size-small", "31", ["data", "synth", "--out", "syn", "--size", "10x10"], mention=("--size",)),
+        Probe("info-missing-file", "31", ["data", "info", "none.h5"], mention=("none.h5",)),
         # -- issues 30.4 / 31.2: a full disk is one line naming the path, no temporary file left
         Probe("full-track", "31", _track("ds", "full/res"), full_disk="full", mention=("full/res",)),
         Probe("full-synth", "31", ["data", "synth", "--out", "full/syn", "--train", "1", "--test", "1", "--frames",

@@ -31,10 +31,10 @@ def run_energy(args: argparse.Namespace) -> int:
     from spiketrack.device import resolve_device
     from spiketrack.energy.dataset import measure_dataset, write_energy
     from spiketrack.models.checkpoint import load_checkpoint_as
-    from spiketrack.outputs import check_output_file
+    from spiketrack.outputs import check_output_file_possible
 
     cfg = load_config(args.config, list(args.set))
-    out = check_output_file(Path(args.out) if args.out else Path(f"{Path(args.dataset).name}_energy.json"),
+    out = check_output_file_possible(Path(args.out) if args.out else Path(f"{Path(args.dataset).name}_energy.json"),
                             "energy JSON")  # before minutes of counting
     if args.profile:
         cfg.energy.profile = args.profile
@@ -71,12 +71,12 @@ def add_arguments_report(parser: argparse.ArgumentParser) -> None:
 def report_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`~spiketrack.energy.report.build_report` call of ``spiketrack report ARGS`` (written by the caller)."""
     from spiketrack.energy.report import RunSpec, build_report
-    from spiketrack.outputs import prepare_output_dir
+    from spiketrack.outputs import check_output_dir_possible
 
     runs = [RunSpec.parse(r) for r in args.run]
     probes = _named_folders(args.probe, "--probe", "PROBE_DIR")
     baselines = _named_folders(args.baseline, "--baseline", "RESULTS_DIR")
-    prepare_output_dir(args.out, "report folder")  # before the evaluation
+    check_output_dir_possible(args.out, "report folder")  # before the evaluation; write_report makes it
     split = None if args.split == "all" else args.split
     return build_report(args.dataset, runs, split=split, protocol=args.protocol, allow_missing=args.allow_missing,
                         probes=probes, baselines=baselines)

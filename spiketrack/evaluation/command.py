@@ -39,12 +39,12 @@ def add_arguments_evaluate(parser: argparse.ArgumentParser) -> None:
 def evaluate_from_args(args: argparse.Namespace) -> EvaluationResult:
     """The :func:`~spiketrack.evaluation.evaluate.evaluate_trackers` call of ``spiketrack evaluate ARGS``."""
     from spiketrack.evaluation.evaluate import evaluate_trackers
-    from spiketrack.outputs import check_output_file, prepare_output_dir
+    from spiketrack.outputs import check_output_dir_possible, check_output_file_possible
 
     if args.json:
-        check_output_file(args.json, "evaluation JSON")  # before the evaluation
+        check_output_file_possible(args.json, "evaluation JSON")  # before the evaluation; made when written
     if args.plots:
-        prepare_output_dir(args.plots, "plot folder")
+        check_output_dir_possible(args.plots, "plot folder")
     return evaluate_trackers(
         args.dataset, args.results, names=args.names, protocol=args.protocol,
         split=args.split, allow_missing=args.allow_missing,
