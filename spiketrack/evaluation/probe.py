@@ -272,7 +272,7 @@ def read_probe(path: str | Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ the probe
 def check_probe_arguments(
-    cfg: ExperimentConfig, tracker: str | Path | nn.Module, dataset: str | Path, split: str | None,
+    cfg: ExperimentConfig, tracker: TrackerLike, dataset: str | Path, split: str | None,
     attributes: tuple[str, ...], protocol: str, real_results: str | Path | None, device: str | None,
 ) -> None:
     """Refuse, before anything is tracked or written, what would fail after the tracking: an unknown protocol or
@@ -284,12 +284,13 @@ def check_probe_arguments(
     from spiketrack.errors import CheckpointError
     from spiketrack.evaluation.protocols import PROTOCOLS
     from spiketrack.tracking.run_identity import IDENTITY_FILE, run_identity
-    from spiketrack.tracking.runner import BASELINE, is_finished
+    from spiketrack.tracking.runner import is_finished
+    from spiketrack.tracking.trackers import non_learned
 
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol}: expected one of {sorted(PROTOCOLS)}")
     resolve_device(device)
-    if isinstance(tracker, (str, Path)) and str(tracker) != BASELINE and not Path(tracker).is_file():
+    if isinstance(tracker, (str, Path)) and non_learned(tracker) is None and not Path(tracker).is_file():
         raise CheckpointError(f"checkpoint not found: {tracker}")
     ds = SequenceDataset(dataset)
     names = ds.names(split)
@@ -315,7 +316,7 @@ def check_probe_arguments(
         before = json.loads(ident_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataFormatError(ident_path, None, f"--real-results: unreadable run record ({exc})") from None
-    mine = run_identity(cfg, tracker, BASELINE)
+    mine = run_identity(cfg, tracker)
     diff = sorted(k for k in before.keys() | mine.keys() if before.get(k) != mine.get(k))
     if diff:
         listed = "; ".join(f"{k}: there {before.get(k)!r}, here {mine.get(k)!r}" for k in diff[:4])

@@ -44,7 +44,7 @@ def test_bad_argument_is_refused_before_tracking(tmp_path, capsys, monkeypatch, 
     from spiketrack.tracking import runner
 
     root = _dataset(tmp_path)
-    monkeypatch.setattr(runner, "track_dataset", lambda *a, **k: pytest.fail("tracked before checking"))
+    monkeypatch.setattr(runner, "run_one", lambda *a, **k: pytest.fail("tracked before checking"))
     out = tmp_path / "probe"
     rc = main(_probe(root, out, *extra))
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -55,10 +55,10 @@ def test_bad_argument_is_refused_before_tracking(tmp_path, capsys, monkeypatch, 
 def test_real_results_of_another_tracker_or_settings_are_refused(tmp_path, capsys, real):
     root = tmp_path / "ds"
     out = tmp_path / "probe"
-    rc = main(_probe(root, out, "--real-results", real, "--set", "tracking.margin=5"))
+    rc = main(_probe(root, out, "--real-results", real, "--set", "tracking.empty_score_decay=0.3"))
     err = capsys.readouterr().err
     assert rc == 2 and f"--real-results {real}: made by another tracker or with other settings" in err, err
-    assert "tracking.margin: there 0.0, here 5.0" in err and not out.exists()
+    assert "tracking.empty_score_decay: there 0.5, here 0.3" in err and not out.exists()
     (real / "track_run.json").unlink()
     rc = main(_probe(root, out, "--real-results", real))
     err = capsys.readouterr().err
