@@ -132,7 +132,7 @@ class DataConfig:
     # Distractor-aware pairs (DaSiamRPN, Zhu et al., ECCV 2018; train/sampling.py): share of negative pairs (template
     # of another object or sequence, target absent from the search crop's labels) and, in multi-object sequences,
     # share of samples whose search frames show another object inside the search crop. 0 = off (the default).
-    negative_prob: Annotated[float, Check(ge=0, lt=1)] = 0.0  # 1 would leave no positive pair: no box to learn
+    negative_prob: Share = 0.0
     distractor_prob: Share = 0.0
     # Template frames are clean (spiketrack/data/visibility.py): at least this share of the object visible (where the
     # sequence records visibility) and no other annotated object's box covering more than template_max_overlap of its

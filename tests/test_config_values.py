@@ -157,6 +157,6 @@ def test_range_messages_say_what_is_allowed() -> None:
         load_config(None, ["tracking.max_scale_change=0.5"])
     with pytest.raises(ConfigError, match=r"'model.template_timesteps': expected a value >= 1 \(or null\), got 0"):
         load_config(None, ["model.template_timesteps=0"])
-    with pytest.raises(ConfigError, match=r"'data.negative_prob': expected a value in \[0, 1\), got 1.0"):
-        load_config(None, ["data.negative_prob=1"])
-    assert math.isclose(load_config(None, ["data.negative_prob=0.5"]).data.negative_prob, 0.5)
+    with pytest.raises(ConfigError, match=r"'data.negative_prob': expected a value in \[0, 1\], got 1.5"):
+        load_config(None, ["data.negative_prob=1.5"])
+    assert math.isclose(load_config(None, ["data.negative_prob=1"]).data.negative_prob, 1.0)
