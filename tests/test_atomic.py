@@ -85,6 +85,7 @@ def _plot(folder: Path) -> Path:
     return folder / "success.png"
 
 
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # the plot of an empty evaluation has no curves
 @pytest.mark.parametrize("writer, patch", [(_results, "write_text"), (_config, "write_text"), (_split, "write_text"),
                                            (_report, "write_text"), (_sequence, "write_bytes"), (_plot, "savefig")])
 def test_full_disk_is_one_line_naming_the_file_and_no_temporary_file(tmp_path, monkeypatch, writer, patch) -> None:
