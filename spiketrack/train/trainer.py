@@ -631,8 +631,6 @@ def _run(
         run_dir = _check_run_dir(cfg, out_dir, resume, allow_config_change)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        if info.device.type == "cpu":  # one compute thread per core left free by the loader workers
-            log.info("torch threads: %d", configure_threads(cfg.data.num_workers))
         seed_everything(cfg.train.seed)  # same initial weights on every process
         model = (build_model or _default_build)(cfg)
         seed_everything(cfg.train.seed + info.rank)  # per-process dropout / drop-path streams
@@ -641,6 +639,8 @@ def _run(
         )
         with _removed_if_no_checkpoint(run_dir, info):
             _prepare_run_dir(cfg, run_dir, info)
+            if info.device.type == "cpu":  # one compute thread per core left free by the loader workers
+                log.info("torch threads: %d", configure_threads(cfg.data.num_workers))
             if resume:
                 found = trainer.ckpt.latest()
                 if found is not None:
