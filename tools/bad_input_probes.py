@@ -4,8 +4,9 @@ Each probe runs ``python -m spiketrack.cli ...`` as a new user would, in its own
 and its outcome is classified:
 
 - ``clean``: the required behaviour. For a refusal: exit code 2 (``data convert``: 1 for a skipped sequence),
-  one stderr line naming what the probe says it must name, nothing new left in the folder (a full-disk probe
-  may leave the folders it made, but no file). For a probe of a documented success: exit 0 and its check holds.
+  one stderr line naming what the probe says it must name (after the progress lines of the work done, for a
+  failure during the work), nothing new left in the folder (a full-disk probe may leave the folders it made, but
+  no file). For a probe of a documented success: exit 0 and its check holds.
 - ``traceback``: a Python traceback, a crash (signal) or an exit code other than 0, 1, 2.
 - ``silent``: exit 0 where the input must be refused (or a success whose result is wrong).
 - ``leftover``: refused, but files or folders (or temporary files) were left behind.
@@ -210,6 +211,7 @@ class Probe:
     check: Callable[[Path, subprocess.CompletedProcess], str | None] | None = None  # for "ok": problem or None
     full_disk: str | None = None  # folder (relative) mounted as a full tmpfs
     disk_kib: int = 0  # tmpfs size; 0 = filled completely before the run
+    during_work: bool = False  # fails after the work started: its progress lines may precede the one error line
 
 
 def _train(*sets: str, cfg: str = "student.yaml", cmd: str = "train", extra: tuple[str, ...] = ()) -> list[str]:
@@ -410,7 +412,7 @@ def probes() -> list[Probe]:
         Probe("full-train", "31", _train()[:2] + ["--out", "full/run", "--no-progress"], full_disk="full",
               mention=("full/run",)),
         Probe("full-train-checkpoint", "30", _train()[:2] + ["--out", "full/run", "--no-progress"], full_disk="full",
-              disk_kib=48, mention=("full/run",)),
+              disk_kib=48, during_work=True, mention=("full/run",)),
         Probe("full-energy", "31", ["energy", "--config", "student.yaml", "--checkpoint", "student.pt", "--dataset",
                                     "ds", "--out", "full/en"], full_disk="full", mention=("full/en",)),
         Probe("full-probe", "31", _probe(out="full/pr"), full_disk="full", mention=("full/pr",)),
@@ -523,6 +525,8 @@ def _verdict(probe: Probe, proc: subprocess.CompletedProcess, d: Path, new: list
         out.verdict, out.detail = "silent", "exit 0"
         return out
     lines = _lines(err)
+    if probe.during_work and lines and not any("error" in x for x in lines[:-1]):
+        lines = lines[-1:]  # the progress lines of the work done before the failure
     line = " ".join(lines or _lines(proc.stdout))  # data convert reports a skipped sequence in its summary
     missing = [m.format(d=d) for m in probe.mention if m.format(d=d) not in line]
     forbidden = [f for f in FORBIDDEN if f in err]
