@@ -251,7 +251,7 @@ def test_convert_refuses_decreasing_timestamps_and_sorts_only_when_asked(tmp_pat
     make_eventvot_seq(src, "rec", [100, 200, 150, 250, 300, 350, 400, 500])
     out = tmp_path / "out"
     rc, lines, stdout = _run(["data", "convert", "--format", "eventvot", "--src", src, "--out", out], capsys)
-    assert rc == 1 and "event timestamps decrease at 1 places" in stdout and "--sort-events" in stdout, stdout
+    assert rc == 1 and "event timestamps decrease at 1 place, first at event 2 (t 150 after 200)" in stdout and "--sort-events" in stdout, stdout
     assert not out.exists()  # nothing converted: no folder, no empty split list
     rc, lines, stdout = _run(["data", "convert", "--format", "eventvot", "--src", src, "--out", out,
                               "--sort-events"], capsys)

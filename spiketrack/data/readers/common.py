@@ -132,7 +132,8 @@ def time_ordered(
     if not len(back):
         return events
     first = int(back[0]) + 1
-    where = (f"{len(back)} places, first at event {first} (t {int(events.t[first])} after {int(events.t[first - 1])})")
+    where = (f"{len(back)} place{'s' if len(back) != 1 else ''}, first at event {first} "
+             f"(t {int(events.t[first])} after {int(events.t[first - 1])})")
     if not sort_events:
         raise _error(seq, path, "t", f"event timestamps decrease at {where}; the recording is not converted as it "
                                      "is: pass --sort-events to sort the events by time (reported when done)")
