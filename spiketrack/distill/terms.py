@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spiketrack.config import DistillConfig
@@ -50,6 +51,8 @@ class ModelPair:
     teacher_info: list[dict]
     num_search: int = 1
     layer_pairing: str = "index"
+    # channels of each model's correlation map (the head's input); None: its last block's (a deep level alone)
+    correlation: tuple[int | None, int | None] = (None, None)
 
     def teacher_layers(self, layers: list[int], key: str) -> list[int]:
         """Teacher layer of each student layer (``distill.layer_pairing``); both checked against the depths."""
@@ -71,6 +74,14 @@ def _layers(outputs: Mapping[str, Any], key: str, layers: list[int], who: str, s
     """The chosen layers of a per-layer output list (``setting`` names the config key in errors)."""
     per_layer = outputs[key]
     return [per_layer[check_layer(i, len(per_layer), who, setting)] for i in layers]
+
+
+def on_grid_of(teacher_map: torch.Tensor, student_map: torch.Tensor) -> torch.Tensor:
+    """The teacher's score map [N, 1, h, w] on the student's grid (bilinear; e.g. a stride-16 teacher beside a stride-8
+    student), unchanged when the grids agree."""
+    if teacher_map.shape[-2:] == student_map.shape[-2:]:
+        return teacher_map
+    return F.interpolate(teacher_map, size=tuple(student_map.shape[-2:]), mode="bilinear", align_corners=False)
 
 
 def _clips(score_map: torch.Tensor, n: int) -> torch.Tensor:
@@ -201,7 +212,7 @@ class ResponseTerm(KDTerm):
 
     def loss(self, student: Mapping[str, Any], teacher: Mapping[str, Any]) -> torch.Tensor:
         fn = self.LOSSES[self.settings.loss]
-        return fn(student["score_map"], teacher["score_map"], self.settings.temperature)
+        return fn(student["score_map"], on_grid_of(teacher["score_map"], student["score_map"]), self.settings.temperature)
 
 
 class FourierTerm(KDTerm):
@@ -222,7 +233,8 @@ class FourierTerm(KDTerm):
         self.num_search = pair.num_search
 
     def loss(self, student: Mapping[str, Any], teacher: Mapping[str, Any]) -> torch.Tensor:
-        s, t = _clips(student["score_map"], self.num_search), _clips(teacher["score_map"], self.num_search)
+        t_map = on_grid_of(teacher["score_map"], student["score_map"])
+        s, t = _clips(student["score_map"], self.num_search), _clips(t_map, self.num_search)
         if self.settings.mode == "hdetrack_v2":
             return fourier_kd_v2(s, t, self.settings.temperature)
         return fourier_kd(s, t)
@@ -265,9 +277,12 @@ class CorrelationTerm(KDTerm):
 
     def __init__(self, settings: Any, pair: ModelPair) -> None:
         super().__init__(settings, pair)
-        # the correlation is depthwise: its channels are those of the last block of each model
+        # the deep correlation is depthwise: its channels are those of the last block of each model, plus the shallow and
+        # input levels where the model has them (ModelPair.correlation)
         key = self.key
-        self.align = FeatureAlign(pair.widths([-1], "student", key), pair.widths([-1], "teacher", key))
+        widths = [pair.widths([-1], who, key)[0] if given is None else int(given)
+                  for who, given in zip(("student", "teacher"), pair.correlation, strict=True)]
+        self.align = FeatureAlign([widths[0]], [widths[1]])
 
     @property
     def outputs(self) -> frozenset[str]:
@@ -317,10 +332,12 @@ class DistillLoss(nn.Module):
 
     @classmethod
     def from_feature_info(
-        cls, cfg: DistillConfig, student_info: list[dict], teacher_info: list[dict], num_search: int
+        cls, cfg: DistillConfig, student_info: list[dict], teacher_info: list[dict], num_search: int,
+        correlation: tuple[int | None, int | None] = (None, None),
     ) -> DistillLoss:
-        """The loss for two models: layers paired by ``cfg.layer_pairing``, widths from their ``feature_info``."""
-        return cls(cfg, ModelPair(student_info, teacher_info, num_search, cfg.layer_pairing))
+        """The loss for two models: layers paired by ``cfg.layer_pairing``, widths from their ``feature_info``
+        (``correlation``: the channels of each model's correlation map, when it is more than its last block's)."""
+        return cls(cfg, ModelPair(student_info, teacher_info, num_search, cfg.layer_pairing, correlation))
 
     @property
     def outputs(self) -> frozenset[str]:

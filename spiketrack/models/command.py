@@ -116,7 +116,8 @@ def model_summary(cfg: ExperimentConfig, macs: bool = True) -> dict[str, Any]:
         t = m.timesteps
         d = neuron_levels(m.neuron)
         info["inputs"] = {"template": [m.template_timesteps or t, 1, 2, zs, zs], "search": [t, 1, 2, xs, xs]}
-        info["feature_map"] = [xs // 16, xs // 16]
+        stride = getattr(model, "output_stride", 16)
+        info["feature_map"] = [xs // stride, xs // stride]
         info["neuron"] = {
             "kind": m.neuron.kind,
             "levels": d,

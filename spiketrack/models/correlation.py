@@ -32,13 +32,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spiketrack.errors import ConfigError
+
 # Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
 # correlation between backbone and head, ``xcorr_kernel`` is k, ``xcorr_kernel_norm`` standardises the kernel over
 # the templates (:func:`kernel_normaliser`). Off by default.
 XCORR_DEFAULTS: dict[str, bool | int | float] = dict(
     xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False, xcorr_shallow=False, xcorr_shallow_kernel=3,
-    xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75,
+    xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75, head_stride=16,
 )
+HEAD_STRIDES = (16, 8)  # the head's output stride: the backbone's 16, or 8 (finer score map, see head_grid)
+
+
+def check_head_stride(stride: int) -> int:
+    """``head_stride`` (a variant field) if it is one of :data:`HEAD_STRIDES`, else a ConfigError."""
+    if stride not in HEAD_STRIDES:
+        raise ConfigError(f"key 'model.overrides.head_stride': expected one of {list(HEAD_STRIDES)}, got {stride!r}")
+    return int(stride)
+
+
+def to_head_grid(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Feature maps [..., C, h, w] -> [..., C, *size]: nearest upsampling of the stride-16 backbone levels to a
+    stride-8 head grid (each cell's value repeated), average pooling of finer levels down to the grid, or as is."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    lead = x.shape[:-3]
+    flat = x.reshape(-1, *x.shape[-3:])
+    if x.shape[-1] < size[1]:
+        out = F.interpolate(flat, size=size, mode="nearest")
+    else:
+        out = F.adaptive_avg_pool2d(flat, size)
+    return out.view(*lead, *out.shape[-3:])
 CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 
 
@@ -160,5 +184,6 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["CENTRE_SHARE", "XCORR_DEFAULTS", "InputNcc", "TemplateCorrelation", "centre_kernel", "kernel_normaliser",
+__all__ = ["CENTRE_SHARE", "HEAD_STRIDES", "XCORR_DEFAULTS", "InputNcc", "TemplateCorrelation", "check_head_stride",
+           "to_head_grid", "centre_kernel", "kernel_normaliser",
            "normalise_kernel", "template_kernel"]

@@ -33,9 +33,11 @@ from spiketrack.models.correlation import (
     InputNcc,
     TemplateCorrelation,
     centre_kernel,
+    check_head_stride,
     kernel_normaliser,
     normalise_kernel,
     template_kernel,
+    to_head_grid,
 )
 from spiketrack.models.heads import CenterHead
 from spiketrack.models.torch_files import load_torch_file
@@ -182,6 +184,7 @@ class ViTTeacher(nn.Module):
         xcorr_input: bool = False,
         xcorr_input_stride: int = 4,
         xcorr_input_share: float = 0.75,
+        head_stride: int = 16,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -234,7 +237,15 @@ class ViTTeacher(nn.Module):
                 {s: InputNcc(in_chans[s], template_size, xcorr_input_stride, xcorr_input_share) for s in streams})
             input_channels = 2 * len(streams)
             self.input_ncc_norm = nn.BatchNorm2d(input_channels)
-        self.head = CenterHead(dim + shallow_channels + input_channels, head_channels)
+        # the head's grid: the backbone's stride 16, or stride 8 (deep levels repeated, the shallow level at its own
+        # resolution, the input level's best/mean match per stride-8 cell): a finer score map for finer boxes
+        self.output_stride = check_head_stride(head_stride)
+        if self.output_stride != PATCH and not (xcorr_shallow or xcorr_input):
+            raise ConfigError("key 'model.overrides.head_stride': a stride-8 head needs a stride-8 level "
+                              "(xcorr_shallow or xcorr_input)")
+        self.head_grid = search_size // self.output_stride
+        self.correlation_channels = dim + shallow_channels + input_channels  # the head's input (correlation KD)
+        self.head = CenterHead(self.correlation_channels, head_channels)
         self.feature_info = [dict(num_chs=dim, module=f"blocks.{i}") for i in range(depth)]
         nn.init.trunc_normal_(self.pos_embed_z, std=0.02)
         nn.init.trunc_normal_(self.pos_embed_x, std=0.02)
@@ -339,11 +350,13 @@ class ViTTeacher(nn.Module):
             kernel = self.kernel_norm(template_kernel(
                 self._fused_map(tokens, self._template_slice, self.template_grid), self.correlation.kernel_size[0]))
             x = self.correlation_norm(self.correlation(x, kernel))
-        if self.shallow_correlation is not None:  # appearance level, pooled to the head's stride 16
+        grid = (self.head_grid, self.head_grid)
+        x = to_head_grid(x, grid)
+        if self.shallow_correlation is not None:  # appearance level, on the head's grid
             shallow = self.shallow_norm(torch.cat([e.shallow for e in embedded], dim=1))
-            x = torch.cat([x, F.adaptive_avg_pool2d(shallow, x.shape[-2:])], dim=1)
+            x = torch.cat([x, to_head_grid(shallow, grid)], dim=1)
         if self.input_ncc is not None:
-            level0 = torch.cat([InputNcc.to_grid(e.level0, x.shape[-2:]) for e in embedded], dim=1)
+            level0 = torch.cat([InputNcc.to_grid(e.level0, grid) for e in embedded], dim=1)
             x = torch.cat([x, self.input_ncc_norm(level0)], dim=1)
         out: dict[str, Any] = self.head(x)
         if want_features:

@@ -25,7 +25,8 @@ samples; see :meth:`PairDataset.rng_for`):
    samples with k = 1 are unchanged.
 
 Targets per search frame: the normalised box (cx, cy, w, h) in its crop (after the flip) and the
-CenterNet/OSTrack Gaussian heatmap on the ``search_size / 16`` grid (:mod:`spiketrack.train.targets`).
+CenterNet/OSTrack Gaussian heatmap on the trained model's score-map grid, ``search_size / output_stride`` (16, or 8
+for a stride-8 head; :mod:`spiketrack.train.targets`).
 
 Multi-object sequences and distractor-aware pairs, in the spirit of DaSiamRPN (Zhu et al., "Distractor-aware
 Siamese Networks for Visual Object Tracking", ECCV 2018), which trains with pairs whose search region holds
@@ -80,7 +81,8 @@ from spiketrack.data.synth_attributes import LOOKALIKE_OBJECTS
 from spiketrack.errors import ConfigError, DataFormatError
 from spiketrack.train.targets import heatmap_targets
 
-# output maps are search_size / 16 (ViT-B/16 patches, OSTrack; docs/architecture.md, "The model call protocol")
+# the backbones' stride (ViT-B/16 patches, OSTrack); a head may output at 8 (the model's output_stride;
+# docs/architecture.md, "The model call protocol")
 FEATURE_STRIDE = 16
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class PairDataset(Dataset):
         length: int | None = None,
         split: str | None = None,
         seed: int | None = None,
+        output_stride: int | None = None,
     ) -> None:
         self.data = cfg.data
         self.seed = int(cfg.train.seed if seed is None else seed)
@@ -170,7 +173,8 @@ class PairDataset(Dataset):
         self.epoch = 0
         if self.data.search_size % FEATURE_STRIDE:
             raise ConfigError(f"data.search_size: must be a multiple of {FEATURE_STRIDE}, got {self.data.search_size}")
-        self.feat_size = self.data.search_size // FEATURE_STRIDE
+        # the trained model's score-map grid: its head's output stride (16, or 8 for a stride-8 head)
+        self.feat_size = self.data.search_size // int(output_stride or FEATURE_STRIDE)
         for key in ("negative_prob", "distractor_prob"):
             value = getattr(self.data, key)
             if not 0.0 <= value <= 1.0:

@@ -257,6 +257,7 @@ class Trainer:
             cfg,
             inputs=[m.input_spec for m in (self.model, teacher) if m is not None],
             length=self.steps_per_epoch * global_batch,
+            output_stride=getattr(self.model, "output_stride", None),
         )
         self.sampler = DistributedSampler(
             self.dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=tc.seed, drop_last=True
@@ -276,7 +277,8 @@ class Trainer:
         """Distillation terms; layer pairs and widths come from both models' ``feature_info``."""
         cfg = self.cfg
         return DistillLoss.from_feature_info(
-            cfg.distill, self.model.feature_info, teacher.feature_info, cfg.data.num_search
+            cfg.distill, self.model.feature_info, teacher.feature_info, cfg.data.num_search,
+            correlation=(getattr(self.model, "correlation_channels", None), getattr(teacher, "correlation_channels", None)),
         )
 
     # -- checkpoints -----------------------------------------------------------------------------------

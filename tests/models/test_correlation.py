@@ -18,6 +18,7 @@ from spiketrack.models.correlation import (
     kernel_normaliser,
     normalise_kernel,
     template_kernel,
+    to_head_grid,
 )
 
 
@@ -274,3 +275,36 @@ def test_input_ncc_of_the_student_is_dense_and_in_the_memory() -> None:
     assert not any(p.requires_grad for p in model.input_ncc.parameters())  # the box filter is not learned
     merged = model.merge_memories([memory, memory.detach()])
     assert torch.allclose(merged.input_kernel, memory.input_kernel, atol=1e-5)
+
+
+def test_to_head_grid_repeats_coarse_levels_and_pools_fine_ones() -> None:
+    coarse = torch.arange(4.0).view(1, 1, 2, 2)
+    assert to_head_grid(coarse, (4, 4))[0, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    fine = torch.arange(16.0).view(1, 1, 4, 4)
+    assert to_head_grid(fine, (2, 2))[0, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]
+    assert to_head_grid(fine, (4, 4)) is fine
+    assert to_head_grid(torch.zeros(3, 2, 5, 4, 4), (8, 8)).shape == (3, 2, 5, 8, 8)  # [T, B, C, h, w]
+
+
+@pytest.mark.parametrize("config", ["configs/quickstart_teacher.yaml", "configs/quickstart_student.yaml"])
+def test_stride_8_head_gives_a_finer_score_map(config: str) -> None:
+    levels = "{xcorr: true, xcorr_shallow: true, head_stride: 8}"
+    model = build_model(load_config(config, [f"model.overrides={levels}"])).eval()
+    assert model.output_stride == 8 and model.head_grid == 16
+    with pytest.raises(ConfigError, match="head_stride"):
+        build_model(load_config(config, ["model.overrides={xcorr: true, head_stride: 8}"]))  # no stride-8 level
+    with pytest.raises(ConfigError, match="head_stride"):
+        build_model(load_config(config, ["model.overrides={xcorr: true, xcorr_shallow: true, head_stride: 4}"]))
+
+
+def test_sampler_heatmaps_follow_the_models_output_stride(tmp_path) -> None:
+    from tracking_helpers import moving_box_sequence, write_dataset
+
+    from spiketrack.data.inputs import InputSpec
+    from spiketrack.train.sampling import PairDataset
+
+    root = write_dataset(tmp_path / "ds", [moving_box_sequence("a", frames=6)], split="train")
+    cfg = load_config(None, [f"data.datasets=[{{root: {root}}}]", "data.template_size=64", "data.search_size=128"])
+    coarse = PairDataset(cfg, inputs=[InputSpec.event_bins(1)])[0]["heatmap"]
+    fine = PairDataset(cfg, inputs=[InputSpec.event_bins(1)], output_stride=8)[0]["heatmap"]
+    assert coarse.shape[-2:] == (8, 8) and fine.shape[-2:] == (16, 16) and fine.max() == 1.0

@@ -30,7 +30,6 @@ from collections.abc import Collection
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spiketrack.data.inputs import InputSpec
@@ -41,9 +40,11 @@ from spiketrack.models.correlation import (
     InputNcc,
     TemplateCorrelation,
     centre_kernel,
+    check_head_stride,
     kernel_normaliser,
     normalise_kernel,
     template_kernel,
+    to_head_grid,
 )
 from spiketrack.models.heads import SpikingCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
@@ -130,6 +131,8 @@ class SpikingStudent(nn.Module):
         template_steps: str = "bins",
         tokens: tuple[int, int] | None = None,
         template_size: int = 64,
+        search_size: int = 128,
+        head_stride: int = 16,
     ) -> None:
         """``template_steps`` 'templates' (stacked templates) needs ``tokens`` = (template, search) token counts."""
         super().__init__()
@@ -178,7 +181,14 @@ class SpikingStudent(nn.Module):
             self.input_ncc = InputNcc(2, template_size, xcorr_input_stride, xcorr_input_share)
             input_channels = 2
             self.input_ncc_norm = nn.BatchNorm2d(input_channels)
-        self.head = SpikingCenterHead(c + shallow_channels + input_channels, head_channels, neuron)
+        # the head's grid: stride 16, or 8 (deep levels repeated, the shallow level at its own resolution)
+        self.output_stride = check_head_stride(head_stride)
+        if self.output_stride != 16 and not (xcorr_shallow or xcorr_input):
+            raise ConfigError("key 'model.overrides.head_stride': a stride-8 head needs a stride-8 level "
+                              "(xcorr_shallow or xcorr_input)")
+        self.head_grid = search_size // self.output_stride
+        self.correlation_channels = c + shallow_channels + input_channels  # the head's input (correlation KD)
+        self.head = SpikingCenterHead(self.correlation_channels, head_channels, neuron)
         self.timesteps = timesteps
         self.input_spec = InputSpec.event_bins(timesteps, template_timesteps, stacked=self.stacked)
         self.template_timesteps = self.input_spec.template_steps
@@ -335,17 +345,18 @@ class SpikingStudent(nn.Module):
                 raise ValueError("this student correlates with its template (xcorr): the memory has no kernel")
             corr = self.correlation(self.correlation_neuron(x), memory.kernel)
             x = self.correlation_norm(corr.flatten(0, 1)).view(corr.shape)
-        if self.shallow_correlation is not None:  # appearance level, pooled to the head's stride 16
+        grid = (self.head_grid, self.head_grid)
+        x = to_head_grid(x, grid)
+        if self.shallow_correlation is not None:  # appearance level, on the head's grid
             if memory.shallow_kernel is None:
                 raise ValueError("this student correlates at the shallow level (xcorr_shallow): the memory has no kernel")
             r = self.shallow_correlation(self.shallow_neuron(shallow), memory.shallow_kernel)  # [T, B, C1, H/8, W/8]
-            r = self.shallow_norm(r.flatten(0, 1))
-            r = F.adaptive_avg_pool2d(r, x.shape[-2:]).view(*x.shape[:2], -1, *x.shape[-2:])
-            x = torch.cat([x, r], dim=2)
+            r = self.shallow_norm(r.flatten(0, 1)).view(r.shape)
+            x = torch.cat([x, to_head_grid(r, grid)], dim=2)
         if self.input_ncc is not None:  # input level (not learned), the same at every timestep
             if memory.input_kernel is None:
                 raise ValueError("this student correlates at the input level (xcorr_input): the memory has no kernel")
-            level0 = self.input_ncc_norm(InputNcc.to_grid(self.input_ncc(normalised, memory.input_kernel), x.shape[-2:]))
+            level0 = self.input_ncc_norm(InputNcc.to_grid(self.input_ncc(normalised, memory.input_kernel), grid))
             x = torch.cat([x, level0.unsqueeze(0).expand(x.shape[0], *level0.shape)], dim=2)
         out: dict[str, Any] = self.head(x)
         if want_features:
@@ -431,6 +442,7 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
         model = SpikingStudent(
             **params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps, template_timesteps=m.template_timesteps,
             template_steps=m.template_steps, tokens=tokens, template_size=cfg.data.template_size,
+            search_size=cfg.data.search_size,
         )
     if m.pretrained:
         from spiketrack.models.spiking.pretrained import load_student_weights
