@@ -8,7 +8,11 @@ Steps, each skipped when its output is there (re-running continues where it stop
    (``spiketrack distill ... --resume``) into ``<work>/student_deployable``;
 2. track the quickstart test split with the float model and with BN-folded, symmetric per-channel fake-quantised
    copies at each ``--bits`` (``spiketrack.deploy.quantize``) into ``<work>/deploy/results-<bits>``, and score them
-   with the EventVOT protocol (SR, PR, and SR on the multi-object sequences);
+   with the EventVOT protocol (SR, PR, and SR on the multi-object sequences). The float model is tracked from its
+   checkpoint, so ``results-32/track_run.json`` records the checkpoint path and SHA-256 and
+   ``spiketrack probe template --checkpoint <best.pt> --real-results <work>/deploy/results-32`` accepts the folder
+   (the quantised copies exist only in this process); a ``results-32`` made by an earlier version of this script
+   records an in-process model and is refused: delete it to track again;
 3. ``spiketrack deploy-report`` of the model at the first ``--bits`` on ``--report-limit`` test sequences;
 4. ``<out>/deployable.md`` and ``deployable.json``: the SR table, the default student's SR from the quickstart
    report (``--report``), and the hardware-fit summary.
@@ -33,6 +37,7 @@ from spiketrack.cli import main as cli
 from spiketrack.config import load_config
 from spiketrack.data.dataset import SequenceDataset
 from spiketrack.deploy.quantize import quantize_weights
+from spiketrack.errors import SpiketrackError
 from spiketrack.evaluation.evaluate import evaluate_trackers
 from spiketrack.models.checkpoint import load_model
 from spiketrack.quickstart import dataset_override
@@ -95,10 +100,10 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for bits in [FLOAT, *args.bits]:
         results = work / "deploy" / f"results-{bits}"
-        model = load_model(cfg, ckpt)
-        if bits != FLOAT:
-            model = quantize_weights(model, bits)
-        track_dataset(cfg, model, work / "synth", split, results, workers=args.workers, progress=False)
+        # float: the checkpoint itself (the runner loads it with the same load_model call), so the results folder
+        # names it; the quantised copies have no file and are tracked in-process
+        tracker = ckpt if bits == FLOAT else quantize_weights(load_model(cfg, ckpt), bits)
+        track_dataset(cfg, tracker, work / "synth", split, results, workers=args.workers, progress=False)
         rows.append({"weight_bits": bits, **score(work, results, split)})
         print(f"deployable student, {'float' if bits == FLOAT else f'{bits}-bit'} weights: SR {rows[-1]['SR']:.1f}",
               flush=True)
@@ -150,4 +155,8 @@ def render(summary: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SpiketrackError as exc:  # a refused input (e.g. a results folder of another run): one line, exit 2
+        print(f"deploy_quickstart: error: {exc}", file=sys.stderr)
+        sys.exit(2)
