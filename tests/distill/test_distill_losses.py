@@ -215,6 +215,29 @@ def test_correlation_kd_regresses_projected_student_map_onto_normalised_teacher_
         loss({"features": []}, {"correlation": teacher_map})
 
 
+def test_correlation_kd_width_follows_the_heads_input_when_models_have_more_levels() -> None:
+    cfg = _cfg(correlation=CorrelationKDConfig())
+    loss = DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 3]), num_search=1, correlation=(11, None))
+    proj = loss.terms["correlation"].align.proj[0]
+    assert (proj.in_features, proj.out_features) == (11, 3)  # student: deep 6 + shallow/input levels; teacher: 3
+    loss = DistillLoss.from_feature_info(cfg, _info([4, 6]), _info([8, 8, 3]), num_search=1, correlation=(11, 7))
+    assert loss.terms["correlation"].align.proj[0].out_features == 7
+
+
+def test_response_kd_puts_a_coarser_teacher_map_on_the_students_grid() -> None:
+    from spiketrack.distill.terms import on_grid_of
+
+    teacher = torch.full((2, 1, 8, 8), 0.25)
+    student = torch.rand(2, 1, 16, 16)
+    assert on_grid_of(teacher, student).shape == (2, 1, 16, 16)
+    assert torch.allclose(on_grid_of(teacher, student), torch.full((2, 1, 16, 16), 0.25))
+    assert on_grid_of(student, student) is student
+    loss = DistillLoss.from_feature_info(_cfg(response=ResponseKDConfig()), _info([4, 6]), _info([8, 8, 6]), 1)
+    uniform = torch.full((2, 1, 16, 16), 0.25)  # the teacher's flat map, upsampled, against the same flat map
+    assert loss({"score_map": uniform}, {"score_map": teacher})["kd_response"].item() == pytest.approx(0.0, abs=1e-6)
+    assert loss({"score_map": student}, {"score_map": teacher})["kd_response"].item() > 0
+
+
 def test_each_term_asks_only_for_the_outputs_it_reads() -> None:
     pair = ModelPair(_info([4, 6]), _info([8, 8, 8]), num_search=3)
     expected = {
