@@ -23,7 +23,9 @@ aggregated, SiamRPN++).
 input (average-pooled to ``xcorr_input_stride``) with the template's central ``xcorr_input_share`` of the crop: the
 matcher of :mod:`spiketrack.tracking.ncc` inside the model, so the head sees from the first step where the template's
 pattern is, and learning adds what NCC cannot do (a location prior, sizes, when to trust the match). Its convolutions
-are modules, so the energy counter charges them (dense MACs: pooled counts or pixels are not spikes).
+are modules, so the energy counter charges them (dense MACs: pooled counts or pixels are not spikes). With
+``xcorr_input_prior`` w > 0 its best match per head cell, times a learned scalar starting at w, is also added to the
+score logits (:class:`~spiketrack.models.heads.ScorePrior`): the untrained model then scores as NCC does.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from spiketrack.errors import ConfigError
+from spiketrack.models.heads import ScorePrior
 
 # Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
 # correlation between backbone and head, ``xcorr_kernel`` is k, ``xcorr_kernel_norm`` standardises the kernel over
 # the templates (:func:`kernel_normaliser`). Off by default.
 XCORR_DEFAULTS: dict[str, bool | int | float] = dict(
     xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False, xcorr_shallow=False, xcorr_shallow_kernel=3,
-    xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75, head_stride=16,
+    xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75, xcorr_input_prior=0.0, head_stride=16,
 )
 HEAD_STRIDES = (16, 8)  # the head's output stride: the backbone's 16, or 8 (finer score map, see head_grid)
 
@@ -150,6 +153,15 @@ class InputNcc(nn.Module):
         return (num * torch.rsqrt(var + 1e-6)).unsqueeze(1)
 
 
+def input_score_prior(xcorr_input: bool, initial: float) -> ScorePrior | None:
+    """The score prior of the input-level NCC (``xcorr_input_prior`` > 0), None when off; needs ``xcorr_input``."""
+    if initial < 0:
+        raise ConfigError(f"key 'model.overrides.xcorr_input_prior': expected >= 0 (0: off), got {initial}")
+    if initial > 0 and not xcorr_input:
+        raise ConfigError("key 'model.overrides.xcorr_input_prior': needs xcorr_input: true")
+    return ScorePrior(initial) if initial > 0 else None
+
+
 def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:
     """Kernel [B, C, k, k] -> the same, standardised per channel over the templates (``enabled``) or unchanged.
 
@@ -184,6 +196,6 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["CENTRE_SHARE", "HEAD_STRIDES", "XCORR_DEFAULTS", "InputNcc", "TemplateCorrelation", "check_head_stride",
+__all__ = ["CENTRE_SHARE", "HEAD_STRIDES", "XCORR_DEFAULTS", "InputNcc", "TemplateCorrelation", "check_head_stride", "input_score_prior",
            "to_head_grid", "centre_kernel", "kernel_normaliser",
            "normalise_kernel", "template_kernel"]

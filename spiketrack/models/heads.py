@@ -109,9 +109,11 @@ class CenterHead(nn.Module):
         self.offset = branch(2)
         init_score_bias(self.score[-1])
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x: [B, C, Hf, Wf] search features -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]."""
-        return _head_outputs(self.score(x), self.size(x), self.offset(x))
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """x: [B, C, Hf, Wf] search features -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4];
+        ``prior`` [B, 1, Hf, Wf] (optional) is added to the score logits (:class:`ScorePrior`)."""
+        score = self.score(x)
+        return _head_outputs(score if prior is None else score + prior, self.size(x), self.offset(x))
 
 
 class SpikingBranch(nn.Module):
@@ -150,9 +152,29 @@ class SpikingCenterHead(nn.Module):
         self.offset = SpikingBranch(in_channels, channels, 2, neuron)
         init_score_bias(self.score.proj)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x: [T, B, C, Hf, Wf] -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]."""
-        return _head_outputs(self.score(x), self.size(x), self.offset(x))
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """x: [T, B, C, Hf, Wf] -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]; ``prior``
+        [B, 1, Hf, Wf] (optional) is added to the analog score logits (:class:`ScorePrior`)."""
+        score = self.score(x)
+        return _head_outputs(score if prior is None else score + prior, self.size(x), self.offset(x))
+
+
+class ScorePrior(nn.Module):
+    """A learned multiple of a template-match map added to the head's score logits: ``w * match``.
+
+    With the input-level NCC (``models/correlation.py``) as ``match``, the untrained tracker already scores where the
+    template's pattern is (the NCC matcher's choice), and training learns the head's correction on top of it rather
+    than having to discover the match among its other inputs. ``initial`` is w at the start (the logit gap between
+    a perfect match and none). One scalar: its cost is one multiply-add per cell.
+    """
+
+    def __init__(self, initial: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(float(initial)))
+
+    def forward(self, match: torch.Tensor) -> torch.Tensor:
+        """match [B, 1, Hf, Wf] -> [B, 1, Hf, Wf]."""
+        return self.weight * match
 
 
 __all__ = [
@@ -160,6 +182,7 @@ __all__ = [
     "FOCAL_BETA",
     "SCORE_PRIOR",
     "CenterHead",
+    "ScorePrior",
     "SpikingBranch",
     "SpikingCenterHead",
     "decode_boxes",

@@ -34,6 +34,7 @@ from spiketrack.models.correlation import (
     TemplateCorrelation,
     centre_kernel,
     check_head_stride,
+    input_score_prior,
     kernel_normaliser,
     normalise_kernel,
     template_kernel,
@@ -184,6 +185,7 @@ class ViTTeacher(nn.Module):
         xcorr_input: bool = False,
         xcorr_input_stride: int = 4,
         xcorr_input_share: float = 0.75,
+        xcorr_input_prior: float = 0.0,
         head_stride: int = 16,
     ) -> None:
         super().__init__()
@@ -237,6 +239,7 @@ class ViTTeacher(nn.Module):
                 {s: InputNcc(in_chans[s], template_size, xcorr_input_stride, xcorr_input_share) for s in streams})
             input_channels = 2 * len(streams)
             self.input_ncc_norm = nn.BatchNorm2d(input_channels)
+        self.input_prior = input_score_prior(xcorr_input, xcorr_input_prior)
         # the head's grid: the backbone's stride 16, or stride 8 (deep levels repeated, the shallow level at its own
         # resolution, the input level's best/mean match per stride-8 cell): a finer score map for finer boxes
         self.output_stride = check_head_stride(head_stride)
@@ -355,10 +358,13 @@ class ViTTeacher(nn.Module):
         if self.shallow_correlation is not None:  # appearance level, on the head's grid
             shallow = self.shallow_norm(torch.cat([e.shallow for e in embedded], dim=1))
             x = torch.cat([x, to_head_grid(shallow, grid)], dim=1)
+        prior = None
         if self.input_ncc is not None:
             level0 = torch.cat([InputNcc.to_grid(e.level0, grid) for e in embedded], dim=1)
             x = torch.cat([x, self.input_ncc_norm(level0)], dim=1)
-        out: dict[str, Any] = self.head(x)
+            if self.input_prior is not None:  # the views' best match per cell, on the score logits
+                prior = self.input_prior(level0[:, 0::2].mean(dim=1, keepdim=True))
+        out: dict[str, Any] = self.head(x, prior)
         if want_features:
             out["features"] = features
         if want_attentions:

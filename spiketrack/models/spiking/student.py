@@ -41,6 +41,7 @@ from spiketrack.models.correlation import (
     TemplateCorrelation,
     centre_kernel,
     check_head_stride,
+    input_score_prior,
     kernel_normaliser,
     normalise_kernel,
     template_kernel,
@@ -128,6 +129,7 @@ class SpikingStudent(nn.Module):
         xcorr_input: bool = False,
         xcorr_input_stride: int = 4,
         xcorr_input_share: float = 0.75,
+        xcorr_input_prior: float = 0.0,
         template_steps: str = "bins",
         tokens: tuple[int, int] | None = None,
         template_size: int = 64,
@@ -181,6 +183,7 @@ class SpikingStudent(nn.Module):
             self.input_ncc = InputNcc(2, template_size, xcorr_input_stride, xcorr_input_share)
             input_channels = 2
             self.input_ncc_norm = nn.BatchNorm2d(input_channels)
+        self.input_prior = input_score_prior(xcorr_input, xcorr_input_prior)
         # the head's grid: stride 16, or 8 (deep levels repeated, the shallow level at its own resolution)
         self.output_stride = check_head_stride(head_stride)
         if self.output_stride != 16 and not (xcorr_shallow or xcorr_input):
@@ -347,6 +350,7 @@ class SpikingStudent(nn.Module):
             x = self.correlation_norm(corr.flatten(0, 1)).view(corr.shape)
         grid = (self.head_grid, self.head_grid)
         x = to_head_grid(x, grid)
+        prior = None
         if self.shallow_correlation is not None:  # appearance level, on the head's grid
             if memory.shallow_kernel is None:
                 raise ValueError("this student correlates at the shallow level (xcorr_shallow): the memory has no kernel")
@@ -356,9 +360,12 @@ class SpikingStudent(nn.Module):
         if self.input_ncc is not None:  # input level (not learned), the same at every timestep
             if memory.input_kernel is None:
                 raise ValueError("this student correlates at the input level (xcorr_input): the memory has no kernel")
-            level0 = self.input_ncc_norm(InputNcc.to_grid(self.input_ncc(normalised, memory.input_kernel), grid))
+            match = InputNcc.to_grid(self.input_ncc(normalised, memory.input_kernel), grid)
+            level0 = self.input_ncc_norm(match)
             x = torch.cat([x, level0.unsqueeze(0).expand(x.shape[0], *level0.shape)], dim=2)
-        out: dict[str, Any] = self.head(x)
+            if self.input_prior is not None:  # the best match per cell, on the analog score logits
+                prior = self.input_prior(match[:, :1])
+        out: dict[str, Any] = self.head(x, prior)
         if want_features:
             out["features"] = features
         if want_similarity:
