@@ -112,9 +112,7 @@ class InputNcc(nn.Module):
         self.stride, self.share, self.kernel = stride, share, k
         self.pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
         self.numerator = TemplateCorrelation(channels, k)
-        self.window_sum = nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=False)
-        nn.init.ones_(self.window_sum.weight)
-        self.window_sum.weight.requires_grad_(False)  # a box filter, not a learned layer
+        self.window_sum = BoxSum(channels, k)  # a box filter, not a learned layer
 
     def template_kernel(self, template: torch.Tensor) -> torch.Tensor:
         """Template [B, C, Ht, Wt] (or [T, B, C, Ht, Wt], averaged over T) -> kernel [B, C, k, k]: its central
@@ -175,7 +173,21 @@ def kernel_normaliser(channels: int, enabled: bool) -> nn.Module:
     return nn.BatchNorm2d(channels, affine=False) if enabled else nn.Identity()
 
 
-class TemplateCorrelation(nn.Conv2d):
+class FixedConv2d(nn.Conv2d):
+    """A conv whose weights are not learned or initialised (a buffer): model initialisers leave it alone, and the
+    energy counter still charges it like any conv."""
+
+
+class BoxSum(FixedConv2d):
+    """Per-channel sum over every k x k window ('same' padding): ``forward(x)`` [B, C, h, w] -> [B, C, h, w]."""
+
+    def __init__(self, channels: int, k: int) -> None:
+        super().__init__(channels, channels, k, padding=k // 2, groups=channels, bias=False)
+        del self.weight
+        self.register_buffer("weight", torch.ones(channels, 1, k, k), persistent=False)
+
+
+class TemplateCorrelation(FixedConv2d):
     """Depthwise cross-correlation of search features with a per-sample template kernel (see the module docstring).
 
     ``forward(x, kernel)``: x [B, C, h, w] or multi-step [T, B, C, h, w], kernel [B, C, k, k] -> same shape as x.
@@ -196,6 +208,6 @@ class TemplateCorrelation(nn.Conv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["CENTRE_SHARE", "HEAD_STRIDES", "XCORR_DEFAULTS", "InputNcc", "TemplateCorrelation", "check_head_stride", "input_score_prior",
+__all__ = ["CENTRE_SHARE", "HEAD_STRIDES", "XCORR_DEFAULTS", "BoxSum", "FixedConv2d", "InputNcc", "TemplateCorrelation", "check_head_stride", "input_score_prior",
            "to_head_grid", "centre_kernel", "kernel_normaliser",
            "normalise_kernel", "template_kernel"]

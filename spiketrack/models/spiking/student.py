@@ -37,6 +37,7 @@ from spiketrack.errors import ConfigError
 from spiketrack.models import wants
 from spiketrack.models.correlation import (
     XCORR_DEFAULTS,
+    FixedConv2d,
     InputNcc,
     TemplateCorrelation,
     centre_kernel,
@@ -392,7 +393,7 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.trunc_normal_(m.weight, std=0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Conv2d) and not isinstance(m, TemplateCorrelation):
+    elif isinstance(m, nn.Conv2d) and not isinstance(m, FixedConv2d):
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if m.bias is not None:
             nn.init.zeros_(m.bias)
