@@ -186,6 +186,11 @@ class BoxSum(FixedConv2d):
         del self.weight
         self.register_buffer("weight", torch.ones(channels, 1, k, k), persistent=False)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        # checkpoints written while the box filter was a (frozen) parameter hold its constant ones: not needed
+        state_dict.pop(prefix + "weight", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 class TemplateCorrelation(FixedConv2d):
     """Depthwise cross-correlation of search features with a per-sample template kernel (see the module docstring).
