@@ -328,6 +328,6 @@ def test_input_prior_puts_the_ncc_best_match_on_the_score_map() -> None:
     row, col = divmod(int(out["score_map"].flatten().argmax()), 8)
     assert 4 <= row <= 5 and 2 <= col <= 3
     assert float(match.max()) <= 1.0 + 1e-5  # a true NCC: the box filter was not re-initialised as a learned conv
-    assert model.input_prior.weight.requires_grad and float(model.input_prior.weight) == 6.0
+    assert model.input_prior.weight.requires_grad and float(model.input_prior.weight.detach()) == 6.0
     with pytest.raises(ConfigError, match="xcorr_input_prior"):
         build_model(load_config("configs/quickstart_student.yaml", ["model.overrides={xcorr: true, xcorr_input_prior: 2.0}"]))

@@ -68,6 +68,10 @@ TRACKING = {
 }
 TEMPLATE_SWAP = 0.0674307644367218
 
+# the quickstart models' architecture options when the expected values were computed: the pinned values stay
+# comparable when the quickstart configs later choose other correlation levels (docs/benchmarks.md)
+PINNED_OVERRIDES = {"student": {"xcorr": True}, "teacher": {"xcorr": True, "xcorr_kernel_norm": True}}
+
 OFF = {name: {"enabled": False} for name in ("similarity", "feature", "response", "fourier", "temporal", "correlation")}
 # the term settings of each TERMS row (the previous flat options in their sections)
 SCENARIOS: dict[str, dict] = {
@@ -110,10 +114,13 @@ def _batch() -> dict:
 @pytest.fixture(scope="module")
 def setup() -> dict:
     cfg = load_config(ROOT / "configs" / "quickstart_student.yaml")
+    cfg.model.overrides = dict(PINNED_OVERRIDES["student"])
     torch.manual_seed(0)
     student = build_model(cfg).eval()
+    teacher_cfg = load_config(ROOT / "configs" / "quickstart_teacher.yaml")
+    teacher_cfg.model.overrides = dict(PINNED_OVERRIDES["teacher"])
     torch.manual_seed(1)
-    teacher = build_model(load_config(ROOT / "configs" / "quickstart_teacher.yaml")).eval()
+    teacher = build_model(teacher_cfg).eval()
     batch = _batch()
     with torch.no_grad():
         s_out = run_model(student, batch, N, return_features=True)
