@@ -628,6 +628,11 @@ def _run(
     allow_config_change: bool = False,
 ) -> TrainResult:
     info = setup_distributed()
+    # the caller's torch threads and deterministic-algorithms mode, restored on return: a training run in a process
+    # (a notebook, a test) must not change how later computations sum
+    threads_before = torch.get_num_threads()
+    deterministic_before = (torch.are_deterministic_algorithms_enabled(),
+                            torch.is_deterministic_algorithms_warn_only_enabled())
     try:
         # everything that can refuse the run (model, data, distillation terms) is checked before the folder is made
         run_dir = _check_run_dir(cfg, out_dir, resume, allow_config_change)
@@ -655,6 +660,9 @@ def _run(
             finally:
                 trainer.close()
     finally:
+        torch.use_deterministic_algorithms(deterministic_before[0], warn_only=deterministic_before[1])
+        if torch.get_num_threads() != threads_before:
+            torch.set_num_threads(threads_before)
         cleanup_distributed()
 
 

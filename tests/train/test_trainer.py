@@ -42,6 +42,26 @@ def test_short_run_lowers_training_loss(square_dataset: Path, tmp_path: Path) ->
     assert cfg2.model.kind == "teacher" and not model.training
 
 
+def test_training_leaves_threads_and_deterministic_mode_as_it_found_them(
+    square_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run sets torch's threads (spiketrack.threads) and, with train.deterministic, its deterministic mode for
+    itself only: the caller's are restored."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the run's own thread count differs from the caller's (1)
+    cfg = tiny_config(square_dataset, "teacher", **{"train.epochs": 1, "train.steps_per_epoch": 1,
+                                                     "train.batch_size": 2, "train.deterministic": True})
+    before = torch.get_num_threads()
+    assert not torch.are_deterministic_algorithms_enabled() and before != 3
+    train(cfg, tmp_path / "run", progress=False)
+    assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == before
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        train(cfg, tmp_path / "run2", progress=False)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
 def test_resume_is_exact(square_dataset: Path, tmp_path: Path) -> None:
     """2 steps, stop, --resume to the end == the same run straight (drop-path RNG, accumulation, epochs)."""
     cfg = tiny_config(
