@@ -12,6 +12,7 @@ It prints one table (seconds, and the busy / idle ratio) and writes it as JSON (
 idle quickstart <= 15 min; busy <= 1.5 x idle. Run it on an otherwise idle machine (about 35-45 minutes)::
 
     python tools/demo_time.py --repo . --scratch /tmp/demo-time --out demo_time.json
+    python tools/demo_time.py --skip-busy ...   # setup and the idle run; --skip-idle: setup and the busy run
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/spiketrack-demo-time"), help="scratch folder")
     parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
     parser.add_argument("--skip-busy", action="store_true", help="measure setup and the idle run only")
+    parser.add_argument("--skip-idle", action="store_true",
+                        help="measure setup and the busy run only (compare with an idle run of the same commit)")
     args = parser.parse_args()
+    if args.skip_busy and args.skip_idle:
+        parser.error("--skip-busy and --skip-idle leave nothing to measure")
     shutil.rmtree(args.scratch, ignore_errors=True)
     args.scratch.mkdir(parents=True)
     clone = args.scratch / "clone"
@@ -66,7 +71,8 @@ def main() -> None:
                                  "environment": env_note}
     result["setup_s"] = _timed(["make", "setup"], clone, args.scratch / "setup.log")
     quickstart = [str(clone / ".venv" / "bin" / "spiketrack"), "quickstart", "--no-progress"]
-    runs = [("idle", None)] + ([] if args.skip_busy else [("busy", [sys.executable, "-c", "while True: pass"])])
+    runs = ([] if args.skip_idle else [("idle", None)]) + \
+        ([] if args.skip_busy else [("busy", [sys.executable, "-c", "while True: pass"])])
     for label, competitor in runs:
         work = args.scratch / f"work-{label}"
         busy = subprocess.Popen(competitor) if competitor else None
@@ -80,18 +86,20 @@ def main() -> None:
                 busy.wait()
         result[f"quickstart_{label}_s"] = seconds
         result[f"stages_{label}_s"] = _stages(work)
-    idle = float(result["quickstart_idle_s"])  # type: ignore[arg-type]
     print("| measure | seconds | minutes |")
     print("|---|---:|---:|")
     print(f"| setup (make setup, fresh clone) | {result['setup_s']:.0f} | {float(result['setup_s']) / 60:.1f} |")
-    print(f"| quickstart, idle | {idle:.0f} | {idle / 60:.1f} |")
-    print(f"| setup + quickstart, idle (make demo) | {float(result['setup_s']) + idle:.0f} | "
-          f"{(float(result['setup_s']) + idle) / 60:.1f} |")
+    idle = float(result["quickstart_idle_s"]) if "quickstart_idle_s" in result else None  # type: ignore[arg-type]
+    if idle is not None:
+        print(f"| quickstart, idle | {idle:.0f} | {idle / 60:.1f} |")
+        print(f"| setup + quickstart, idle (make demo) | {float(result['setup_s']) + idle:.0f} | "
+              f"{(float(result['setup_s']) + idle) / 60:.1f} |")
     if "quickstart_busy_s" in result:
         busy_s = float(result["quickstart_busy_s"])  # type: ignore[arg-type]
-        result["busy_over_idle"] = busy_s / idle
         print(f"| quickstart, one busy competitor | {busy_s:.0f} | {busy_s / 60:.1f} |")
-        print(f"| busy / idle | {busy_s / idle:.2f} | |")
+        if idle is not None:
+            result["busy_over_idle"] = busy_s / idle
+            print(f"| busy / idle | {busy_s / idle:.2f} | |")
     for label, _ in runs:
         stages = result[f"stages_{label}_s"]
         print(f"stages ({label}): " + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()))  # type: ignore[union-attr]
