@@ -45,12 +45,17 @@ XCORR_DEFAULTS: dict[str, bool | int | float] = dict(
     xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75, xcorr_input_prior=0.0, head_stride=16,
 )
 HEAD_STRIDES = (16, 8)  # the head's output stride: the backbone's 16, or 8 (finer score map, see head_grid)
+CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 
 
-def check_head_stride(stride: int) -> int:
-    """``head_stride`` (a variant field) if it is one of :data:`HEAD_STRIDES`, else a ConfigError."""
+def check_head_stride(stride: int, has_stride8_level: bool) -> int:
+    """``head_stride`` (a variant field) if it is one of :data:`HEAD_STRIDES` and, below 16, the model has a
+    stride-8 level (``xcorr_shallow`` or ``xcorr_input``) to fill the finer grid; else a ConfigError."""
     if stride not in HEAD_STRIDES:
         raise ConfigError(f"key 'model.overrides.head_stride': expected one of {list(HEAD_STRIDES)}, got {stride!r}")
+    if stride < HEAD_STRIDES[0] and not has_stride8_level:
+        raise ConfigError("key 'model.overrides.head_stride': a stride-8 head needs a stride-8 level "
+                          "(xcorr_shallow or xcorr_input)")
     return int(stride)
 
 
@@ -66,7 +71,6 @@ def to_head_grid(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     else:
         out = F.adaptive_avg_pool2d(flat, size)
     return out.view(*lead, *out.shape[-3:])
-CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 
 
 def template_kernel(features: torch.Tensor, k: int) -> torch.Tensor:
@@ -213,6 +217,19 @@ class TemplateCorrelation(FixedConv2d):
         return out.view(*lead, b, c, *out.shape[-2:])
 
 
-__all__ = ["CENTRE_SHARE", "HEAD_STRIDES", "XCORR_DEFAULTS", "BoxSum", "FixedConv2d", "InputNcc", "TemplateCorrelation", "check_head_stride", "input_score_prior",
-           "to_head_grid", "centre_kernel", "kernel_normaliser",
-           "normalise_kernel", "template_kernel"]
+__all__ = [
+    "CENTRE_SHARE",
+    "HEAD_STRIDES",
+    "XCORR_DEFAULTS",
+    "BoxSum",
+    "FixedConv2d",
+    "InputNcc",
+    "TemplateCorrelation",
+    "centre_kernel",
+    "check_head_stride",
+    "input_score_prior",
+    "kernel_normaliser",
+    "normalise_kernel",
+    "template_kernel",
+    "to_head_grid",
+]

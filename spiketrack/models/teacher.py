@@ -242,10 +242,7 @@ class ViTTeacher(nn.Module):
         self.input_prior = input_score_prior(xcorr_input, xcorr_input_prior)
         # the head's grid: the backbone's stride 16, or stride 8 (deep levels repeated, the shallow level at its own
         # resolution, the input level's best/mean match per stride-8 cell): a finer score map for finer boxes
-        self.output_stride = check_head_stride(head_stride)
-        if self.output_stride != PATCH and not (xcorr_shallow or xcorr_input):
-            raise ConfigError("key 'model.overrides.head_stride': a stride-8 head needs a stride-8 level "
-                              "(xcorr_shallow or xcorr_input)")
+        self.output_stride = check_head_stride(head_stride, xcorr_shallow or xcorr_input)
         self.head_grid = search_size // self.output_stride
         self.correlation_channels = dim + shallow_channels + input_channels  # the head's input (correlation KD)
         self.head = CenterHead(self.correlation_channels, head_channels)

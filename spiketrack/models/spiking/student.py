@@ -186,10 +186,7 @@ class SpikingStudent(nn.Module):
             self.input_ncc_norm = nn.BatchNorm2d(input_channels)
         self.input_prior = input_score_prior(xcorr_input, xcorr_input_prior)
         # the head's grid: stride 16, or 8 (deep levels repeated, the shallow level at its own resolution)
-        self.output_stride = check_head_stride(head_stride)
-        if self.output_stride != 16 and not (xcorr_shallow or xcorr_input):
-            raise ConfigError("key 'model.overrides.head_stride': a stride-8 head needs a stride-8 level "
-                              "(xcorr_shallow or xcorr_input)")
+        self.output_stride = check_head_stride(head_stride, xcorr_shallow or xcorr_input)
         self.head_grid = search_size // self.output_stride
         self.correlation_channels = c + shallow_channels + input_channels  # the head's input (correlation KD)
         self.head = SpikingCenterHead(self.correlation_channels, head_channels, neuron)
