@@ -37,15 +37,16 @@ from torch import nn
 from spiketrack.errors import ConfigError
 from spiketrack.models.heads import ScorePrior
 
+CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 # Variant fields of a model with an optional correlation head (teacher, MetaFormer student): ``xcorr`` puts this
 # correlation between backbone and head, ``xcorr_kernel`` is k, ``xcorr_kernel_norm`` standardises the kernel over
 # the templates (:func:`kernel_normaliser`). Off by default.
 XCORR_DEFAULTS: dict[str, bool | int | float] = dict(
     xcorr=False, xcorr_kernel=3, xcorr_kernel_norm=False, xcorr_shallow=False, xcorr_shallow_kernel=3,
-    xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75, xcorr_input_prior=0.0, head_stride=16,
+    xcorr_shallow_share=CENTRE_SHARE, xcorr_input=False, xcorr_input_stride=4, xcorr_input_share=0.75,
+    xcorr_input_prior=0.0, head_stride=16,
 )
 HEAD_STRIDES = (16, 8)  # the head's output stride: the backbone's 16, or 8 (finer score map, see head_grid)
-CENTRE_SHARE = 0.5  # the box's share of the template crop's side (template factor 2: data.template_factor)
 
 
 def check_head_stride(stride: int, has_stride8_level: bool) -> int:
@@ -88,6 +89,13 @@ def centre_kernel(features: torch.Tensor, k: int, share: float = CENTRE_SHARE) -
     ch, cw = max(1, round(h * share)), max(1, round(w * share))
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     return F.adaptive_avg_pool2d(features[..., y0 : y0 + ch, x0 : x0 + cw], k)
+
+
+def check_share(share: float, key: str) -> float:
+    """A share of the template crop (``model.overrides.<key>``) in (0, 1]; else a ConfigError naming the key."""
+    if not 0.0 < float(share) <= 1.0:
+        raise ConfigError(f"key 'model.overrides.{key}': expected a share of the template crop in (0, 1], got {share!r}")
+    return float(share)
 
 
 def normalise_kernel(kernel: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -227,6 +235,7 @@ __all__ = [
     "TemplateCorrelation",
     "centre_kernel",
     "check_head_stride",
+    "check_share",
     "input_score_prior",
     "kernel_normaliser",
     "normalise_kernel",

@@ -116,6 +116,18 @@ class CenterHead(nn.Module):
         return _head_outputs(score if prior is None else score + prior, self.size(x), self.offset(x))
 
 
+class TimeAveragedCenterHead(CenterHead):
+    """ANN center head on the time average of a spiking model's head input (the student's ``analog_head``).
+
+    The spiking head quantises every hidden layer to D + 1 levels, down to branches of 4 channels; this head keeps
+    them analog. Its convolutions see dense inputs, so the energy counter charges them as MACs.
+    """
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """x: [T, B, C, Hf, Wf] -> the maps of :meth:`CenterHead.forward` on the mean over T."""
+        return super().forward(x.mean(dim=0), prior)
+
+
 class SpikingBranch(nn.Module):
     """One spiking head branch: 4 x (neuron -> conv3x3 -> BN) over T, mean over T, analog 1x1 projection."""
 
@@ -185,6 +197,7 @@ __all__ = [
     "ScorePrior",
     "SpikingBranch",
     "SpikingCenterHead",
+    "TimeAveragedCenterHead",
     "decode_boxes",
     "focal_loss",
     "init_score_bias",

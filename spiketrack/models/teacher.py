@@ -29,11 +29,13 @@ from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import CheckpointError, ConfigError
 from spiketrack.models import wants
 from spiketrack.models.correlation import (
+    CENTRE_SHARE,
     XCORR_DEFAULTS,
     InputNcc,
     TemplateCorrelation,
     centre_kernel,
     check_head_stride,
+    check_share,
     input_score_prior,
     kernel_normaliser,
     normalise_kernel,
@@ -182,6 +184,7 @@ class ViTTeacher(nn.Module):
         xcorr_kernel_norm: bool = False,
         xcorr_shallow: bool = False,
         xcorr_shallow_kernel: int = 3,
+        xcorr_shallow_share: float = CENTRE_SHARE,
         xcorr_input: bool = False,
         xcorr_input_stride: int = 4,
         xcorr_input_share: float = 0.75,
@@ -229,6 +232,7 @@ class ViTTeacher(nn.Module):
             self.shallow_correlation = nn.ModuleDict({s: TemplateCorrelation(width, xcorr_shallow_kernel) for s in streams})
             shallow_channels = width * len(streams)
             self.shallow_norm = nn.BatchNorm2d(shallow_channels)
+        self.shallow_share = check_share(xcorr_shallow_share, "xcorr_shallow_share")
         # input level: every view's NCC with its template's centre (not learned), best and mean match per head cell
         self.input_ncc: nn.ModuleDict | None = None
         input_channels = 0
@@ -275,7 +279,7 @@ class ViTTeacher(nn.Module):
         if self.shallow_correlation is not None:
             (z, zs), (x, xs) = embed.forward_shallow(z_in), embed.forward_shallow(x_in)
             corr = self.shallow_correlation[view]
-            shallow = corr(xs, normalise_kernel(centre_kernel(zs, corr.kernel_size[0])))
+            shallow = corr(xs, normalise_kernel(centre_kernel(zs, corr.kernel_size[0], self.shallow_share)))
         else:
             z, x = embed(z_in), embed(x_in)
         tokens = torch.cat([z + self.pos_embed_z, x + self.pos_embed_x], dim=1)

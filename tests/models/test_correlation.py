@@ -331,3 +331,46 @@ def test_input_prior_puts_the_ncc_best_match_on_the_score_map() -> None:
     assert model.input_prior.weight.requires_grad and float(model.input_prior.weight.detach()) == 6.0
     with pytest.raises(ConfigError, match="xcorr_input_prior"):
         build_model(load_config("configs/quickstart_student.yaml", ["model.overrides={xcorr: true, xcorr_input_prior: 2.0}"]))
+
+
+def test_analog_head_student_charges_its_head_as_dense_macs() -> None:
+    model = _student("model.overrides.analog_head=true").eval()
+    memory = model.encode_template(_bins(2, 64, 0))
+    rep = count_operations(model, _bins(2, 128, 1), memory, fn=model.track, timesteps=2, batch_size=1)
+    heads = {layer.name: layer for layer in rep.layers if layer.name.startswith("head.")}
+    # each branch's first conv: 8 x 8 cells (stride 16) x 32 outputs x 96 inputs x 3 x 3, on the mean over T
+    first = heads["head.score.0"]
+    assert first.input_kind == "dense" and first.mac == 8 * 8 * 32 * 96 * 9 and first.sop == 0
+    assert all(layer.sop == 0 for layer in heads.values())
+
+
+def test_shallow_share_widens_the_kernels_region() -> None:
+    feats = torch.arange(64.0).view(1, 1, 8, 8)
+    # share 0.75 of an 8 x 8 map: the central 6 x 6 (rows and columns 1..6), pooled to 3 x 3 cells of 2 x 2
+    assert centre_kernel(feats, 3, 0.75)[0, 0].tolist() == [[13.5, 15.5, 17.5], [29.5, 31.5, 33.5], [45.5, 47.5, 49.5]]
+    model = _student("model.overrides={xcorr: true, xcorr_shallow: true, xcorr_shallow_share: 0.75}").eval()
+    template = _bins(1, 64, 0)
+    seen: list[torch.Tensor] = []
+    handle = model.shallow_neuron.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+    memory = model.encode_template(template)
+    handle.remove()
+    expected = normalise_kernel(centre_kernel(seen[0].mean(dim=0), 3, 0.75))
+    torch.testing.assert_close(memory.shallow_kernel, expected)
+    with pytest.raises(ConfigError, match="xcorr_shallow_share"):
+        _student("model.overrides={xcorr: true, xcorr_shallow: true, xcorr_shallow_share: 1.5}")
+
+
+def test_membrane_correlation_is_dense_and_uses_the_analog_template() -> None:
+    model = _student("model.overrides={xcorr: true, xcorr_shallow: true, xcorr_membrane: true}").eval()
+    template = _bins(2, 64, 0)
+    with torch.no_grad():
+        _, _, shallow = model.backbone.conv_tokens(torch.log1p(template))  # [T, B, 32, 8, 8] membrane inputs
+    memory = model.encode_template(template)
+    # the kernel: the template's stride-8 membrane inputs averaged over T, not the firing rates of their spikes
+    torch.testing.assert_close(memory.shallow_kernel, normalise_kernel(centre_kernel(shallow.mean(dim=0), 3)))
+    rep = count_operations(model, _bins(2, 128, 1), memory, fn=model.track, timesteps=2, batch_size=1)
+    layers = {layer.name: layer for layer in rep.layers}
+    # T x 16 x 16 stride-8 cells x 32 channels x 3 x 3 (depthwise), and T x 8 x 8 x 96 x 3 x 3 at stride 16
+    assert layers["shallow_correlation"].input_kind == "dense"
+    assert layers["shallow_correlation"].mac == 2 * 16 * 16 * 32 * 9 and layers["shallow_correlation"].sop == 0
+    assert layers["correlation"].input_kind == "dense" and layers["correlation"].mac == 2 * 8 * 8 * 96 * 9

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spiketrack.config import NeuronConfig
-from spiketrack.models.heads import SCORE_PRIOR, CenterHead, SpikingCenterHead, decode_boxes
+from spiketrack.models.heads import SCORE_PRIOR, CenterHead, SpikingCenterHead, TimeAveragedCenterHead, decode_boxes
 from spiketrack.models.spiking.neurons import neuron_factory
 
 
@@ -67,3 +67,15 @@ def test_score_projection_starts_at_the_prior() -> None:
         head.score[-1].weight.zero_()
         out = head.eval()(torch.rand(1, 8, 4, 4))
     assert torch.allclose(out["score_map"], torch.full((1, 1, 4, 4), SCORE_PRIOR))
+
+
+def test_time_averaged_head_is_the_ann_head_on_the_mean_over_time() -> None:
+    torch.manual_seed(0)
+    head = TimeAveragedCenterHead(8, 16).eval()
+    plain = CenterHead(8, 16).eval()
+    plain.load_state_dict(head.state_dict())
+    x = torch.randn(3, 2, 8, 4, 4)  # [T, B, C, H, W]
+    prior = torch.randn(2, 1, 4, 4)
+    out, expected = head(x, prior), plain(x.mean(dim=0), prior)
+    for key in ("score_map", "size_map", "offset_map", "pred_boxes"):
+        torch.testing.assert_close(out[key], expected[key])

@@ -36,19 +36,21 @@ from spiketrack.data.inputs import InputSpec
 from spiketrack.errors import ConfigError
 from spiketrack.models import wants
 from spiketrack.models.correlation import (
+    CENTRE_SHARE,
     XCORR_DEFAULTS,
     FixedConv2d,
     InputNcc,
     TemplateCorrelation,
     centre_kernel,
     check_head_stride,
+    check_share,
     input_score_prior,
     kernel_normaliser,
     normalise_kernel,
     template_kernel,
     to_head_grid,
 )
-from spiketrack.models.heads import SpikingCenterHead, init_score_bias
+from spiketrack.models.heads import SpikingCenterHead, TimeAveragedCenterHead, init_score_bias
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, StepPositions, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
@@ -77,6 +79,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # every layer NIR-expressible: conv stages, binary LIF, depthwise template correlation (models/spiking/deployable.py)
     "deployable": dict(arch="deployable", dims=[16, 32, 48, 64], depths=[1, 1, 1], corr_kernel=3, head_channels=32),
 }
+
+# fields of the metaformer variants beside XCORR_DEFAULTS: analog_head puts an ANN center head (dense MACs) on the
+# time average of the head input instead of the spiking head (heads.TimeAveragedCenterHead); xcorr_membrane makes the
+# deep and shallow correlation levels correlate the analog membrane inputs of the search features with the template's
+# (dense MACs) instead of spikes with firing rates
+METAFORMER_DEFAULTS: dict[str, bool] = dict(analog_head=False, xcorr_membrane=False)
 
 TEMPLATE_STEPS = ("bins", "templates")  # model.template_steps: what the template branch's T_t steps are (module docstring)
 
@@ -127,6 +135,7 @@ class SpikingStudent(nn.Module):
         xcorr_kernel_norm: bool = False,
         xcorr_shallow: bool = False,
         xcorr_shallow_kernel: int = 3,
+        xcorr_shallow_share: float = CENTRE_SHARE,
         xcorr_input: bool = False,
         xcorr_input_stride: int = 4,
         xcorr_input_share: float = 0.75,
@@ -136,6 +145,8 @@ class SpikingStudent(nn.Module):
         template_size: int = 64,
         search_size: int = 128,
         head_stride: int = 16,
+        analog_head: bool = False,
+        xcorr_membrane: bool = False,
     ) -> None:
         """``template_steps`` 'templates' (stacked templates) needs ``tokens`` = (template, search) token counts."""
         super().__init__()
@@ -162,6 +173,7 @@ class SpikingStudent(nn.Module):
         c = self.backbone.out_dim
         self.correlation = TemplateCorrelation(c, xcorr_kernel) if xcorr else None
         self.correlation_neuron = neuron() if xcorr else None  # template rates and search spikes of the final tokens
+        self.xcorr_membrane = xcorr_membrane  # correlate membrane inputs (analog) instead of spikes and rates
         self.correlation_norm = nn.BatchNorm2d(c) if xcorr else None  # response scale grows with C and k*k
         self.kernel_norm = kernel_normaliser(c, xcorr and xcorr_kernel_norm)
         # shallow level: stride-8 spikes correlated with the template centre's firing rates (spike x weight: SOPs)
@@ -174,6 +186,7 @@ class SpikingStudent(nn.Module):
             self.shallow_neuron = neuron()
             self.shallow_correlation = TemplateCorrelation(shallow_channels, xcorr_shallow_kernel)
             self.shallow_norm = nn.BatchNorm2d(shallow_channels)
+        self.shallow_share = check_share(xcorr_shallow_share, "xcorr_shallow_share")
         # input level: NCC of the event counts (log1p, polarities jointly) with the template's centre; not learned,
         # dense MACs (pooled counts are not spikes); best and mean match per head cell, the same at every timestep
         self.input_ncc: InputNcc | None = None
@@ -189,7 +202,10 @@ class SpikingStudent(nn.Module):
         self.output_stride = check_head_stride(head_stride, xcorr_shallow or xcorr_input)
         self.head_grid = search_size // self.output_stride
         self.correlation_channels = c + shallow_channels + input_channels  # the head's input (correlation KD)
-        self.head = SpikingCenterHead(self.correlation_channels, head_channels, neuron)
+        self.head: SpikingCenterHead | TimeAveragedCenterHead = (
+            TimeAveragedCenterHead(self.correlation_channels, head_channels) if analog_head
+            else SpikingCenterHead(self.correlation_channels, head_channels, neuron)
+        )
         self.timesteps = timesteps
         self.input_spec = InputSpec.event_bins(timesteps, template_timesteps, stacked=self.stacked)
         self.template_timesteps = self.input_spec.template_steps
@@ -206,7 +222,13 @@ class SpikingStudent(nn.Module):
             dict(num_chs=c, module=f"backbone.blocks.{i}") for i, c in enumerate(self.backbone.block_dims)
         ]
         self.apply(_init_weights)
-        init_score_bias(self.head.score.proj)  # after the generic init, which zeroes conv biases
+        score_proj = self.head.score.proj if isinstance(self.head, SpikingCenterHead) else self.head.score[-1]
+        init_score_bias(score_proj)  # after the generic init, which zeroes conv biases
+
+    def _correlated(self, neuron: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """What a correlation level correlates of the membrane inputs x [T, B, C, h, w]: their spikes (firing rates once
+        averaged over T), or with ``xcorr_membrane`` x itself (analog: dense MACs)."""
+        return x if self.xcorr_membrane else neuron(x)
 
     def reset_state(self) -> None:
         """Reset every neuron's membrane state (done at the start of each call as well)."""
@@ -272,12 +294,12 @@ class SpikingStudent(nn.Module):
         weights = [torch.ones(b, 1, s.shape[3], device=s.device, dtype=s.dtype) for s in slots]
         kernel = None
         if self.correlation is not None:
-            rates = self.correlation_neuron(_token_map(tokens, h, w)).mean(dim=0)  # [B, C, h, w] firing rates
+            rates = self._correlated(self.correlation_neuron, _token_map(tokens, h, w)).mean(dim=0)  # [B, C, h, w]
             kernel = self.kernel_norm(template_kernel(rates, self.correlation.kernel_size[0]))
         shallow_kernel = None
         if self.shallow_correlation is not None:
-            rates = self.shallow_neuron(shallow).mean(dim=0)  # [B, C1, Ht/8, Wt/8] firing rates
-            shallow_kernel = normalise_kernel(centre_kernel(rates, self.shallow_correlation.kernel_size[0]))
+            rates = self._correlated(self.shallow_neuron, shallow).mean(dim=0)  # [B, C1, Ht/8, Wt/8]
+            shallow_kernel = normalise_kernel(centre_kernel(rates, self.shallow_correlation.kernel_size[0], self.shallow_share))
         input_kernel = None
         if self.input_ncc is not None:
             input_kernel = self.input_ncc.template_kernel(_normalise_events(template_bins))
@@ -344,7 +366,7 @@ class SpikingStudent(nn.Module):
         if self.correlation is not None:
             if memory.kernel is None:
                 raise ValueError("this student correlates with its template (xcorr): the memory has no kernel")
-            corr = self.correlation(self.correlation_neuron(x), memory.kernel)
+            corr = self.correlation(self._correlated(self.correlation_neuron, x), memory.kernel)
             x = self.correlation_norm(corr.flatten(0, 1)).view(corr.shape)
         grid = (self.head_grid, self.head_grid)
         x = to_head_grid(x, grid)
@@ -352,7 +374,7 @@ class SpikingStudent(nn.Module):
         if self.shallow_correlation is not None:  # appearance level, on the head's grid
             if memory.shallow_kernel is None:
                 raise ValueError("this student correlates at the shallow level (xcorr_shallow): the memory has no kernel")
-            r = self.shallow_correlation(self.shallow_neuron(shallow), memory.shallow_kernel)  # [T, B, C1, H/8, W/8]
+            r = self.shallow_correlation(self._correlated(self.shallow_neuron, shallow), memory.shallow_kernel)
             r = self.shallow_norm(r.flatten(0, 1)).view(r.shape)
             x = torch.cat([x, to_head_grid(r, grid)], dim=2)
         if self.input_ncc is not None:  # input level (not learned), the same at every timestep
@@ -414,7 +436,7 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
     params = dict(VARIANTS[m.variant])
     arch = params.pop("arch", "metaformer")
     if arch == "metaformer":
-        params = {**XCORR_DEFAULTS, **params}
+        params = {**XCORR_DEFAULTS, **METAFORMER_DEFAULTS, **params}
     for key, value in m.overrides.items():
         if key not in params:
             raise ConfigError(f"key 'model.overrides.{key}': not a student variant field (known: {sorted(params)})")
