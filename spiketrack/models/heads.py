@@ -107,7 +107,12 @@ class CenterHead(nn.Module):
         self.score = branch(1)
         self.size = branch(2)
         self.offset = branch(2)
-        init_score_bias(self.score[-1])
+        init_score_bias(self.score_proj)
+
+    @property
+    def score_proj(self) -> nn.Conv2d:
+        """The score branch's final 1x1 projection (its bias starts at :data:`SCORE_PRIOR`)."""
+        return self.score[-1]
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """x: [B, C, Hf, Wf] search features -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4];
@@ -162,7 +167,12 @@ class SpikingCenterHead(nn.Module):
         self.score = SpikingBranch(in_channels, channels, 1, neuron)
         self.size = SpikingBranch(in_channels, channels, 2, neuron)
         self.offset = SpikingBranch(in_channels, channels, 2, neuron)
-        init_score_bias(self.score.proj)
+        init_score_bias(self.score_proj)
+
+    @property
+    def score_proj(self) -> nn.Conv2d:
+        """The score branch's final analog 1x1 projection (its bias starts at :data:`SCORE_PRIOR`)."""
+        return self.score.proj
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """x: [T, B, C, Hf, Wf] -> score/size/offset maps [B, 1|2|2, Hf, Wf] and pred_boxes [B, 4]; ``prior``

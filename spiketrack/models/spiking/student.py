@@ -222,8 +222,7 @@ class SpikingStudent(nn.Module):
             dict(num_chs=c, module=f"backbone.blocks.{i}") for i, c in enumerate(self.backbone.block_dims)
         ]
         self.apply(_init_weights)
-        score_proj = self.head.score.proj if isinstance(self.head, SpikingCenterHead) else self.head.score[-1]
-        init_score_bias(score_proj)  # after the generic init, which zeroes conv biases
+        init_score_bias(self.head.score_proj)  # after the generic init, which zeroes conv biases
 
     def _correlated(self, neuron: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """What a correlation level correlates of the membrane inputs x [T, B, C, h, w]: their spikes (firing rates once
