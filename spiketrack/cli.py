@@ -77,7 +77,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 _BACKEND_KEY = "model.neuron.backend"
 # quickstart: the student (the only spiking model) is configured here unless --set quickstart.student_config=...
-_QUICKSTART_STUDENT = "configs/quickstart_student.yaml"
+_QUICKSTART_STUDENT = "configs/quickstart_student_conv.yaml"
 
 
 def neuron_backend(args_list: Sequence[str]) -> str:

@@ -333,8 +333,8 @@ class TemporalKDConfig:
 @dataclass
 class CorrelationKDConfig:
     """Correlation KD (``distill.correlation``, ``kd_correlation``): the student's template-search correlation map
-    (model.overrides.xcorr) projected to the teacher's width and regressed onto the teacher's (both models need
-    xcorr). Validation split, 2 seeds: no effect on SR or on the foreign-template drop."""
+    (model.overrides.xcorr, or the conv student's) projected to the teacher's width and regressed onto the teacher's
+    (the teacher needs xcorr). Validation split, 2 seeds: no effect on SR or on the foreign-template drop."""
 
     enabled: bool = False
     weight: NonNegativeFloat = 1.0

@@ -29,9 +29,9 @@ def test_gpu_check_quick_on_cpu_prints_one_passing_table(tmp_path: Path) -> None
     # every backend: LIF and I-LIF, float32 and bf16 autocast, against the Torch path; the membrane stays float32
     assert {r["backend"] for r in by_check["neurons"]} == {"auto", "torch", "triton", "cuda"}
     assert len(by_check["neurons"]) == 16 and all("membrane torch.float32" in r["value"] for r in by_check["neurons"])
-    assert {r["subject"] for r in by_check["train step"]} == {"quickstart_student", "quickstart_student_deployable",
-                                                             "quickstart_teacher"}
+    assert {r["subject"] for r in by_check["train step"]} == {"quickstart_student_conv", "quickstart_student",
+                                                             "quickstart_student_deployable", "quickstart_teacher"}
     assert all(r["value"].startswith("loss ") for r in by_check["train step"])
-    assert len(by_check["track fps"]) == 3 and all("frames/s" in r["value"] for r in by_check["track fps"])
+    assert len(by_check["track fps"]) == 4 and all("frames/s" in r["value"] for r in by_check["track fps"])
     (ddp,) = by_check["ddp step"]
     assert "gloo" in ddp["value"]  # two processes ended with the same weights (sync_bn on)

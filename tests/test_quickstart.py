@@ -31,7 +31,7 @@ def test_plan_routes_overrides(tmp_path: Path) -> None:
                         "quickstart.test_sequences=3"])
     assert p.teacher.train.epochs == 2 and p.student.train.epochs == 2
     assert p.student.train.lr == 0.5 and p.teacher.train.lr != 0.5
-    assert p.teacher.model.variant == "tiny" and p.student.model.variant == "quickstart"
+    assert p.teacher.model.variant == "tiny" and p.student.model.variant == "conv"
     assert p.options.test_sequences == 3
     assert p.teacher.data.datasets[0].root == str(tmp_path / "synth")
     with pytest.raises(ConfigError, match="quickstart.nope"):

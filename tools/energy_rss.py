@@ -1,6 +1,6 @@
 """Peak RSS of ``spiketrack track`` with and without ``--energy`` on one long synthetic sequence (issue 16).
 
-Usage: ``python tools/energy_rss.py [--frames 1000] [--work DIR] [--config configs/quickstart_student.yaml]
+Usage: ``python tools/energy_rss.py [--frames 1000] [--work DIR] [--config configs/quickstart_student_conv.yaml]
 [--threads 1] [--repeats 1]``. One test sequence of ``--frames`` annotation frames is generated with
 ``spiketrack data synth`` (DAVIS346 size), and an untrained checkpoint of the config's model is saved in the
 checkpoint format (memory does not depend on the weights). Each mode then runs as its own ``spiketrack track``
@@ -68,7 +68,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=1000, help="annotation frames of the sequence (default 1000)")
     ap.add_argument("--size", default="346x260", help="sensor WIDTHxHEIGHT (default 346x260)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "quickstart_student.yaml")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "quickstart_student_conv.yaml")
     ap.add_argument("--work", type=Path, help="working folder (default: a temporary folder, removed at the end)")
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads of each track process")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode; the table gives the largest peak")

@@ -40,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BACKENDS = ("auto", "torch", "triton", "cuda")
-STUDENTS = ("quickstart_student", "quickstart_student_deployable", "student_tiny", "student_base")
+STUDENTS = ("quickstart_student_conv", "quickstart_student", "quickstart_student_deployable", "student_tiny", "student_base")
 TEACHERS = ("quickstart_teacher", "teacher_vit_tiny", "teacher_vit_base")
-QUICK_STUDENTS = ("quickstart_student", "quickstart_student_deployable")
+QUICK_STUDENTS = ("quickstart_student_conv", "quickstart_student", "quickstart_student_deployable")
 QUICK_TEACHERS = ("quickstart_teacher",)
 COLUMNS = ("check", "subject", "backend", "implementation", "result", "ms", "peak MiB", "value")
 

@@ -173,7 +173,8 @@ def format_summary(info: dict[str, Any]) -> str:
             f"neuron: {n['kind']} (D={n['levels']}, tau={n['tau']}, threshold={n['v_threshold']}, "
             f"surrogate {n['surrogate']}, backend {n['backend']}, CPU implementation {n['implementation_cpu']})"
         )
-        lines.append(f"T x D: {info['T_x_D']}; memory retrieval after blocks {info['memory_points']}")
+        retrieval = f"; memory retrieval after blocks {info['memory_points']}" if info["memory_points"] else ""
+        lines.append(f"T x D: {info['T_x_D']}{retrieval}")
     if "macs" in info:
         lines.append("dense MACs (batch 1):")
         for k, v in info["macs"].items():

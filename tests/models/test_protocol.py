@@ -42,10 +42,10 @@ def test_build_model_names_the_families() -> None:
 
 
 @pytest.mark.parametrize(("kind", "variant"), [("teacher", "quickstart"), ("student", "quickstart"),
-                                               ("student", "deployable")])
+                                               ("student", "deployable"), ("student", "conv")])
 def test_return_features_names_what_is_computed_and_returned(kind: str, variant: str) -> None:
     # the trainer asks only for the outputs the enabled distillation terms read (spiketrack.models.wants)
-    overrides = [] if variant == "deployable" else ["model.overrides={xcorr: true}"]
+    overrides = ["model.overrides={xcorr: true}"] if variant == "quickstart" else []
     cfg = load_config(None, [f"model.kind={kind}", f"model.variant={variant}", "model.timesteps=2",
                              "data.template_size=32", "data.search_size=64", *overrides])
     torch.manual_seed(0)
@@ -64,5 +64,5 @@ def test_return_features_names_what_is_computed_and_returned(kind: str, variant:
             assert all(torch.equal(a, b) for a, b in pairs), name
             assert torch.equal(one["score_map"], full["score_map"])
     assert extra == {"teacher": {"features", "attentions", "correlation"},
-                     "student": {"features", "similarity", "correlation"} if variant == "quickstart"
-                     else {"features", "similarity"}}[kind]
+                     "student": {"features", "similarity"} if variant == "deployable"
+                     else {"features", "similarity", "correlation"}}[kind]

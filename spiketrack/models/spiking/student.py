@@ -51,6 +51,7 @@ from spiketrack.models.correlation import (
     to_head_grid,
 )
 from spiketrack.models.heads import SpikingCenterHead, TimeAveragedCenterHead, init_score_bias
+from spiketrack.models.spiking.convsiamese import SpikingConvSiamese
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, StepPositions, TemplateMemory
 from spiketrack.models.spiking.metaformer import SpikingMetaFormer
@@ -78,6 +79,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     ),
     # every layer NIR-expressible: conv stages, binary LIF, depthwise template correlation (models/spiking/deployable.py)
     "deployable": dict(arch="deployable", dims=[16, 32, 48, 64], depths=[1, 1, 1], corr_kernel=3, head_channels=32),
+    # spiking conv layers to stride 8, the template's analog features correlated with the search's, a spiking head
+    # (models/spiking/convsiamese.py); kernel: 5 cells over the central 0.75 of the template's 8 x 8 feature map
+    "conv": dict(arch="conv", widths=[32, 64, 96, 128], head_channels=64, kernel=5, kernel_share=0.75),
 }
 
 # fields of the metaformer variants beside XCORR_DEFAULTS: analog_head puts an ANN center head (dense MACs) on the
@@ -424,7 +428,7 @@ def input_spec(cfg: Any) -> InputSpec:
     return InputSpec.event_bins(m.timesteps, m.template_timesteps, stacked=m.template_steps == "templates")
 
 
-def build(cfg: Any) -> SpikingStudent | DeployableStudent:
+def build(cfg: Any) -> SpikingStudent | DeployableStudent | SpikingConvSiamese:
     """The student of ``cfg`` (ExperimentConfig): variant from cfg.model.variant + cfg.model.overrides, initialised
     from ``cfg.model.pretrained`` when set (:mod:`spiketrack.models.spiking.pretrained`)."""
     m = cfg.model
@@ -456,12 +460,14 @@ def build(cfg: Any) -> SpikingStudent | DeployableStudent:
             f"stacked templates; got variant {m.variant!r}, timesteps {m.timesteps}, "
             f"template_timesteps {m.template_timesteps}"
         )
-    model: SpikingStudent | DeployableStudent
-    if arch == "deployable":
+    model: SpikingStudent | DeployableStudent | SpikingConvSiamese
+    if arch in ("deployable", "conv") and m.template_timesteps not in (None, m.timesteps):
+        raise ConfigError(f"key 'model.template_timesteps': the {m.variant} student runs one T for both branches")
+    if arch == "conv":
+        model = SpikingConvSiamese(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
+    elif arch == "deployable":
         if m.neuron.kind != "lif":
             raise ConfigError(f"key 'model.neuron.kind': the deployable student needs binary 'lif' (NIR), got {m.neuron.kind!r}")
-        if m.template_timesteps not in (None, m.timesteps):
-            raise ConfigError("key 'model.template_timesteps': the deployable student runs one T for both branches")
         model = DeployableStudent(**params, neuron=neuron_factory(m.neuron), timesteps=m.timesteps)
     else:
         tokens = ((cfg.data.template_size // 16) ** 2, (cfg.data.search_size // 16) ** 2) if stacked else None
