@@ -14,9 +14,10 @@ What it runs, per neuron backend (``model.neuron.backend``: auto, torch, triton,
   under every backend, teachers once (they have no spiking neurons): loss, time, peak GPU memory. ``--quick`` runs
   the quickstart configs under ``auto`` only (on CPU every backend runs the same Torch path);
 - ``track fps``: frames per second of the model calls at batch 1 (template encoded once, ``track`` per frame,
-  random weights and inputs of the configured sizes): teachers and students (quickstart, tiny, base);
-- ``ddp step``: with two or more GPUs (or on CPU), one training step of the quickstart student in two processes
-  (NCCL / gloo) with ``train.sync_bn``: whether both processes end with the same weights.
+  random weights and inputs of the configured sizes): teachers and students (quickstart conv and MetaFormer,
+  deployable, tiny, base);
+- ``ddp step``: with two or more GPUs (or on CPU), one training step of the quickstart-size MetaFormer student in two
+  processes (NCCL / gloo) with ``train.sync_bn``: whether both processes end with the same weights.
 
 The table goes to stdout (Markdown); ``--json FILE`` keeps the rows. Exit code 1 when a row failed. A process that
 crashes or hangs is a failed row naming its exit code, not a lost table.
