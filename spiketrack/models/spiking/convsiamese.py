@@ -106,9 +106,9 @@ class SpikingConvSiamese(nn.Module):
         t, b = corr.shape[:2]
         corr = self.corr_norm(corr.flatten(0, 1)).view(corr.shape)
         y = corr
-        for neuron, conv in zip(self.head_neurons, self.head_convs, strict=False):
+        for neuron, conv in zip(self.head_neurons[:-1], self.head_convs, strict=True):
             y = conv(neuron(y))
-        s = self.head_neurons[-1](y)
+        s = self.head_neurons[-1](y)  # the output conv's spikes
         maps = self.out(s.flatten(0, 1)).view(t, b, 5, *s.shape[-2:]).mean(dim=0)
         out: dict[str, Any] = _head_outputs(maps[:, :1], maps[:, 1:3], maps[:, 3:5])
         if wants(return_features, "features"):
