@@ -254,6 +254,7 @@ def quickstart(
     from spiketrack.evaluation.show_command import show_from_args
     from spiketrack.tracking.command import track_from_args
     from spiketrack.train.command import distill_from_args, train_from_args
+    from spiketrack.train.sampling import shared_preload
 
     p = plan(work, overrides)
     o = p.options
@@ -283,14 +284,15 @@ def quickstart(
                 "metrics": result.metrics}
 
     teacher_dir = p.work / "teacher"
-    teach = _command("train", p.teacher_config_path, *_sets(p.teacher_overrides), "--out", teacher_dir, "--resume")
-    t_info = stages.run("teacher", [teach], lambda: fit(train_from_args(teach.args(), progress)),
-                        outputs=(teacher_dir,))
     student_dir = p.work / "student"
-    learn = _command("distill", p.student_config_path, "--teacher", t_info["checkpoint"],
-                     *_sets(p.student_overrides), "--out", student_dir, "--resume")
-    s_info = stages.run("student", [learn], lambda: fit(distill_from_args(learn.args(), progress)),
-                        outputs=(student_dir,))
+    teach = _command("train", p.teacher_config_path, *_sets(p.teacher_overrides), "--out", teacher_dir, "--resume")
+    with shared_preload():  # both trainings read the same training split: decode it once
+        t_info = stages.run("teacher", [teach], lambda: fit(train_from_args(teach.args(), progress)),
+                            outputs=(teacher_dir,))
+        learn = _command("distill", p.student_config_path, "--teacher", t_info["checkpoint"],
+                         *_sets(p.student_overrides), "--out", student_dir, "--resume")
+        s_info = stages.run("student", [learn], lambda: fit(distill_from_args(learn.args(), progress)),
+                            outputs=(student_dir,))
 
     split = p.student.data.test_split
     trackers = {

@@ -10,6 +10,10 @@ Usage (after ``make demo`` has filled ``work/quickstart``)::
 
     .venv/bin/python tools/quickstart_seeds.py --seeds 1 2            # runs seeds 1 and 2 (about 2 x 25 min)
     .venv/bin/python tools/quickstart_seeds.py --seeds 1 2 --no-run   # only collects finished runs
+    .venv/bin/python tools/quickstart_seeds.py --seeds 1 2 --reuse-teachers  # student-only change: keep teachers
+
+``--reuse-teachers`` keeps a seed folder's finished teacher stage (its checkpoint and ``teacher.done``) and redoes
+the student and every later stage from scratch, so a change to the student alone does not train the teachers again.
 
 The first run (``--work``, seed 0 as ``make demo`` trains it) is included with its report ``--report``.
 """
@@ -26,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quickstart_targets import measure  # noqa: E402
+
+from spiketrack.quickstart import STAGES  # noqa: E402
 
 
 def prepare(work: Path, seed_work: Path) -> None:
@@ -48,11 +54,29 @@ def prepare(work: Path, seed_work: Path) -> None:
     (seed_work / "data.done").write_text(marker)
 
 
-def run_seed(work: Path, seed: int, extra: list[str]) -> Path:
+AFTER_TEACHER = STAGES[STAGES.index("teacher") + 1:]  # redone when a seed's teacher is reused
+
+
+def forget_after_teacher(seed_work: Path) -> None:
+    """Make the quickstart redo ``seed_work``'s student and later stages, keeping a finished teacher stage.
+
+    The student's folder goes too: the student stage resumes from its checkpoints otherwise.
+    """
+    if not (seed_work / "teacher.done").is_file():
+        print(f"{seed_work}: no finished teacher stage to reuse; the seed runs in full", flush=True)
+        return
+    for stage in AFTER_TEACHER:
+        (seed_work / f"{stage}.done").unlink(missing_ok=True)
+    shutil.rmtree(seed_work / "student", ignore_errors=True)
+
+
+def run_seed(work: Path, seed: int, extra: list[str], reuse_teacher: bool = False) -> Path:
     """Run the quickstart with ``train.seed=seed`` in ``<work>-seed<seed>``; returns its report folder."""
     seed_work = work.with_name(f"{work.name}-seed{seed}")
     report = seed_work / "report"
     prepare(work, seed_work)
+    if reuse_teacher:
+        forget_after_teacher(seed_work)
     cmd = [sys.executable, "-m", "spiketrack.cli", "quickstart", "--work", str(seed_work), "--no-progress",
            "--set", f"train.seed={seed}", "--set", f"quickstart.report_out={report}"]
     for text in extra:
@@ -69,11 +93,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="extra training seeds")
     parser.add_argument("--no-run", action="store_true", help="collect finished runs only")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="quickstart override for the seeds")
+    parser.add_argument("--reuse-teachers", action="store_true",
+                        help="keep each seed folder's finished teacher; redo the student and later stages")
     args = parser.parse_args()
     runs = [(0, args.report, args.work)]
     for seed in args.seeds:
         seed_work = args.work.with_name(f"{args.work.name}-seed{seed}")
-        report = seed_work / "report" if args.no_run else run_seed(args.work, seed, args.extra)
+        report = seed_work / "report" if args.no_run else run_seed(args.work, seed, args.extra, args.reuse_teachers)
         runs.append((seed, report, seed_work))
     table: dict[str, list[float]] = {}
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from trainsynth import make_dataset, tiny_config
 from spiketrack.config import DatasetSource
 from spiketrack.data.h5seq import open_sequence
 from spiketrack.data.inputs import InputSpec
-from spiketrack.train.sampling import PairDataset
+from spiketrack.train.sampling import PairDataset, shared_preload
 
 
 def test_shapes_for_distillation(square_dataset: Path) -> None:
@@ -108,3 +109,19 @@ def test_preloaded_sequences_give_the_same_samples(square_dataset: Path) -> None
     assert not small.preload(max_mb=1e-6) and not small._memory  # over the budget: files are read per sample
     via_config = PairDataset(tiny_config(square_dataset, **{"train.preload_mb": 64}), inputs=[InputSpec.event_bins(2)])
     assert len(via_config._memory) == len(from_files.sources[0])
+
+
+def test_shared_preload_decodes_each_file_once_within_the_block(square_dataset: Path) -> None:
+    cfg = tiny_config(square_dataset, **{"train.preload_mb": 64})
+    with shared_preload():
+        first = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
+        second = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
+        assert first._memory and all(second._memory[p] is seq for p, seq in first._memory.items())
+        path = next(iter(first._memory))
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # as if rewritten: read again
+        third = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])
+        assert third._memory[path] is not first._memory[path]
+        assert all(third._memory[p] is first._memory[p] for p in first._memory if p != path)
+    after = PairDataset(cfg, inputs=[InputSpec.event_bins(2)])  # outside the block: nothing kept
+    assert all(after._memory[p] is not seq for p, seq in first._memory.items())
+    assert all(torch.equal(second[i]["search_bins"], after[i]["search_bins"]) for i in range(3))  # same samples
