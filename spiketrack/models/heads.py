@@ -78,9 +78,11 @@ def _head_outputs(score: torch.Tensor, size: torch.Tensor, offset: torch.Tensor)
 SCORE_PRIOR = 0.1
 
 
-def init_score_bias(proj: nn.Conv2d, prior: float = SCORE_PRIOR) -> None:
-    """Set the score projection's bias to the logit of ``prior``."""
-    nn.init.constant_(proj.bias, -math.log((1 - prior) / prior))
+def init_score_bias(proj: nn.Conv2d, prior: float = SCORE_PRIOR, channels: int | None = None) -> None:
+    """Set the score projection's bias to the logit of ``prior``; only its first ``channels`` outputs when given
+    (one output conv that stacks the score map with the size and offset maps)."""
+    bias = proj.bias if channels is None else proj.bias[:channels]
+    nn.init.constant_(bias, -math.log((1 - prior) / prior))
 
 
 def _branch_channels(channels: int) -> list[int]:

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from spiketrack.config import NeuronConfig
-from spiketrack.models.heads import SCORE_PRIOR, CenterHead, SpikingCenterHead, TimeAveragedCenterHead, decode_boxes
+from spiketrack.models.heads import (
+    SCORE_PRIOR,
+    CenterHead,
+    SpikingCenterHead,
+    TimeAveragedCenterHead,
+    decode_boxes,
+    init_score_bias,
+)
+from spiketrack.models.spiking.bins import check_event_bins, time_mean_tokens
 from spiketrack.models.spiking.neurons import neuron_factory
 
 
@@ -79,3 +87,21 @@ def test_time_averaged_head_is_the_ann_head_on_the_mean_over_time() -> None:
     out, expected = head(x, prior), plain(x.mean(dim=0), prior)
     for key in ("score_map", "size_map", "offset_map", "pred_boxes"):
         torch.testing.assert_close(out[key], expected[key])
+
+
+def test_score_bias_of_a_stacked_output_conv_sets_its_score_channel_only() -> None:
+    conv = torch.nn.Conv2d(4, 5, 1)  # score, size (2), offset (2) from one conv
+    torch.nn.init.zeros_(conv.bias)
+    init_score_bias(conv, channels=1)
+    assert conv.bias[0].item() == pytest.approx(-math.log((1 - SCORE_PRIOR) / SCORE_PRIOR))
+    assert conv.bias[1:].abs().sum().item() == 0.0
+
+
+def test_event_bins_are_checked_by_name_and_averaged_into_tokens() -> None:
+    with pytest.raises(ValueError, match=r"search_bins: expected event bins \[T, B, 2, H, W\], got shape \(2, 1, 3, 4, 4\)"):
+        check_event_bins(torch.zeros(2, 1, 3, 4, 4), "search_bins")
+    check_event_bins(torch.zeros(2, 1, 2, 4, 4), "search_bins")
+    x = torch.arange(2 * 1 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 1, 3, 2, 2)  # [T, B, C, h, w]
+    tokens = time_mean_tokens(x)
+    assert tokens.shape == (1, 4, 3)
+    assert tokens[0, 1, 2].item() == (x[0, 0, 2, 0, 1] + x[1, 0, 2, 0, 1]).item() / 2  # token 1 = cell (0, 1)

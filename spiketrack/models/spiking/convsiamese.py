@@ -32,7 +32,7 @@ from spiketrack.data.inputs import InputSpec
 from spiketrack.models import wants
 from spiketrack.models.correlation import TemplateCorrelation, centre_kernel, check_share, normalise_kernel
 from spiketrack.models.heads import _head_outputs, init_score_bias
-from spiketrack.models.spiking.deployable import _check, _Slice, _tokens
+from spiketrack.models.spiking.bins import check_event_bins, time_mean_tokens
 from spiketrack.models.spiking.metaformer import SeqConvBN
 from spiketrack.models.spiking.neurons import NeuronFactory, reset_neurons
 
@@ -68,7 +68,7 @@ class SpikingConvSiamese(nn.Module):
         self.input_spec = InputSpec.event_bins(timesteps)
         self.feature_info = [dict(num_chs=d, module="convs.5"), dict(num_chs=d, module="corr_norm")]
         nn.init.zeros_(self.out.bias)
-        init_score_bias(_Slice(self.out))
+        init_score_bias(self.out, channels=1)
 
     def reset_state(self) -> None:
         reset_neurons(self)
@@ -88,7 +88,7 @@ class SpikingConvSiamese(nn.Module):
 
     def encode_template(self, template_bins: torch.Tensor) -> torch.Tensor:
         """template_bins [T, B, 2, Ht, Wt] -> correlation kernel [B, d, k, k] (computed once per template)."""
-        _check(template_bins, "template_bins")
+        check_event_bins(template_bins, "template_bins")
         self.reset_state()
         f = self.features(template_bins).mean(dim=0)
         return normalise_kernel(centre_kernel(f, self.kernel, self.kernel_share))
@@ -99,7 +99,7 @@ class SpikingConvSiamese(nn.Module):
         """search_bins [T, B, 2, Hs, Ws] + template kernel -> score/size/offset maps [B, 1|2|2, Hs/8, Ws/8],
         pred_boxes [B, 4]; ``features`` (distillation) are the search currents and the normalised correlation, which
         is also the ``correlation`` output (the head's input, for the correlation KD)."""
-        _check(search_bins, "search_bins")
+        check_event_bins(search_bins, "search_bins")
         self.reset_state()
         f = self.features(search_bins)
         corr = self.correlation(f, kernel)
@@ -112,11 +112,11 @@ class SpikingConvSiamese(nn.Module):
         maps = self.out(s.flatten(0, 1)).view(t, b, 5, *s.shape[-2:]).mean(dim=0)
         out: dict[str, Any] = _head_outputs(maps[:, :1], maps[:, 1:3], maps[:, 3:5])
         if wants(return_features, "features"):
-            out["features"] = [_tokens(f), _tokens(corr)]
+            out["features"] = [time_mean_tokens(f), time_mean_tokens(corr)]
         if wants(return_features, "similarity"):
             out["similarity"] = []
         if wants(return_features, "correlation"):
-            out["correlation"] = _tokens(corr)  # [B, Hf*Wf, d], mean over T
+            out["correlation"] = time_mean_tokens(corr)  # [B, Hf*Wf, d]
         return out
 
     def forward(

@@ -29,6 +29,7 @@ from spiketrack.data.inputs import InputSpec
 from spiketrack.models import wants
 from spiketrack.models.correlation import TemplateCorrelation, template_kernel
 from spiketrack.models.heads import _head_outputs, init_score_bias
+from spiketrack.models.spiking.bins import check_event_bins, time_mean_tokens
 from spiketrack.models.spiking.metaformer import SeqConvBN
 from spiketrack.models.spiking.neurons import NeuronFactory, reset_neurons
 
@@ -93,7 +94,7 @@ class DeployableStudent(nn.Module):
                     nn.init.zeros_(m.bias)
         with torch.no_grad():
             self.head2.weight.mul_(0.1)
-            init_score_bias(_Slice(self.head2))
+            init_score_bias(self.head2, channels=1)
 
     def reset_state(self) -> None:
         reset_neurons(self)
@@ -119,7 +120,7 @@ class DeployableStudent(nn.Module):
 
     def encode_template(self, template_bins: torch.Tensor) -> torch.Tensor:
         """template_bins [T, B, 2, Ht, Wt] -> correlation kernel [B, C, k, k] (template feature firing rates)."""
-        _check(template_bins, "template_bins")
+        check_event_bins(template_bins, "template_bins")
         self.reset_state()
         spikes = self.feat(self.features(torch.log1p(template_bins.clamp_min(0))))
         return template_kernel(spikes.mean(dim=0), self.corr_kernel)
@@ -132,7 +133,7 @@ class DeployableStudent(nn.Module):
         self, search_bins: torch.Tensor, kernel: torch.Tensor, return_features: bool | Collection[str] = False
     ) -> dict[str, Any]:
         """search_bins [T, B, 2, Hs, Ws] + template kernel -> score/size/offset maps [B, 1|2|2, Hs/16, Ws/16], pred_boxes."""
-        _check(search_bins, "search_bins")
+        check_event_bins(search_bins, "search_bins")
         self.reset_state()
         f = self.features(torch.log1p(search_bins.clamp_min(0)))
         corr = self.corr_scale(self.correlate(self.feat(f), kernel))
@@ -140,7 +141,7 @@ class DeployableStudent(nn.Module):
         maps = out_t.mean(dim=0)
         out: dict[str, Any] = _head_outputs(maps[:, :1], maps[:, 1:3], maps[:, 3:5])
         if wants(return_features, "features"):
-            out["features"] = [_tokens(f), _tokens(corr)]
+            out["features"] = [time_mean_tokens(f), time_mean_tokens(corr)]
         if wants(return_features, "similarity"):
             out["similarity"] = []
         return out
@@ -161,23 +162,6 @@ class DeployableStudent(nn.Module):
         """What the exported NIR graph computes: normalised bins x [T, B, 2, H, W] and a template kernel
         [B, C, k, k] -> output currents [T, B, 5, h, w] (no normalisation, no time average, no decoding)."""
         return self.head2_forward(self.corr_scale(self.correlate(self.feat(self.features(x)), kernel)))
-
-
-class _Slice:
-    """The score channel of the output conv, as init_score_bias expects a conv with ``bias``."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        self.bias = conv.bias[:1]
-
-
-def _check(bins: torch.Tensor, name: str) -> None:
-    if bins.dim() != 5 or bins.shape[2] != 2:
-        raise ValueError(f"{name}: expected event bins [T, B, 2, H, W], got shape {tuple(bins.shape)}")
-
-
-def _tokens(x: torch.Tensor) -> torch.Tensor:
-    """[T, B, C, h, w] -> tokens averaged over T [B, h*w, C] (distillation features)."""
-    return x.mean(dim=0).flatten(2).transpose(1, 2)
 
 
 __all__ = ["ConvBlock", "DeployableStudent", "Down"]

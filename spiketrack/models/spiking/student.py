@@ -51,6 +51,7 @@ from spiketrack.models.correlation import (
     to_head_grid,
 )
 from spiketrack.models.heads import SpikingCenterHead, TimeAveragedCenterHead, init_score_bias
+from spiketrack.models.spiking.bins import check_event_bins, time_mean_tokens
 from spiketrack.models.spiking.convsiamese import SpikingConvSiamese
 from spiketrack.models.spiking.deployable import DeployableStudent
 from spiketrack.models.spiking.memory import MemoryRetrieval, StepPositions, TemplateMemory
@@ -249,10 +250,6 @@ class SpikingStudent(nn.Module):
             parts["step positions"] = nn.ModuleList([self.positions, self.memory_positions])
         return parts
 
-    def _check(self, bins: torch.Tensor, name: str) -> None:
-        if bins.dim() != 5 or bins.shape[2] != 2:
-            raise ValueError(f"{name}: expected event bins [T, B, 2, H, W], got shape {tuple(bins.shape)}")
-
     def _blocks(self, i: int, tokens: torch.Tensor, template: bool, need: bool = False) -> tuple[torch.Tensor, Any]:
         """Transformer block ``i`` (its step positions added first with stacked templates)."""
         if self.positions is not None:
@@ -274,7 +271,7 @@ class SpikingStudent(nn.Module):
         template steps. ``templates`` (stacked): T = T_t, one memory per template step; the input is the stack of
         T_t crops, or one crop [1, B, 2, Ht, Wt] that fills every step (see the module docstring).
         """
-        self._check(template_bins, "template_bins")
+        check_event_bins(template_bins, "template_bins")
         if self.stacked:
             steps = self.template_timesteps
             if template_bins.shape[0] == 1 and steps > 1:
@@ -350,7 +347,7 @@ class SpikingStudent(nn.Module):
         over T [B, heads, Ns, Ns]) and, with xcorr, 'correlation' (the head's input averaged over T [B, Ns, C]);
         a collection of names returns only those (:func:`spiketrack.models.wants`).
         """
-        self._check(search_bins, "search_bins")
+        check_event_bins(search_bins, "search_bins")
         self.reset_state()
         normalised = _normalise_events(search_bins)
         tokens, (h, w), shallow = self.backbone.conv_tokens(normalised)
@@ -394,7 +391,7 @@ class SpikingStudent(nn.Module):
         if want_similarity:
             out["similarity"] = similarity
         if self.correlation is not None and wants(return_features, "correlation"):
-            out["correlation"] = x.mean(dim=0).flatten(2).transpose(1, 2)  # [B, Hf*Wf, C], mean over T
+            out["correlation"] = time_mean_tokens(x)  # [B, Hf*Wf, C]
         return out
 
     def forward(
