@@ -358,8 +358,14 @@ def _read(path: Path, ds: h5py.Dataset, index: Any, field: str) -> np.ndarray:
         raise DataFormatError(path, field, f"cannot read the data (corrupt compressed chunk?): {exc}") from None
 
 
-# validate_sequence's verdict per file version (path, size, mtime, inode): readers check a file once per process
+# validate_sequence's verdict per file version: readers check a file once per process
 _CHECKED: dict[tuple, list[Violation]] = {}
+
+
+def file_version(path: Path) -> tuple[str, int, int, int]:
+    """(resolved path, size, mtime_ns, inode): a key that changes when the file is rewritten (raises OSError)."""
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def check_sequence_content(path: str | Path) -> None:
@@ -371,8 +377,7 @@ def check_sequence_content(path: str | Path) -> None:
     """
     path = Path(path)
     try:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        key = file_version(path)
     except OSError:
         key = None
     problems = _CHECKED.get(key) if key is not None else None

@@ -76,7 +76,7 @@ from torch.utils.data import Dataset
 from spiketrack.config import ExperimentConfig
 from spiketrack.data.crop import CropWindow
 from spiketrack.data.dataset import SequenceDataset
-from spiketrack.data.h5seq import open_sequence
+from spiketrack.data.h5seq import file_version, open_sequence
 from spiketrack.data.inputs import InputSpec, build_inputs
 from spiketrack.data.sequence import MemorySequence, Sequence
 from spiketrack.data.synth_attributes import LOOKALIKE_OBJECTS
@@ -130,9 +130,9 @@ def _scan(root: str, split: str | None, min_visible: float, max_overlap: float) 
     return entries
 
 
-# Decoded sequences kept between the datasets of one process, inside ``shared_preload()`` only:
-# (resolved path, mtime_ns, size) -> the sequence, so a rewritten file is read again.
-_SHARED: dict[tuple[str, int, int], MemorySequence] | None = None
+# Decoded sequences kept between the datasets of one process, inside ``shared_preload()`` only, per file version
+# (``file_version``), so a rewritten file is read again.
+_SHARED: dict[tuple[str, int, int, int], MemorySequence] | None = None
 
 
 @contextmanager
@@ -156,8 +156,7 @@ def _preloaded(path: Path) -> MemorySequence:
     """``path`` decoded into memory, from the shared store when a :func:`shared_preload` block is open."""
     if _SHARED is None:
         return _load_in_memory(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = file_version(path)
     if key not in _SHARED:
         _SHARED[key] = _load_in_memory(path)
     return _SHARED[key]
